@@ -1,0 +1,11 @@
+"""Root plugin wiring: the fixtures the checks use. Nothing else lives here.
+
+golive's own pytest plugin (golive.plugin) is registered through the package's pytest11 entry point.
+"""
+
+pytest_plugins = [
+    "fixtures.settings",
+    "fixtures.http",
+    "fixtures.sentry",
+    "fixtures.alerts",
+]

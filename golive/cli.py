@@ -1,0 +1,169 @@
+"""The golive command: demo, sandbox up|down|status|faults, run STAGE.
+
+``golive run`` is a thin wrapper over ``pytest -m STAGE --env NAME``; plain pytest works exactly as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from golive.checklist import STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_DIR = ROOT / ".golive" / "sandbox"
+USAGE_ERROR = 4
+
+
+def pytest_command(stage: str, env: str, reports: Path | None, extra: Sequence[str]) -> list[str]:
+    """The pytest invocation for one stage. Options take their value with '=' so that a path given to
+    --env is never mistaken for a test path when pytest picks its root directory."""
+    command = [sys.executable, "-m", "pytest", "-m", stage, f"--env={env}", "-p", "no:cacheprovider"]
+    if reports is not None:
+        command.append(f"--golive-reports={reports}")
+    return [*command, *extra]
+
+
+def run_stage(stage: str, env: str, reports: Path | None, extra: Sequence[str], environ: Mapping[str, str]) -> int:
+    return subprocess.run(
+        pytest_command(stage, env, reports, extra), cwd=ROOT, env=dict(environ), check=False
+    ).returncode
+
+
+def _stage_verdict(reports: Path, stage: str) -> str:
+    path = reports / f"{stage}.json"
+    if not path.exists():
+        return "no report (see the output above)"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    blocking = ", ".join(doc["blocking"])
+    return doc["verdict"].upper() + (f" (blocking: {blocking})" if blocking else "")
+
+
+def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
+    """Start the sandbox, run the four stages in go-live order against it, stop it, print the verdict."""
+    from golive.sandbox import Sandbox
+
+    reports.mkdir(parents=True, exist_ok=True)
+    for stale in reports.glob("*.*"):
+        if stale.suffix in (".html", ".xml", ".json", ".sha256"):
+            stale.unlink()
+    extra = ["-n", workers] if workers != "0" else []
+    codes: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="golive-demo-") as workdir:
+        print(f"golive demo: starting the sandbox{' with faults ' + ', '.join(faults) if faults else ''} ...")
+        with Sandbox(Path(workdir), faults=faults) as sandbox:
+            environ = {**os.environ, **sandbox.environ()}
+            for stage in STAGES:
+                print(f"\n=== golive demo: stage {stage} ===", flush=True)
+                codes[stage] = run_stage(stage, "sandbox", reports, extra, environ)
+    print("\ngolive demo: verdicts")
+    for stage in STAGES:
+        print(f"  {stage:<11} {_stage_verdict(reports, stage)}")
+    go = all(code == 0 for code in codes.values())
+    print(f"golive demo: reports in {reports}")
+    print(f"golive demo: {'GO' if go else 'NO-GO'}")
+    return 0 if go else 1
+
+
+def _write_env_file(directory: Path, environ: Mapping[str, str]) -> Path:
+    path = directory / "env.sh"
+    lines = [f"export {name}={_shell_quote(value)}" for name, value in sorted(environ.items())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def sandbox_command(args: argparse.Namespace) -> int:
+    from golive import sandbox
+    from golive.sandbox.faults import FAULTS
+
+    directory = Path(args.dir)
+    match args.action:
+        case "faults":
+            for fault in FAULTS.values():
+                print(f"{fault.name:<28} {', '.join(fault.items):<10} {fault.description}")
+            return 0
+        case "up":
+            environ = sandbox.up(directory, args.fault)
+            env_file = _write_env_file(directory, environ)
+            print(f"golive sandbox: up in {directory}")
+            print(f"variables ({len(environ)}): {', '.join(sorted(environ))}")
+            print(f"use it:  source {env_file} && pytest -m preflight --env sandbox")
+            print("   or:   golive run preflight --env sandbox   (after the source)")
+            return 0
+        case "down":
+            stopped = sandbox.down(directory)
+            print("golive sandbox: stopped" if stopped else "golive sandbox: was not running")
+            return 0
+        case "status":
+            state = sandbox.status(directory)
+            if state is None:
+                print("golive sandbox: not running")
+                return 1
+            faults = ", ".join(state.get("faults", [])) or "none"
+            print(f"golive sandbox: running (pid {state['pid']}, since {state['started_at']}, faults: {faults})")
+            return 0
+    return USAGE_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    from golive.sandbox.faults import FAULTS
+
+    parser = argparse.ArgumentParser(prog="golive", description="The production go-live checklist as a pytest suite.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo_p = sub.add_parser("demo", help="run the whole go-live against the built-in sandbox")
+    demo_p.add_argument("--fault", action="append", default=[], choices=list(FAULTS), metavar="NAME")
+    demo_p.add_argument("--reports", default=str(ROOT / "reports"), help="where the artifacts go")
+    demo_p.add_argument("-n", "--workers", default="auto", help="pytest-xdist workers per stage (0: no xdist)")
+
+    box = sub.add_parser("sandbox", help="start, stop or inspect the sandbox")
+    box.add_argument("action", choices=["up", "down", "status", "faults"])
+    box.add_argument("--fault", action="append", default=[], choices=list(FAULTS), metavar="NAME")
+    box.add_argument("--dir", default=str(SANDBOX_DIR), help="the sandbox's working directory")
+
+    run = sub.add_parser("run", help="run one stage: pytest -m STAGE --env NAME")
+    run.add_argument("stage", choices=STAGES)
+    run.add_argument("--env", default=os.environ.get("GOLIVE_ENV"), help="environment name or path")
+    run.add_argument("--reports", default=None, help="where the artifacts go (default reports/)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command != "run" and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        match args.command:
+            case "demo":
+                return demo(args.fault, Path(args.reports), args.workers)
+            case "sandbox":
+                return sandbox_command(args)
+            case "run":
+                if not args.env:
+                    print("golive run: no environment: pass --env NAME or set GOLIVE_ENV", file=sys.stderr)
+                    return USAGE_ERROR
+                reports = Path(args.reports) if args.reports else None
+                return run_stage(args.stage, args.env, reports, extra, os.environ)
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"golive: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("golive: interrupted; the sandbox was stopped", file=sys.stderr)
+        return 130
+    return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

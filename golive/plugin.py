@@ -1,0 +1,465 @@
+"""golive's pytest plugin: environment selection, checklist wiring, outcomes, and the sign-off artifacts.
+
+Loaded by the root conftest.py. It stays thin: the checklist lives in golive.checklist, configuration in
+golive.config, the artifact in golive.report; this module only connects them to pytest's hooks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as _random
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_html import extras as html_extras
+
+from golive.checklist import STAGES, Checklist, load_checklist
+from golive.config import (
+    ConfigError,
+    Environment,
+    Release,
+    RunSettings,
+    Variables,
+    load_environment,
+    operator_from,
+    release_from,
+)
+from golive.evidence import observations_from
+from golive.outcomes import NOT_VERIFIED_PREFIX, Outcome, ProbeError
+from golive.report import (
+    ItemResult,
+    Stamp,
+    CheckResult,
+    Verdict,
+    document,
+    item_results,
+    leak_scan,
+    signoff_html,
+    tick_rows,
+    verdict,
+    write_json,
+    write_manifest,
+)
+from golive.secrets import REGISTRY
+
+ITEM_PROP = "golive.item"
+OUTCOME_PROP = "golive.outcome"
+REASON_PROP = "golive.reason"
+SIDE_EFFECT_PROP = "golive.side_effect"
+CHECKS_DIR = "checks"
+
+
+@dataclass
+class RunState:
+    """Everything golive knows about the current run; one per pytest process."""
+
+    checklist: Checklist
+    env: Environment | None
+    variables: Variables | None
+    stage: str | None
+    run_id: str
+    started_at: str
+    release: Release
+    operator: str
+    allow_side_effects: bool
+    reports_dir: Path | None = None
+    tests: dict[str, CheckResult] = field(default_factory=dict)
+    checked_items: set[str] = field(default_factory=set)
+    results: list[ItemResult] = field(default_factory=list)
+    decision: Verdict | None = None
+    stamp: Stamp | None = None
+
+    @property
+    def label(self) -> str:
+        return self.stage or "all"
+
+    def require_env(self) -> Environment:
+        if self.env is None:
+            raise pytest.UsageError("golive: no environment selected: pass --env NAME or set GOLIVE_ENV")
+        return self.env
+
+
+STATE_KEY = pytest.StashKey[RunState]()
+
+
+def run_state(config: pytest.Config) -> RunState:
+    return config.stash[STATE_KEY]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("golive", "golive go-live checklist")
+    group.addoption(
+        "--env",
+        dest="golive_env",
+        default=None,
+        metavar="NAME|PATH",
+        help="environment: environments/NAME.toml or a path to a TOML file (default: $GOLIVE_ENV)",
+    )
+    group.addoption(
+        "--golive-reports",
+        dest="golive_reports",
+        default=None,
+        metavar="DIR",
+        help="where the sign-off artifacts go (default: reports/ beside checklist.toml's project)",
+    )
+    group.addoption(
+        "--allow-side-effects",
+        dest="golive_allow_side_effects",
+        action="store_true",
+        help="let checks marked side_effect write to the target (test events, test alerts)",
+    )
+
+
+def stage_of(markexpr: str) -> str | None:
+    """The single go-live stage a -m expression selects ('preflight', 'canary and not slow'), else None."""
+    tokens = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", markexpr)
+    named = [t for i, t in enumerate(tokens) if t in STAGES and (i == 0 or tokens[i - 1] != "not")]
+    negated = [t for i, t in enumerate(tokens) if t in STAGES and i > 0 and tokens[i - 1] == "not"]
+    return named[0] if len(set(named)) == 1 and not negated and "or" not in tokens else None
+
+
+def _targets_checks(config: pytest.Config) -> bool:
+    """True when the run collects golive's checks (so an environment is required)."""
+    checks = (config.rootpath / CHECKS_DIR).resolve()
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == checks or checks in path.parents or path in checks.parents:
+            return True
+    return False
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    settings = RunSettings()
+    worker = getattr(config, "workerinput", None)
+    env_ref = config.getoption("golive_env") or settings.env
+    env: Environment | None = None
+    variables: Variables | None = None
+    if env_ref or _targets_checks(config):
+        if not env_ref:
+            known = sorted(p.stem for p in (config.rootpath / "environments").glob("*.toml"))
+            raise pytest.UsageError(
+                f"golive: no environment selected: pass --env NAME or set GOLIVE_ENV (known: {', '.join(known)})"
+            )
+        try:
+            env = load_environment(env_ref, config.rootpath)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"golive: {exc}") from None
+        variables = Variables.read(env)
+        variables.register(REGISTRY)
+    state = RunState(
+        checklist=load_checklist(),
+        env=env,
+        variables=variables,
+        stage=stage_of(config.option.markexpr or ""),
+        run_id=(worker or {}).get("golive_run_id") or settings.run_id or _new_run_id(),
+        started_at=(worker or {}).get("golive_started_at") or _utc_now(),
+        release=release_from(settings, os.environ),
+        operator=operator_from(settings, os.environ),
+        allow_side_effects=bool(config.getoption("golive_allow_side_effects"))
+        or bool(env and env.side_effects.allowed),
+    )
+    config.stash[STATE_KEY] = state
+    if env is not None and worker is None:
+        reports = Path(config.getoption("golive_reports") or config.rootpath / "reports")
+        reports.mkdir(parents=True, exist_ok=True)
+        state.reports_dir = reports
+        if not config.option.htmlpath:
+            config.option.htmlpath = str(reports / f"{state.label}.html")
+        config.option.self_contained_html = True
+        if not config.option.xmlpath:
+            config.option.xmlpath = str(reports / f"{state.label}.xml")
+
+
+def _new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + _random.token_hex(3)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker shares the controller's run id and start time."""
+    state = run_state(node.config)
+    node.workerinput["golive_run_id"] = state.run_id
+    node.workerinput["golive_started_at"] = state.started_at
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
+    """The report's metadata table is an allowlist: never a dump of the environment."""
+    state = run_state(config)
+    metadata.clear()
+    metadata.update(
+        {
+            "Environment": state.env.name if state.env else "(none)",
+            "Stage": state.label,
+            "Release": state.release.tag,
+            "Commit": state.release.commit,
+            "Artifact digest": state.release.digest,
+            "Run id": state.run_id,
+            "Operator": state.operator,
+            "Started": state.started_at,
+        }
+    )
+
+
+def _item_marker_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("item")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every check names one known item and only stages that item belongs to (before -m deselection)."""
+    state = run_state(config)
+    checks = (config.rootpath / CHECKS_DIR).resolve()
+    problems = []
+    for item in items:
+        if checks not in Path(item.path).resolve().parents:
+            continue
+        item_id = _item_marker_id(item)
+        if item_id is None:
+            problems.append(f"{item.nodeid}: no @pytest.mark.item('ID') naming its checklist item")
+            continue
+        if item_id not in state.checklist.ids():
+            problems.append(f"{item.nodeid}: names item {item_id!r}, which checklist.toml does not list")
+            continue
+        stages = {m.name for m in item.iter_markers() if m.name in STAGES}
+        allowed = set(state.checklist.get(item_id).stages)
+        if not stages or not stages <= allowed:
+            problems.append(
+                f"{item.nodeid}: stage markers {sorted(stages)}; item {item_id} belongs to {sorted(allowed)}"
+            )
+        state.checked_items.add(item_id)
+    if problems:
+        raise pytest.UsageError("golive: checks and checklist disagree:\n  " + "\n  ".join(problems))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("side_effect")
+    if marker is None:
+        return
+    state = run_state(item.config)
+    what = marker.args[0] if marker.args else "writes to the target"
+    if not state.allow_side_effects:
+        env_name = state.env.name if state.env else "this environment"
+        pytest.skip(
+            f"{NOT_VERIFIED_PREFIX}side effect not allowed in {env_name} ({what}); "
+            "set side_effects.allowed = true in the environment file or pass --allow-side-effects"
+        )
+
+
+def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Outcome, str] | None:
+    if report.passed:
+        return (Outcome.PASSED, "") if report.when == "call" else None
+    if report.skipped:
+        message = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        message = message.removeprefix("Skipped: ").removeprefix(NOT_VERIFIED_PREFIX)
+        return Outcome.NOT_VERIFIED, message
+    excinfo = call.excinfo
+    if excinfo is None:
+        return Outcome.ERROR, "failed without an exception"
+    if isinstance(excinfo.value, ProbeError):
+        return Outcome.ERROR, str(excinfo.value)
+    first_line = (str(excinfo.value).strip().splitlines() or [excinfo.typename])[0]
+    if isinstance(excinfo.value, AssertionError) and report.when == "call":
+        return Outcome.FAILED, first_line
+    return Outcome.ERROR, f"{excinfo.typename}: {first_line}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report: pytest.TestReport = yield
+    _scrub_report(report)
+    item_id = _item_marker_id(item)
+    if item_id is None:
+        return report
+    classified = _classify(report, call)
+    if classified is not None:
+        outcome, reason = classified
+        reason = REGISTRY.scrub(reason)
+        if outcome is Outcome.ERROR and call.excinfo is not None and isinstance(call.excinfo.value, ProbeError):
+            report.longrepr = f"{outcome.value}: {reason}"
+        report.user_properties += [(ITEM_PROP, item_id), (OUTCOME_PROP, outcome.value), (REASON_PROP, reason)]
+        marker = item.get_closest_marker("side_effect")
+        if marker and marker.args:
+            report.user_properties.append((SIDE_EFFECT_PROP, str(marker.args[0])))
+        observations = observations_from(report.user_properties)
+        if observations:
+            report.extras = [
+                html_extras.json([o.__dict__ for o in observations], name="evidence"),
+            ]
+    return report
+
+
+def _scrub_report(report: pytest.TestReport) -> None:
+    """Last line of defence: no registered secret survives in failure text or captured output."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        scrubbed = REGISTRY.scrub(text)
+        if scrubbed != text:
+            report.longrepr = scrubbed
+    report.sections = [(name, REGISTRY.scrub(content)) for name, content in report.sections]
+    report.user_properties = [
+        (key, REGISTRY.scrub(value) if isinstance(value, str) else value) for key, value in report.user_properties
+    ]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    item_id = props.get(ITEM_PROP)
+    if not isinstance(item_id, str) or OUTCOME_PROP not in props:
+        return
+    config = _CONFIG.get("config")
+    if config is None:
+        return
+    state = run_state(config)
+    outcome = Outcome(str(props[OUTCOME_PROP]))
+    previous = state.tests.get(report.nodeid)
+    if previous is not None and report.when == "teardown" and outcome is not Outcome.ERROR:
+        return
+    state.tests[report.nodeid] = CheckResult(
+        nodeid=report.nodeid,
+        item_id=item_id,
+        outcome=outcome,
+        reason=str(props.get(REASON_PROP, "")),
+        duration_s=report.duration + (previous.duration_s if previous else 0.0),
+        evidence=observations_from(report.user_properties),
+        side_effect=str(props[SIDE_EFFECT_PROP]) if SIDE_EFFECT_PROP in props else None,
+    )
+
+
+# pytest_runtest_logreport has no config argument; the controller's config is kept here at session start.
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist: merge the items each worker found checks for."""
+    run_state(node.config).checked_items.update(node.workeroutput.get("golive_checked_items", []))
+
+
+@pytest.hookimpl(tryfirst=True, wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    config = session.config
+    state = run_state(config)
+    worker = getattr(config, "workeroutput", None)
+    if worker is not None:
+        worker["golive_checked_items"] = sorted(state.checked_items)
+    if state.env is None or worker is not None or state.reports_dir is None:
+        return (yield)
+    env = state.env
+    state.results = item_results(
+        state.checklist, state.stage, list(state.tests.values()), frozenset(state.checked_items)
+    )
+    state.decision = verdict(state.results, env.is_strict)
+    state.stamp = Stamp(
+        stage=state.label,
+        environment=env.name,
+        tier=env.tier,
+        strict=env.is_strict,
+        release=state.release,
+        run_id=state.run_id,
+        operator=state.operator,
+        started_at=state.started_at,
+        finished_at=_utc_now(),
+    )
+    result = yield
+    _write_artifacts(session, state)
+    return result
+
+
+def _write_artifacts(session: pytest.Session, state: RunState) -> None:
+    assert state.reports_dir is not None
+    assert state.stamp is not None
+    assert state.decision is not None
+    config = session.config
+    ticks = tick_rows(state.checklist, state.results)
+    json_path = state.reports_dir / f"{state.label}.json"
+    write_json(document(state.stamp, state.results, state.decision, ticks), json_path, REGISTRY)
+    artifacts = [Path(config.option.htmlpath), Path(config.option.xmlpath), json_path]
+    manifest = state.reports_dir / f"{state.label}.sha256"
+    write_manifest([p for p in artifacts if p.exists()], manifest)
+    leaks = leak_scan(REGISTRY, [*artifacts, manifest])
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    lines = _closing_lines(state, leaks, [*artifacts, manifest])
+    if tr is not None:
+        for line in lines:
+            tr.write_line(line)
+    if (leaks or not state.decision.go) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _closing_lines(state: RunState, leaks: list[Any], artifacts: list[Path]) -> list[str]:
+    assert state.decision is not None
+    assert state.env is not None
+    lines = [""]
+    for r in state.results:
+        if not r.outcome.clears:
+            lines.append(f"  {r.item.id:<8} {r.outcome.value:<12} {r.reason}")
+    if leaks:
+        lines.append("golive: SECRET LEAK: the artifacts were removed:")
+        lines += [f"  {leak}" for leak in leaks]
+    else:
+        lines.append("golive: artifacts: " + ", ".join(str(p) for p in artifacts if p.exists()))
+    strict = "strict" if state.env.is_strict else "not strict"
+    blocking = ", ".join(r.item.id for r in state.decision.blocking) or "none"
+    lines.append(
+        f"golive {state.label} on {state.env.name} ({strict}), release {state.release.tag}: "
+        f"{state.decision.label}" + ("" if state.decision.go else f" (blocking: {blocking})")
+    )
+    return lines
+
+
+def pytest_html_report_title(report: Any) -> None:
+    state = run_state(_CONFIG["config"])
+    env = state.env.name if state.env else "(no environment)"
+    report.title = f"golive {state.label}: {state.release.tag} on {env}"
+
+
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    cells.insert(1, '<th class="sortable" data-column-type="item">Item</th>')
+    cells.insert(2, '<th data-column-type="title">Title</th>')
+    cells.insert(3, '<th class="sortable" data-column-type="owner">Owner</th>')
+    cells.insert(4, '<th class="sortable" data-column-type="outcome">golive outcome</th>')
+
+
+def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
+    props = dict(getattr(report, "user_properties", []) or [])
+    item_id = props.get(ITEM_PROP)
+    state = run_state(_CONFIG["config"])
+    if isinstance(item_id, str) and item_id in state.checklist.ids():
+        item = state.checklist.get(item_id)
+        values = [item.id, item.title, item.owner, str(props.get(OUTCOME_PROP, ""))]
+    else:
+        values = ["", "", "", ""]
+    for offset, (name, value) in enumerate(zip(("item", "title", "owner", "outcome"), values, strict=True)):
+        cells.insert(1 + offset, f'<td class="col-{name}">{escape(value)}</td>')
+
+
+def pytest_html_results_table_html(report: Any, data: list[str]) -> None:
+    observations = observations_from(list(getattr(report, "user_properties", []) or []))
+    if observations:
+        rows = "".join(f"<li>{escape(o.summary())}</li>" for o in observations)
+        data.insert(0, f'<div class="golive-evidence"><strong>Evidence</strong><ul>{rows}</ul></div>')
+
+
+def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
+    state = run_state(session.config)
+    if state.stamp is None or state.decision is None:
+        return
+    ticks = tick_rows(state.checklist, state.results)
+    prefix.append(REGISTRY.scrub(signoff_html(state.stamp, state.results, state.decision, ticks)))

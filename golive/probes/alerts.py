@@ -1,0 +1,79 @@
+"""OBS-06: deliver a test alert to the alert webhook (Slack-compatible) and, when configured, PagerDuty.
+
+The alert carries the run id and the runbook link, so whoever receives it knows it is a go-live test
+and where the runbook is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from golive.outcomes import ProbeError
+from golive.probes.http import describe_error
+from golive.secrets import Secret
+
+
+def alert_text(run_id: str, release: str, environment: str) -> str:
+    return f"golive test alert: go-live checks for {release} on {environment} (run {run_id}). No action needed."
+
+
+def slack_message(run_id: str, release: str, environment: str, runbook_url: str) -> dict[str, Any]:
+    """A Slack incoming-webhook message: plain text fallback plus a block with the runbook link."""
+    text = alert_text(run_id, release, environment)
+    return {
+        "text": f"{text} Runbook: {runbook_url}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*\nRunbook: <{runbook_url}|{runbook_url}>"}}
+        ],
+    }
+
+
+def pagerduty_event(
+    routing_key: Secret, action: str, run_id: str, release: str, environment: str, runbook_url: str
+) -> dict[str, Any]:
+    """A PagerDuty Events API v2 event; the trigger is followed by a resolve with the same dedup key."""
+    event: dict[str, Any] = {
+        "routing_key": routing_key.reveal(),
+        "event_action": action,
+        "dedup_key": f"golive-{run_id}",
+    }
+    if action == "trigger":
+        event["payload"] = {
+            "summary": alert_text(run_id, release, environment),
+            "source": "golive",
+            "severity": "info",
+            "custom_details": {"run_id": run_id, "release": release, "environment": environment},
+        }
+        event["links"] = [{"href": runbook_url, "text": "Runbook"}]
+    return event
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    channel: str
+    endpoint: str
+    status: int
+    body: str
+    latency_ms: float
+
+    @property
+    def delivered(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def post_json(http: httpx.Client, channel: str, url: str, payload: dict[str, Any]) -> AlertDelivery:
+    """POST one alert; the endpoint is shown as scheme://host only (webhook paths are secret)."""
+    parts = urlsplit(url)
+    endpoint = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    started = time.perf_counter()
+    try:
+        answer = http.post(url, json=payload)
+    except httpx.HTTPError as exc:
+        raise ProbeError(f"{channel} at {endpoint}: {describe_error(exc)}") from None
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return AlertDelivery(channel, endpoint, answer.status_code, answer.text[:300].strip(), latency)

@@ -1,0 +1,128 @@
+"""HTTP probes: one timed request with explicit timeouts, and the health-endpoint verdict (OBS-01, OBS-02)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from golive.config import HealthPolicy, HttpSettings, JsonScalar
+from golive.outcomes import ProbeError
+
+
+def make_client(settings: HttpSettings) -> httpx.Client:
+    """An httpx client with explicit connect/read timeouts, verifying TLS (system store or the CA bundle)."""
+    timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+    verify: ssl.SSLContext | bool = True
+    if settings.ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(Path(settings.ca_bundle)))
+    return httpx.Client(timeout=timeout, verify=verify, follow_redirects=False, trust_env=False)
+
+
+def describe_error(exc: httpx.HTTPError) -> str:
+    """One line saying what went wrong with a request, without a traceback."""
+    match exc:
+        case httpx.ConnectTimeout():
+            return "connect timed out (no answer to the TCP/TLS handshake)"
+        case httpx.ReadTimeout():
+            return "timed out waiting for the response"
+        case httpx.WriteTimeout() | httpx.PoolTimeout():
+            return "timed out sending the request"
+        case httpx.ConnectError():
+            reason = str(exc) or type(exc).__name__
+            if "CERTIFICATE_VERIFY_FAILED" in reason:
+                detail = reason.split("certificate verify failed:")[-1].split("(_ssl")[0].strip()
+                return f"TLS certificate not trusted ({detail})"
+            if "Connection refused" in reason:
+                return "connection refused"
+            if "Name or service not known" in reason or "nodename nor servname" in reason:
+                return "host name does not resolve"
+            return f"cannot connect ({reason})"
+        case httpx.RemoteProtocolError():
+            return f"the server broke the HTTP exchange ({exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int
+    latency_ms: float
+    headers: Mapping[str, str]
+    text: str
+
+    def json_body(self) -> object | None:
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+
+def get(client: httpx.Client, url: str) -> Response:
+    """GET with the client's timeouts; a connect error or timeout raises ProbeError with one line."""
+    started = time.perf_counter()
+    try:
+        answer = client.get(url)
+    except httpx.HTTPError as exc:
+        raise ProbeError(f"GET {url}: {describe_error(exc)}") from None
+    latency = (time.perf_counter() - started) * 1000
+    return Response(url, answer.status_code, round(latency, 1), dict(answer.headers), answer.text[:4096])
+
+
+@dataclass(frozen=True)
+class HealthVerdict:
+    url: str
+    problems: tuple[str, ...]
+    measured: dict[str, JsonScalar | None]
+    expected: dict[str, JsonScalar | str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def explain(self) -> str:
+        return f"GET {self.url}: " + "; ".join(self.problems)
+
+
+def judge_health(
+    response: Response, expect_status: int, expect_body: Mapping[str, JsonScalar], latency_budget_ms: int
+) -> HealthVerdict:
+    """Compare a health answer with the policy; every problem names the measured and the expected value.
+
+    A field the body lacks is a problem, never a silent pass.
+    """
+    problems = []
+    body = response.json_body()
+    measured: dict[str, JsonScalar | None] = {"status": response.status, "latency_ms": response.latency_ms}
+    expected: dict[str, JsonScalar | str] = {"status": expect_status, "latency_ms": f"<= {latency_budget_ms}"}
+    if response.status != expect_status:
+        problems.append(f"status {response.status}, expected {expect_status}")
+    if response.latency_ms > latency_budget_ms:
+        problems.append(f"latency {response.latency_ms:.0f} ms, budget {latency_budget_ms} ms")
+    if not isinstance(body, dict):
+        problems.append(f"body is not a JSON object (content-type {response.headers.get('content-type', 'none')})")
+        return HealthVerdict(response.url, tuple(problems), measured, expected)
+    for key, want in expect_body.items():
+        got = body.get(key)
+        measured[f"body.{key}"] = got if isinstance(got, str | int | float | bool) or got is None else str(got)
+        expected[f"body.{key}"] = want
+        if key not in body:
+            problems.append(f"body.{key} missing, expected {want!r}")
+        elif got != want:
+            problems.append(f"body.{key} = {got!r}, expected {want!r}")
+    for key in ("version", "commit"):
+        if isinstance(body.get(key), str):
+            measured[f"body.{key}"] = body[key]
+    return HealthVerdict(response.url, tuple(problems), measured, expected)
+
+
+def check_health(
+    client: httpx.Client, url: str, expect_body: Mapping[str, JsonScalar], policy: HealthPolicy
+) -> HealthVerdict:
+    """GET a health endpoint and judge it against the policy (OBS-01, OBS-02, and the canary's samples)."""
+    return judge_health(get(client, url), policy.expect_status, expect_body, policy.latency_budget_ms)

@@ -1,0 +1,141 @@
+"""OBS-04: send a real test error through sentry-sdk and confirm Sentry received it.
+
+sentry-sdk builds the event exactly as the app's SDK would (exception, stack, release, environment, tags);
+golive's own transport delivers the envelope with httpx so the check sees Sentry's status code and body
+and every request has a timeout. The global SDK state is never touched (no ``sentry_sdk.init``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import sentry_sdk
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
+from sentry_sdk.utils import EndpointType, event_from_exception
+
+from golive.outcomes import ProbeError
+from golive.probes.http import describe_error
+from golive.secrets import Secret
+
+RUN_ID_TAG = "golive.run_id"
+
+
+class GoliveTestError(Exception):
+    """The test error golive sends to Sentry (OBS-04); safe to ignore in Sentry."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What Sentry's ingest answered to the envelope."""
+
+    endpoint: str
+    status: int
+    body: str
+    latency_ms: float
+
+
+class _DeliveringTransport(Transport):
+    """Sends each envelope synchronously with httpx and keeps Sentry's answer."""
+
+    def __init__(self, dsn: str, http: httpx.Client) -> None:
+        super().__init__({"dsn": dsn})
+        self._http = http
+        self.deliveries: list[Delivery] = []
+        self.failures: list[str] = []
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        assert self.parsed_dsn is not None
+        auth = self.parsed_dsn.to_auth("golive-sentry-probe/1")
+        url = auth.get_api_url(EndpointType.ENVELOPE)
+        endpoint = f"{self.parsed_dsn.scheme}://{self.parsed_dsn.netloc}"
+        headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth.to_header()}
+        started = time.perf_counter()
+        try:
+            answer = self._http.post(url, content=envelope.serialize(), headers=headers)
+        except httpx.HTTPError as exc:
+            self.failures.append(f"Sentry ingest at {endpoint}: {describe_error(exc)}")
+            return
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        self.deliveries.append(Delivery(endpoint, answer.status_code, answer.text[:300], latency))
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    event_id: str
+    delivery: Delivery
+
+
+def send_test_error(dsn: Secret, http: httpx.Client, run_id: str, release: str, environment: str) -> SentEvent:
+    """Raise, catch and send one GoliveTestError tagged with the run id; the ingest answer is returned."""
+    transport = _DeliveringTransport(dsn.reveal(), http)
+    options: dict[str, Any] = {
+        "dsn": dsn.reveal(),
+        "transport": transport,
+        "default_integrations": False,
+        "release": release,
+        "environment": environment,
+        "send_default_pii": False,
+        "include_local_variables": False,
+    }
+    client = sentry_sdk.Client(**options)
+    try:
+        raise GoliveTestError(f"golive go-live test error (run {run_id}); safe to resolve")
+    except GoliveTestError as exc:
+        event, hint = event_from_exception(exc, client_options=client.options)
+    event["level"] = "error"
+    event["tags"] = {RUN_ID_TAG: run_id, "golive.check": "OBS-04"}
+    event_id = client.capture_event(event, hint=hint)
+    client.close(timeout=0)
+    if transport.failures:
+        raise ProbeError(transport.failures[0])
+    if event_id is None or not transport.deliveries:
+        raise ProbeError("sentry-sdk dropped the test event before sending it (sampling or before_send)")
+    return SentEvent(event_id=event_id, delivery=transport.deliveries[0])
+
+
+@dataclass
+class Confirmation:
+    """Sentry's API view of the event: found or not, after how many polls and how long."""
+
+    found: bool
+    polls: int
+    waited_s: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def confirm_event(
+    http: httpx.Client,
+    api_url: str,
+    org: str,
+    project: str,
+    token: Secret,
+    event_id: str,
+    timeout_s: float,
+    interval_s: float,
+) -> Confirmation:
+    """Poll Sentry's API until the event is visible or ``timeout_s`` passes (bounded, never a hang)."""
+    url = f"{api_url.rstrip('/')}/api/0/projects/{org}/{project}/events/{event_id}/"
+    headers = {"Authorization": f"Bearer {token.reveal()}"}
+    started = time.monotonic()
+    polls = 0
+    while True:
+        polls += 1
+        try:
+            answer = http.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ProbeError(f"Sentry API at {api_url}: {describe_error(exc)}") from None
+        waited = round(time.monotonic() - started, 2)
+        if answer.status_code == 200:
+            tags = {t.get("key"): t.get("value") for t in answer.json().get("tags", []) if isinstance(t, dict)}
+            return Confirmation(True, polls, waited, {str(k): str(v) for k, v in tags.items()})
+        if answer.status_code in (401, 403):
+            raise ProbeError(f"Sentry API refused SENTRY_AUTH_TOKEN (HTTP {answer.status_code}) for {org}/{project}")
+        if answer.status_code != 404:
+            raise ProbeError(f"Sentry API answered HTTP {answer.status_code} for event {event_id}")
+        if waited + interval_s > timeout_s:
+            return Confirmation(False, polls, waited)
+        time.sleep(interval_s)

@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import pytest
+
+from golive.config import (
+    SEED_VARIABLES,
+    ConfigError,
+    Variables,
+    load_environment,
+    parse_environment,
+    resolve_environment_path,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIMAL = 'name = "x"\ntier = "{tier}"\n[app]\nbase_url = "https://app.example.com"\n'
+
+SANDBOX_VARS = {
+    "GOLIVE_SANDBOX_CA": str(ROOT / "pyproject.toml"),  # any existing file stands in for the CA bundle
+    "GOLIVE_SANDBOX_APP_URL": "https://127.0.0.1:4001",
+    "GOLIVE_SANDBOX_CANARY_URL": "https://127.0.0.1:4002",
+    "GOLIVE_SANDBOX_INSTANCE_1_URL": "https://127.0.0.1:4003",
+    "GOLIVE_SANDBOX_INSTANCE_2_URL": "https://127.0.0.1:4004",
+    "GOLIVE_SANDBOX_RAZORPAY_URL": "https://127.0.0.1:4005",
+    "GOLIVE_SANDBOX_SENTRY_URL": "https://127.0.0.1:4006",
+    "GOLIVE_SANDBOX_PAGERDUTY_URL": "https://127.0.0.1:4007/v2/enqueue",
+}
+
+
+def test_shipped_environments_load():
+    sandbox = load_environment("sandbox", ROOT, SANDBOX_VARS)
+    assert sandbox.is_strict
+    assert sandbox.key_mode == "test"
+    assert [str(u) for u in sandbox.app.instances] == ["https://127.0.0.1:4003/", "https://127.0.0.1:4004/"]
+    example = load_environment("example", ROOT, {})
+    assert example.tier == "production"
+    assert example.is_strict
+    assert example.key_mode == "live"
+
+
+def test_production_is_strict_and_live_by_default():
+    env = parse_environment(MINIMAL.format(tier="production"), "p.toml", {})
+    assert env.is_strict
+    assert env.key_mode == "live"
+    staging = parse_environment(MINIMAL.format(tier="staging"), "s.toml", {})
+    assert not staging.is_strict
+    assert staging.key_mode == "test"
+    assert staging.variables.required == list(SEED_VARIABLES)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("[http]\ntimeout_s = \"soon\"\n", "s.toml: http.timeout_s: Input should be a valid number"),
+        ("[http]\ntimeout_s = -1\n", "s.toml: http.timeout_s: Input should be greater than 0"),
+        ("[http]\ntimeotu_s = 3\n", "s.toml: http.timeotu_s: Extra inputs are not permitted"),
+        ('[app2]\nx = 1\n', "s.toml: app2: Extra inputs are not permitted"),
+        ('[sentry]\norg = "acme"\n', "s.toml: sentry: org and project must be set together"),
+        ('[[credentials]]\nname = "smtp-url"\npurpose = "email"\n', "s.toml: credentials.0.name: String should match"),
+    ],
+)
+def test_invalid_settings_name_the_key(extra, expected):
+    with pytest.raises(ConfigError) as raised:
+        parse_environment(MINIMAL.format(tier="staging") + extra, "s.toml", {})
+    message = str(raised.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+def test_malformed_url_names_the_key_not_a_traceback():
+    text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "htps//nope"\n'
+    with pytest.raises(ConfigError, match=r"^s.toml: app.base_url: Input should be a valid URL"):
+        parse_environment(text, "s.toml", {})
+
+
+def test_interpolation_names_the_missing_variable():
+    text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "${APP_URL}"\n'
+    with pytest.raises(ConfigError, match=r"^s.toml: app.base_url: refers to \$\{APP_URL\}, which is not set$"):
+        parse_environment(text, "s.toml", {})
+    env = parse_environment(text, "s.toml", {"APP_URL": "https://a.example.com"})
+    assert str(env.app.base_url) == "https://a.example.com/"
+
+
+def test_errors_never_show_the_value():
+    text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "${APP_URL}"\n'
+    planted = "https://user:Pl4ntedPassw0rd@[::bad"
+    with pytest.raises(ConfigError) as raised:
+        parse_environment(text, "s.toml", {"APP_URL": planted})
+    assert "Pl4ntedPassw0rd" not in str(raised.value)
+
+
+def test_not_toml_is_one_line():
+    with pytest.raises(ConfigError, match=r"^s.toml: not valid TOML"):
+        parse_environment("name = ", "s.toml", {})
+
+
+def test_environment_reference_resolution(tmp_path):
+    with pytest.raises(ConfigError, match=r"no environment file at .*nowhere.toml \(known: .*sandbox"):
+        resolve_environment_path("nowhere", ROOT)
+    with pytest.raises(ConfigError, match="expected an environment name or a path"):
+        resolve_environment_path("bad name!", ROOT)
+    custom = tmp_path / "mine.toml"
+    custom.write_text(MINIMAL.format(tier="staging"))
+    assert resolve_environment_path(str(custom), ROOT) == custom
+
+
+def test_variables_keep_raw_values_and_mask_them():
+    env = parse_environment(MINIMAL.format(tier="staging"), "s.toml", {})
+    variables = Variables.read(env, {"RAZORPAY_KEY_SECRET": "abc \n", "NODE_ENV": "production", "UNRELATED": "x"})
+    secret = variables.secret("RAZORPAY_KEY_SECRET")
+    assert secret is not None
+    assert secret.reveal() == "abc \n"
+    assert variables.public("NODE_ENV") == "production"
+    assert variables.secret("UNRELATED") is None
+    assert not variables.present("DATABASE_URL")
+    with pytest.raises(KeyError):
+        variables.public("RAZORPAY_KEY_SECRET")

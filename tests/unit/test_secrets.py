@@ -1,0 +1,102 @@
+import base64
+import json
+from html import escape
+from urllib.parse import quote
+
+import pytest
+
+from golive.secrets import MASK, Secret, SecretRegistry, url_password
+
+PLANTED = "Pl4nted/Secret+Value=42"
+
+
+def registry_with(*values: str) -> SecretRegistry:
+    registry = SecretRegistry()
+    for n, value in enumerate(values):
+        registry.add(f"VAR_{n}", value)
+    return registry
+
+
+def test_secret_is_masked_everywhere_it_could_be_printed():
+    secret = Secret("RAZORPAY_KEY_SECRET", PLANTED)
+    rendered = [repr(secret), str(secret), f"{secret}", f"{secret!r}", f"{secret:>40}", repr([secret])]
+    assert all(PLANTED not in text for text in rendered)
+    assert MASK in str(secret)
+    assert secret.reveal() == PLANTED
+
+
+def test_secret_equality_compares_values_not_reprs():
+    assert Secret("A", "x" * 20) == Secret("B", "x" * 20)
+    assert Secret("A", "x" * 20) != Secret("A", "y" * 20)
+
+
+def test_secret_refuses_to_be_pickled():
+    import pickle
+
+    with pytest.raises(TypeError, match="not serialisable"):
+        pickle.dumps(Secret("A", PLANTED))
+
+
+def test_url_password_is_registered_on_its_own():
+    url = "postgresql://app:Sup3rS3cretPw@db.internal:5432/app"
+    assert url_password(url) == "Sup3rS3cretPw"
+    registry = registry_with(url)
+    assert registry.scan_text("auth failed for Sup3rS3cretPw", "log")
+    assert "Sup3rS3cretPw" not in registry.scrub("password was Sup3rS3cretPw")
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda v: v,
+        lambda v: quote(v, safe=""),
+        lambda v: escape(v),
+        lambda v: json.dumps(v)[1:-1],
+    ],
+    ids=["plain", "url", "html", "json"],
+)
+def test_scrub_removes_plain_and_encoded_forms(encode):
+    registry = registry_with(PLANTED)
+    text = f"before {encode(PLANTED)} after"
+    scrubbed = registry.scrub(text)
+    assert encode(PLANTED) not in scrubbed
+    assert "[VAR_0 ****]" in scrubbed
+
+
+@pytest.mark.parametrize("offset", range(6))
+def test_base64_inside_a_larger_blob_is_found_at_any_offset(offset):
+    registry = registry_with(PLANTED)
+    blob = base64.b64encode(b"x" * offset + f'{{"key": "{PLANTED}"}}'.encode() + b"tail").decode()
+    leaks = registry.scan_text(f"data:application/json;base64,{blob}", "report.html")
+    assert [(leak.secret, leak.encoding) for leak in leaks] == [("VAR_0", "base64")]
+
+
+def test_urlsafe_base64_is_found():
+    registry = registry_with(PLANTED)
+    blob = base64.urlsafe_b64encode(b"prefix-" + PLANTED.encode()).decode()
+    assert registry.scan_text(blob, "x")
+
+
+def test_leak_description_never_contains_the_value():
+    registry = registry_with(PLANTED)
+    leaks = registry.scan_text(PLANTED, "reports/preflight.json")
+    assert leaks
+    assert all(PLANTED not in str(leak) for leak in leaks)
+    assert "VAR_0" in str(leaks[0])
+
+
+def test_short_values_are_not_scanned_for():
+    registry = registry_with("prod")
+    assert registry.scan_text("production", "x") == []
+
+
+def test_scan_files_reads_escaped_html_and_json(tmp_path):
+    registry = registry_with(PLANTED)
+    page = tmp_path / "r.html"
+    page.write_text(json.dumps({"v": PLANTED}).replace("/", "\\/"), encoding="utf-8")
+    assert registry.scan_files([page])
+
+
+def test_clean_text_has_no_leaks():
+    registry = registry_with(PLANTED)
+    assert registry.scan_text("nothing to see " * 100, "x") == []
