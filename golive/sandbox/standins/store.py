@@ -1,0 +1,95 @@
+"""What the sandbox stand-ins received, shared between them, and the switch that names the active faults.
+
+The stand-ins run on uvicorn threads while golive's checks and tests read the record from other threads,
+so every write and every snapshot goes through the store's lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+AlertChannel = Literal["slack", "pagerduty"]
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_entity_id(prefix: str = "") -> str:
+    """A Razorpay-style id: the prefix, then 14 case-sensitive alphanumeric characters."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(14))
+
+
+class FaultSwitch(Protocol):
+    """Answers whether a named sandbox fault is active; stand-ins ask on every request."""
+
+    def on(self, name: str) -> bool: ...
+
+
+@dataclass
+class Store:
+    """The in-memory record shared by the stand-ins.
+
+    alerts: every accepted alert, {'channel': 'slack'|'pagerduty', 'payload': <request JSON>, 'received_at'}.
+    sentry_events: every event the Sentry ingest answered 200 for, {'event_id', 'tags', 'message', 'level',
+        'release', 'environment', 'platform', 'timestamp', 'received_at', 'visible'}; 'visible' is False when
+        the event was dropped after ingest (fault sentry-event-lost) and so never reaches the web API.
+    razorpay_webhooks: the account's webhook entities that GET /v1/webhooks lists; add with add_razorpay_webhook.
+    razorpay_auto_capture: the account's capture setting (Razorpay's default is automatic capture).
+    """
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    sentry_events: list[dict[str, Any]] = field(default_factory=list)
+    razorpay_webhooks: list[dict[str, Any]] = field(default_factory=list)
+    razorpay_auto_capture: bool = True
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record_alert(self, channel: AlertChannel, payload: dict[str, Any]) -> None:
+        with self.lock:
+            self.alerts.append({"channel": channel, "payload": payload, "received_at": time.time()})
+
+    def alerts_on(self, channel: AlertChannel) -> list[dict[str, Any]]:
+        with self.lock:
+            return [alert for alert in self.alerts if alert["channel"] == channel]
+
+    def record_sentry_event(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            self.sentry_events.append(event)
+
+    def visible_sentry_event(self, event_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            for event in self.sentry_events:
+                if event["event_id"] == event_id and event["visible"]:
+                    return event
+        return None
+
+    def add_razorpay_webhook(
+        self, url: str, events: Iterable[str], *, active: bool = True, secret_exists: bool = True
+    ) -> dict[str, Any]:
+        """Configures one webhook on the stand-in account, as the Razorpay Dashboard would."""
+        now = int(time.time())
+        webhook = {
+            "id": new_entity_id(),
+            "created_at": now,
+            "updated_at": now,
+            "owner_type": "merchant",
+            "context": [],
+            "disabled_at": 0 if active else now,
+            "url": url,
+            "alert_email": None,
+            "secret_exists": secret_exists,
+            "entity": "webhook",
+            "active": active,
+            "events": dict.fromkeys(events, True),
+        }
+        with self.lock:
+            self.razorpay_webhooks.append(webhook)
+        return webhook
+
+    def razorpay_webhook_list(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(webhook) for webhook in self.razorpay_webhooks]

@@ -1,0 +1,83 @@
+"""The sandbox's PostgreSQL: verify-full TLS for the app role, WAL archiving, a streaming replica."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+
+def test_database_url_connects_over_verified_tls(env):
+    params = conninfo_to_dict(env["DATABASE_URL"])
+    assert params["sslmode"] == "verify-full"
+    assert params["sslrootcert"] == env["GOLIVE_SANDBOX_CA"]
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        ssl_in_use, version = conn.execute(
+            "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()"
+        ).fetchone()
+        assert ssl_in_use
+        assert version.startswith("TLSv1.")
+        assert conn.execute("select current_user, current_database()").fetchone() == ("app", "app")
+
+
+def test_plain_tcp_is_refused(env):
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(make_conninfo(env["DATABASE_URL"], sslmode="disable"))
+
+
+def test_wrong_password_is_refused(env):
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(make_conninfo(env["DATABASE_URL"], password="wrong"))
+
+
+def test_schema_belongs_to_the_app_role(db):
+    tables = db.execute(
+        "select tablename, tableowner from pg_tables where schemaname = 'public' order by tablename"
+    ).fetchall()
+    assert tables == [
+        (name, "app") for name in ("invoices", "orders", "payments", "refunds", "users", "webhook_events")
+    ]
+
+
+def test_wal_archiving_is_on(db):
+    settings = dict(
+        db.execute(
+            "select name, setting from pg_settings where name in ('wal_level', 'archive_mode', 'archive_command')"
+        ).fetchall()
+    )
+    assert settings["wal_level"] == "replica"
+    assert settings["archive_mode"] == "on"
+    assert settings["archive_command"].startswith("test ! -f ")
+
+
+def test_archive_command_archives_a_segment(sandbox):
+    with psycopg.connect(sandbox.postgres.superuser_conninfo(sandbox.postgres.primary_port), autocommit=True) as conn:
+        (segment,) = conn.execute("select pg_walfile_name(pg_switch_wal())").fetchone()
+        deadline = time.monotonic() + 10
+        while not (sandbox.postgres.archive_dir / segment).exists() and time.monotonic() < deadline:
+            conn.execute("select pg_switch_wal()")
+            time.sleep(0.05)
+    assert (sandbox.postgres.archive_dir / segment).exists()
+
+
+def test_replica_is_streaming_over_tls(db):
+    rows = db.execute(
+        "select r.usename, r.state, s.ssl from pg_stat_replication r join pg_stat_ssl s using (pid)"
+    ).fetchall()
+    assert rows == [("replicator", "streaming", True)]
+
+
+def test_replica_replays_what_the_primary_writes(env, db):
+    receipt = f"replay-{time.time_ns()}"
+    db.execute(
+        "insert into orders (razorpay_order_id, amount, currency, receipt) values (%s, 100, 'INR', %s)",
+        (f"order_{receipt}", receipt),
+    )
+    with psycopg.connect(env["DATABASE_REPLICA_URL"], autocommit=True) as replica:
+        assert replica.execute("select pg_is_in_recovery()").fetchone() == (True,)
+        deadline = time.monotonic() + 10
+        while not replica.execute("select 1 from orders where receipt = %s", (receipt,)).fetchone():
+            assert time.monotonic() < deadline, "the replica did not replay the insert within 10 s"
+            time.sleep(0.05)
