@@ -33,9 +33,9 @@ from golive.config import (
 from golive.evidence import observations_from
 from golive.outcomes import NOT_VERIFIED_PREFIX, Outcome, ProbeError
 from golive.report import (
+    CheckResult,
     ItemResult,
     Stamp,
-    CheckResult,
     Verdict,
     document,
     item_results,
@@ -89,6 +89,9 @@ STATE_KEY = pytest.StashKey[RunState]()
 
 
 def run_state(config: pytest.Config) -> RunState:
+    """The run's state, made on first use (pytest-metadata may ask before golive's configure hook runs)."""
+    if STATE_KEY not in config.stash:
+        config.stash[STATE_KEY] = _new_state(config)
     return config.stash[STATE_KEY]
 
 
@@ -138,8 +141,7 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
+def _new_state(config: pytest.Config) -> RunState:
     settings = RunSettings()
     worker = getattr(config, "workerinput", None)
     env_ref = config.getoption("golive_env") or settings.env
@@ -157,7 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"golive: {exc}") from None
         variables = Variables.read(env)
         variables.register(REGISTRY)
-    state = RunState(
+    return RunState(
         checklist=load_checklist(),
         env=env,
         variables=variables,
@@ -169,8 +171,12 @@ def pytest_configure(config: pytest.Config) -> None:
         allow_side_effects=bool(config.getoption("golive_allow_side_effects"))
         or bool(env and env.side_effects.allowed),
     )
-    config.stash[STATE_KEY] = state
-    if env is not None and worker is None:
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    state = run_state(config)
+    if state.env is not None and not hasattr(config, "workerinput") and not config.option.collectonly:
         reports = Path(config.getoption("golive_reports") or config.rootpath / "reports")
         reports.mkdir(parents=True, exist_ok=True)
         state.reports_dir = reports

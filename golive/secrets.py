@@ -137,11 +137,14 @@ class SecretRegistry:
                 yield fragment, name, "base64"
 
     def scrub(self, text: str) -> str:
-        """Replace every registered value (plain or URL-encoded) with a labelled mask."""
+        """Replace every registered value, in every form it can take, with a labelled mask.
+
+        A base64 fragment is replaced inside its blob too: the blob no longer decodes, which is the point.
+        """
         if not text:
             return text
-        for needle, name, encoding in sorted(self._variants(), key=lambda v: -len(v[0])):
-            if encoding != "base64" and needle in text:
+        for needle, name, _encoding in sorted(self._variants(), key=lambda v: -len(v[0])):
+            if needle in text:
                 text = text.replace(needle, f"[{name} {MASK}]")
         return text
 

@@ -15,13 +15,15 @@ import httpx
 import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
-from sentry_sdk.utils import EndpointType, event_from_exception
+from sentry_sdk.utils import BadDsn, EndpointType, event_from_exception
 
 from golive.outcomes import ProbeError
 from golive.probes.http import describe_error
 from golive.secrets import Secret
 
 RUN_ID_TAG = "golive.run_id"
+# Sentry answers 404 with this detail while an event is not (yet) stored; any other 404 is a wrong org/project.
+EVENT_NOT_FOUND = "Event not found"
 
 
 class GoliveTestError(Exception):
@@ -71,7 +73,10 @@ class SentEvent:
 
 def send_test_error(dsn: Secret, http: httpx.Client, run_id: str, release: str, environment: str) -> SentEvent:
     """Raise, catch and send one GoliveTestError tagged with the run id; the ingest answer is returned."""
-    transport = _DeliveringTransport(dsn.reveal(), http)
+    try:
+        transport = _DeliveringTransport(dsn.reveal(), http)
+    except BadDsn:
+        raise ProbeError("SENTRY_DSN is not a valid DSN, so no event can be sent (see ENV-02)") from None
     options: dict[str, Any] = {
         "dsn": dsn.reveal(),
         "transport": transport,
@@ -136,6 +141,16 @@ def confirm_event(
             raise ProbeError(f"Sentry API refused SENTRY_AUTH_TOKEN (HTTP {answer.status_code}) for {org}/{project}")
         if answer.status_code != 404:
             raise ProbeError(f"Sentry API answered HTTP {answer.status_code} for event {event_id}")
+        if _detail(answer) != EVENT_NOT_FOUND:
+            raise ProbeError(f"Sentry API: no project {org}/{project} ({_detail(answer) or 'HTTP 404'})")
         if waited + interval_s > timeout_s:
             return Confirmation(False, polls, waited)
         time.sleep(interval_s)
+
+
+def _detail(answer: httpx.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return ""
+    return str(body.get("detail", "")) if isinstance(body, dict) else ""

@@ -50,10 +50,10 @@ def test_production_is_strict_and_live_by_default():
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("[http]\ntimeout_s = \"soon\"\n", "s.toml: http.timeout_s: Input should be a valid number"),
+        ('[http]\ntimeout_s = "soon"\n', "s.toml: http.timeout_s: Input should be a valid number"),
         ("[http]\ntimeout_s = -1\n", "s.toml: http.timeout_s: Input should be greater than 0"),
         ("[http]\ntimeotu_s = 3\n", "s.toml: http.timeotu_s: Extra inputs are not permitted"),
-        ('[app2]\nx = 1\n', "s.toml: app2: Extra inputs are not permitted"),
+        ("[app2]\nx = 1\n", "s.toml: app2: Extra inputs are not permitted"),
         ('[sentry]\norg = "acme"\n', "s.toml: sentry: org and project must be set together"),
         ('[[credentials]]\nname = "smtp-url"\npurpose = "email"\n', "s.toml: credentials.0.name: String should match"),
     ],

@@ -7,8 +7,8 @@ from golive.evidence import Observation
 from golive.outcomes import Outcome
 from golive.report import (
     NO_CHECK_YET,
-    Stamp,
     CheckResult,
+    Stamp,
     document,
     item_results,
     leak_scan,

@@ -42,7 +42,10 @@ def test_missing_is_env01_not_env02():
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"RAZORPAY_KEY_ID": "rzp_test_AbCdEfGh123456"}, "RAZORPAY_KEY_ID is a test-mode key (rzp_test_); production expects live mode"),
+        (
+            {"RAZORPAY_KEY_ID": "rzp_test_AbCdEfGh123456"},
+            "RAZORPAY_KEY_ID is a test-mode key (rzp_test_); production expects live mode",
+        ),
         ({"RAZORPAY_KEY_ID": "rzp_live_short"}, "RAZORPAY_KEY_ID is not rzp_live_/rzp_test_"),
         ({"RAZORPAY_KEY_SECRET": "k" * 24 + "\n"}, "RAZORPAY_KEY_SECRET has trailing whitespace"),
         ({"NODE_ENV": " production"}, "NODE_ENV has leading whitespace"),
@@ -51,7 +54,10 @@ def test_missing_is_env01_not_env02():
         ({"ALERT_WEBHOOK_URL": "http://hooks.example.com/x"}, "ALERT_WEBHOOK_URL uses http; expected https"),
         ({"ALERT_WEBHOOK_URL": "hooks.example.com/x"}, "ALERT_WEBHOOK_URL is not an http(s) URL"),
         ({"SENTRY_DSN": "https://o1.ingest.sentry.io/4501"}, "SENTRY_DSN has no 32-hex public key"),
-        ({"SENTRY_DSN": "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/x"}, "SENTRY_DSN does not end in a numeric"),
+        (
+            {"SENTRY_DSN": "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/x"},
+            "SENTRY_DSN does not end in a numeric",
+        ),
         ({"DATABASE_URL": "mysql://a:b@h/db"}, "DATABASE_URL is not a postgresql://"),
         ({"DATABASE_URL": "postgresql://app:pw@db:5432/app"}, "DATABASE_URL sslmode=prefer; production needs require"),
         ({"DATABASE_URL": "postgresql://app:pw@db:notaport/app"}, "DATABASE_URL is not a postgresql://"),

@@ -1,0 +1,65 @@
+"""Runs golive's checks as a user would (pytest in a subprocess) and reads back the sign-off artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+# Variables of the outer pytest run that must not reach the inner one.
+_OUTER = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "PYTEST_CURRENT_TEST",
+          "PYTEST_ADDOPTS", "GOLIVE_ENV")  # fmt: skip
+
+
+@dataclass
+class Run:
+    code: int
+    output: str
+    reports: Path
+    stage: str
+    seconds: float
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        return json.loads((self.reports / f"{self.stage}.json").read_text(encoding="utf-8"))
+
+    def outcomes(self) -> dict[str, str]:
+        return {item["id"]: item["outcome"] for item in self.doc["items"]}
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        (found,) = [item for item in self.doc["items"] if item["id"] == item_id]
+        return found
+
+    def artifacts(self) -> list[Path]:
+        return sorted(self.reports.glob(f"{self.stage}.*"))
+
+
+def clean_environ(extra: Mapping[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k not in _OUTER}
+    environ.update(extra)
+    for name in drop:
+        environ.pop(name, None)
+    return environ
+
+
+def run_checks(
+    stage: str,
+    environ: Mapping[str, str],
+    reports: Path,
+    *extra: str,
+    env: str = "sandbox",
+    timeout: float = 180,
+) -> Run:
+    """pytest -m STAGE --env=ENV against the checks, exactly as a user runs it."""
+    command = [sys.executable, "-m", "pytest", "-m", stage, f"--env={env}", f"--golive-reports={reports}",
+               "-p", "no:cacheprovider", *extra]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, env=dict(environ), capture_output=True, text=True, timeout=timeout)
+    return Run(done.returncode, done.stdout + done.stderr, reports, stage, time.monotonic() - started)

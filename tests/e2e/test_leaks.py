@@ -1,0 +1,84 @@
+"""Secrets never leak: distinctive values planted in every secret variable, every check made to fail, and
+not one of them may appear in reports/ or the terminal output, plain or encoded."""
+
+import base64
+import binascii
+import re
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from tests.e2e.harness import clean_environ, run_checks
+
+B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
+
+
+def decoded_runs(text: str):
+    """Every base64-looking run in the text, decoded at each alignment, in both alphabets."""
+    for match in B64_RUN.finditer(text):
+        run = match.group(0).rstrip("=")
+        for start in range(4):
+            chunk = run[start:]
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            for alphabet in (chunk, chunk.replace("-", "+").replace("_", "/")):
+                try:
+                    yield base64.b64decode(alphabet, validate=True)
+                except (binascii.Error, ValueError):
+                    continue
+
+
+def find_leaks(text: str, planted: dict[str, str]) -> list[str]:
+    found = []
+    decoded = list(decoded_runs(text))
+    for name, value in planted.items():
+        for needle in {value.strip(), quote(value.strip(), safe=""), quote_plus(value.strip(), safe="")}:
+            if needle in text:
+                found.append(f"{name} plain/url")
+        if any(value.strip().encode() in blob for blob in decoded):
+            found.append(f"{name} base64")
+    return found
+
+
+def planted_environ(sandbox) -> tuple[dict[str, str], dict[str, str]]:
+    healthy = sandbox.environ()
+    alert_base = healthy["ALERT_WEBHOOK_URL"][: healthy["ALERT_WEBHOOK_URL"].index("/services/")]
+    sentry_host = healthy["SENTRY_DSN"].split("@", 1)[1]
+    planted = {
+        "DATABASE_URL": "postgresql://app:PLANTdbPassw0rdXq@127.0.0.1:1/app ",
+        "RAZORPAY_KEY_ID": "rzp_live_PLANTkeyId0042",
+        "RAZORPAY_KEY_SECRET": "PLANTkeySecret0123456789",
+        "RAZORPAY_WEBHOOK_SECRET": "PLANTkeySecret0123456789",
+        "ALERT_WEBHOOK_URL": f"{alert_base}/services/T0/B0/PLANTalertPathToken99",
+        "SENTRY_DSN": f"https://0ddba11c0ffee0ddba11c0ffee5ec7e7@{sentry_host}",
+        "SENTRY_AUTH_TOKEN": "sntrys_PLANTsentryAuthToken77",
+        "PAGERDUTY_ROUTING_KEY": "PLANTpagerDutyRoutingKey00000001",
+        "SMTP_URL": "smtp//PLANTsmtpUser:PLANTsmtpPassw0rd@mail",
+        "AWS_ACCESS_KEY_ID": "PLANTawsAccessKeyId",
+        "AWS_SECRET_ACCESS_KEY": "PLANTawsSecretAccessKey/+=",
+        "CDN_API_TOKEN": "PLANTcdnApiToken ",
+        "SMOKE_PASSWORD": "PLANTsmokePassw0rd",
+    }
+    blank = {"NODE_ENV": ""}  # not a secret; blank so that ENV-01 fails too
+    # the parts that are secret on their own: URL passwords and paths
+    needles = {**planted, "DATABASE_URL password": "PLANTdbPassw0rdXq", "SMTP_URL password": "PLANTsmtpPassw0rd",
+               "ALERT_WEBHOOK_URL path": "PLANTalertPathToken99"}  # fmt: skip
+    return {**healthy, **planted, **blank}, needles
+
+
+@pytest.mark.parametrize("mode", [["-n", "2"], ["--tb=long", "-l", "-vv", "-rA"]], ids=["xdist", "showlocals"])
+def test_planted_secrets_appear_nowhere(sandbox, reports, mode):
+    environ, needles = planted_environ(sandbox)
+    sandbox.set_faults(["health-unhealthy", "health-db-down"])
+    try:
+        run = run_checks("preflight", clean_environ({**environ, "CI": "true"}), reports, *mode)
+    finally:
+        sandbox.set_faults(())
+    implemented = ["ENV-01", "ENV-02", "ENV-03", "OBS-01", "OBS-02", "OBS-04", "OBS-06"]
+    outcomes = run.outcomes()
+    assert {outcomes[i] for i in implemented} <= {"failed", "error"}, {i: outcomes[i] for i in implemented}
+    assert find_leaks(run.output, needles) == []
+    files = sorted(Path(reports).iterdir())
+    assert [f.name for f in files] == ["preflight.html", "preflight.json", "preflight.sha256", "preflight.xml"]
+    for path in files:
+        assert find_leaks(path.read_text(encoding="utf-8", errors="replace"), needles) == [], path.name

@@ -1,0 +1,63 @@
+"""The GitLab pipeline's wiring: stages in go-live order, each checklist stage a pytest gate keeping its
+artifacts, manual deploy gates that block, run one at a time, only for protected release tags."""
+
+import re
+import shlex
+
+import pytest
+import yaml
+
+from golive.checklist import STAGES
+from tests.e2e.harness import ROOT
+
+PIPELINE = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+RELEASE_TAG_RULE = re.compile(r'\$CI_COMMIT_TAG =~ /\^v.+\$/ && \$CI_COMMIT_REF_PROTECTED == "true"')
+
+
+def job(name: str) -> dict:
+    spec = dict(PIPELINE[name])
+    base = PIPELINE.get(spec.get("extends", ""), {})
+    return {**base, **spec}
+
+
+def test_stages_in_go_live_order():
+    assert PIPELINE["stages"] == ["preflight", "deploy-canary", "canary", "deploy", "smoke", "postlaunch"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_checklist_stage_is_a_pytest_gate_keeping_its_artifacts(stage):
+    spec = job(stage)
+    assert spec["stage"] == stage
+    (command,) = spec["script"]
+    argv = shlex.split(command.replace('"$GOLIVE_STAGE"', stage).replace('"$TARGET_ENV"', "$TARGET_ENV"))
+    assert argv == ["pytest", "-m", stage, "--env", "$TARGET_ENV", "-n", "auto"]
+    assert spec["variables"]["GOLIVE_STAGE"] == stage
+    artifacts = spec["artifacts"]
+    assert artifacts["when"] == "always"
+    assert artifacts["reports"]["junit"] == "reports/*.xml"
+    assert "reports/" in artifacts["paths"]
+    assert "allow_failure" not in spec
+
+
+@pytest.mark.parametrize(("deploy", "after"), [("deploy-canary", "canary"), ("deploy", "smoke")])
+def test_deploys_are_blocking_manual_gates_for_protected_tags(deploy, after):
+    spec = job(deploy)
+    (rule,) = spec["rules"]
+    assert RELEASE_TAG_RULE.fullmatch(rule["if"])
+    assert rule["when"] == "manual"
+    assert spec["allow_failure"] is False
+    assert spec["resource_group"] == "$TARGET_ENV"
+    assert deploy in job(after)["needs"]
+
+
+def test_each_stage_needs_the_one_before():
+    assert job("canary")["needs"] == ["preflight", "deploy-canary"]
+    assert job("deploy")["needs"] == ["canary"]
+    assert job("smoke")["needs"] == ["deploy"]
+    assert job("postlaunch")["needs"] == ["smoke"]
+
+
+def test_release_identity_reaches_the_report_stamp():
+    variables = PIPELINE["variables"]
+    assert variables["GOLIVE_RELEASE_TAG"] == "$CI_COMMIT_TAG"
+    assert variables["GOLIVE_RELEASE_COMMIT"] == "$CI_COMMIT_SHA"
