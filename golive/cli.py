@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,8 @@ def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
             stale.unlink()
     extra = ["-n", workers] if workers != "0" else []
     codes: dict[str, int] = {}
+    # SIGTERM (a CI job cancelled, a terminal closed) unwinds like Ctrl-C, so the sandbox is always stopped.
+    signal.signal(signal.SIGTERM, _terminate)
     with tempfile.TemporaryDirectory(prefix="golive-demo-") as workdir:
         print(f"golive demo: starting the sandbox{' with faults ' + ', '.join(faults) if faults else ''} ...")
         with Sandbox(Path(workdir), faults=faults) as sandbox:
@@ -69,6 +72,10 @@ def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
     print(f"golive demo: reports in {reports}")
     print(f"golive demo: {'GO' if go else 'NO-GO'}")
     return 0 if go else 1
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _write_env_file(directory: Path, environ: Mapping[str, str]) -> Path:

@@ -8,6 +8,7 @@ Every validation error is one line naming the file, the key and what was expecte
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import tomllib
@@ -288,4 +289,10 @@ def release_from(settings: RunSettings, environ: Mapping[str, str]) -> Release:
 
 
 def operator_from(settings: RunSettings, environ: Mapping[str, str]) -> str:
-    return settings.operator or environ.get("GITLAB_USER_LOGIN") or environ.get("USER") or "unknown"
+    """Who runs the check: GOLIVE_OPERATOR, GitLab's user login, or the local account."""
+    if settings.operator or environ.get("GITLAB_USER_LOGIN"):
+        return settings.operator or environ["GITLAB_USER_LOGIN"]
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"

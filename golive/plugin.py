@@ -440,7 +440,8 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(1, '<th class="sortable" data-column-type="item">Item</th>')
     cells.insert(2, '<th data-column-type="title">Title</th>')
     cells.insert(3, '<th class="sortable" data-column-type="owner">Owner</th>')
-    cells.insert(4, '<th class="sortable" data-column-type="outcome">golive outcome</th>')
+    cells.insert(4, '<th class="sortable" data-column-type="stages">Stages</th>')
+    cells.insert(5, '<th class="sortable" data-column-type="outcome">golive outcome</th>')
 
 
 def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
@@ -449,10 +450,10 @@ def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
     state = run_state(_CONFIG["config"])
     if isinstance(item_id, str) and item_id in state.checklist.ids():
         item = state.checklist.get(item_id)
-        values = [item.id, item.title, item.owner, str(props.get(OUTCOME_PROP, ""))]
+        values = [item.id, item.title, item.owner, ", ".join(item.stages), str(props.get(OUTCOME_PROP, ""))]
     else:
-        values = ["", "", "", ""]
-    for offset, (name, value) in enumerate(zip(("item", "title", "owner", "outcome"), values, strict=True)):
+        values = [""] * 5
+    for offset, (name, value) in enumerate(zip(("item", "title", "owner", "stages", "outcome"), values, strict=True)):
         cells.insert(1 + offset, f'<td class="col-{name}">{escape(value)}</td>')
 
 

@@ -33,6 +33,7 @@ HOST = "127.0.0.1"
 
 _COMMAND_TIMEOUT = 60.0
 _STREAMING_TIMEOUT = 20.0
+_SHARED_TMP = "/tmp"
 _MAX_SOCKET_PATH = 107 - len("/.s.PGSQL.65535")  # a unix socket path holds at most 107 bytes
 
 SCHEMA = """
@@ -315,7 +316,8 @@ class Postgres:
         if fits and self.account.can_reach(self.workdir):
             self.link.mkdir(mode=0o700)
         else:
-            self.link.symlink_to(tempfile.mkdtemp(prefix="golive-pg-"))
+            # /tmp itself, not $TMPDIR: the postgres account must be able to reach the clusters.
+            self.link.symlink_to(tempfile.mkdtemp(prefix="golive-pg-", dir=_SHARED_TMP))
         self.root = root = self.link.resolve()
         for name in ("run", "archive", "tls"):
             (root / name).mkdir()

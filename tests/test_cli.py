@@ -1,0 +1,99 @@
+"""The golive command as people use it: the demo, the sandbox lifecycle, a stage run, and interruptions."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from golive.sandbox.faults import FAULTS
+from tests.e2e.harness import ROOT, clean_environ
+from tests.sandbox.processes import postmasters, wait_gone
+
+GOLIVE = [sys.executable, "-m", "golive.cli"]
+
+
+def golive(*args, env=None, timeout=120):
+    return subprocess.run([*GOLIVE, *args], cwd=ROOT, env=env or clean_environ({}), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def test_faults_are_listed_with_their_items():
+    done = golive("sandbox", "faults")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(FAULTS)
+    for line, fault in zip(lines, FAULTS.values(), strict=True):
+        assert line.split()[:2] == [fault.name, ",".join(fault.items)]
+
+
+def test_unknown_fault_and_missing_environment_are_usage_errors():
+    unknown = golive("demo", "--fault", "moon-landing")
+    assert unknown.returncode == 2
+    assert "invalid choice: 'moon-landing'" in unknown.stderr
+    no_env = golive("run", "preflight")
+    assert no_env.returncode == 4
+    assert no_env.stderr.strip() == "golive run: no environment: pass --env NAME or set GOLIVE_ENV"
+
+
+def test_sandbox_up_run_status_down(tmp_path):
+    box = tmp_path / "box"
+    up = golive("sandbox", "up", "--dir", str(box))
+    assert up.returncode == 0, up.stderr
+    try:
+        env_file = box / "env.sh"
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        exported = dict(line.removeprefix("export ").split("=", 1) for line in env_file.read_text().splitlines())
+        secret = exported["RAZORPAY_KEY_SECRET"].strip("'")
+        assert secret not in up.stdout + up.stderr
+        assert f"source {env_file}" in up.stdout
+        assert golive("sandbox", "status", "--dir", str(box)).stdout.startswith("golive sandbox: running (pid ")
+        environ = clean_environ({k: v.strip("'") for k, v in exported.items()})
+        reports = tmp_path / "reports"
+        run = golive("run", "preflight", "--env", "sandbox", "--reports", str(reports), "-q", env=environ)
+        assert run.returncode == 1, run.stdout[-2000:]
+        doc = json.loads((reports / "preflight.json").read_text())
+        assert {i["id"]: i["outcome"] for i in doc["items"]}["OBS-04"] == "passed"
+    finally:
+        down = golive("sandbox", "down", "--dir", str(box))
+    assert down.stdout.strip() == "golive sandbox: stopped"
+    stopped = golive("sandbox", "status", "--dir", str(box))
+    assert (stopped.returncode, stopped.stdout.strip()) == (1, "golive sandbox: not running")
+
+
+def test_demo_runs_the_four_stages_and_is_no_go_only_for_items_without_a_check(tmp_path):
+    reports = tmp_path / "reports"
+    done = golive("demo", "--reports", str(reports), "-n", "0", timeout=300)
+    assert done.returncode == 1, done.stdout[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "golive demo: NO-GO"
+    for stage in ("preflight", "canary", "smoke", "postlaunch"):
+        doc = json.loads((reports / f"{stage}.json").read_text())
+        blocking = {i["id"] for i in doc["items"] if i["outcome"] != "passed"}
+        assert all(i["reason"] == "no check yet" for i in doc["items"] if i["id"] in blocking), stage
+        assert set(doc["blocking"]) == blocking
+        assert any(line.startswith(f"  {stage:<11} NO-GO (blocking: ") for line in lines)
+        assert sorted(p.name for p in reports.glob(f"{stage}.*")) == [
+            f"{stage}.html", f"{stage}.json", f"{stage}.sha256", f"{stage}.xml",
+        ]  # fmt: skip
+
+
+def test_interrupted_demo_stops_the_sandbox(tmp_path):
+    environ = clean_environ({"TMPDIR": str(tmp_path)})
+    demo = subprocess.Popen([*GOLIVE, "demo", "--reports", str(tmp_path / "r"), "-n", "0"], cwd=ROOT, env=environ,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        pids: list[int] = []
+        while not pids and time.monotonic() < deadline:
+            pids = [pid for workdir in tmp_path.glob("golive-demo-*") for pid in postmasters(workdir)]
+            time.sleep(0.05)
+        assert pids, "the demo's sandbox never started"
+        os.kill(demo.pid, signal.SIGTERM)
+        assert demo.wait(timeout=60) == 130
+    finally:
+        demo.kill()
+    assert wait_gone(pids) == []
+    assert list(tmp_path.glob("golive-demo-*")) == []
+    assert "golive: interrupted; the sandbox was stopped" in demo.stderr.read()
