@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -74,7 +75,11 @@ def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
     return 0 if go else 1
 
 
+_INTERRUPTED = threading.Event()
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _INTERRUPTED.set()
     raise KeyboardInterrupt
 
 
@@ -163,13 +168,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return USAGE_ERROR
                 reports = Path(args.reports) if args.reports else None
                 return run_stage(args.stage, args.env, reports, extra, os.environ)
+            case _:
+                return USAGE_ERROR
     except (RuntimeError, ValueError, OSError) as exc:
-        print(f"golive: {exc}", file=sys.stderr)
-        return 1
+        if not _INTERRUPTED.is_set():  # otherwise a consequence of the interruption (a half-started sandbox)
+            print(f"golive: {exc}", file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
-        print("golive: interrupted; the sandbox was stopped", file=sys.stderr)
-        return 130
-    return USAGE_ERROR
+        pass
+    print("golive: interrupted; the sandbox was stopped", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -176,6 +176,8 @@ def _new_state(config: pytest.Config) -> RunState:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     state = run_state(config)
+    if state.env is not None and getattr(config.option, "reruns", 0):
+        raise pytest.UsageError("golive: checks are never rerun (--reruns): a flaky check is a visible failure")
     if state.env is not None and not hasattr(config, "workerinput") and not config.option.collectonly:
         reports = Path(config.getoption("golive_reports") or config.rootpath / "reports")
         reports.mkdir(parents=True, exist_ok=True)

@@ -91,9 +91,11 @@ def test_interrupted_demo_stops_the_sandbox(tmp_path):
             time.sleep(0.05)
         assert pids, "the demo's sandbox never started"
         os.kill(demo.pid, signal.SIGTERM)
-        assert demo.wait(timeout=60) == 130
+        code = demo.wait(timeout=60)
+        errors = demo.stderr.read()
+        assert code == 130, errors
     finally:
         demo.kill()
     assert wait_gone(pids) == []
     assert list(tmp_path.glob("golive-demo-*")) == []
-    assert "golive: interrupted; the sandbox was stopped" in demo.stderr.read()
+    assert "golive: interrupted; the sandbox was stopped" in errors

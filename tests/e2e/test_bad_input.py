@@ -111,3 +111,34 @@ def test_wrong_alert_webhook_is_refused_with_the_services_answer(healthy, report
     item = run.item("OBS-06")
     assert item["outcome"] == "failed"
     assert "answered HTTP 404 'no_service'" in item["reason"], item["reason"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "item", "expected"),
+    [
+        ("SENTRY_DSN", "OBS-04", "connection refused"),
+        ("ALERT_WEBHOOK_URL", "OBS-06", "connection refused"),
+    ],
+)
+def test_unreachable_gateways_are_errors_with_one_line(healthy, reports, variable, item, expected):
+    environ = healthy.environ()
+    port = closed_port()
+    moved = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", environ[variable])
+    run = run_checks("preflight", clean_environ({**environ, variable: moved}), reports)
+    found = run.item(item)
+    assert found["outcome"] == "error", found
+    assert found["reason"].endswith(f"at https://127.0.0.1:{port}: {expected}"), found["reason"]
+
+
+def test_black_holed_alert_webhook_ends_within_the_timeout(healthy, tmp_path, reports):
+    faster = {"timeout_s = 5.0": "timeout_s = 1.0", "connect_timeout_s = 3.0": "connect_timeout_s = 1.0"}
+    env = env_file(tmp_path, **faster)
+    environ = healthy.environ()
+    with blackhole() as port:
+        moved = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", environ["ALERT_WEBHOOK_URL"])
+        run = run_checks("preflight", clean_environ({**environ, "ALERT_WEBHOOK_URL": moved}), reports, env=env)
+    found = run.item("OBS-06")
+    assert (found["outcome"], found["reason"]) == (
+        "error", f"alert webhook at https://127.0.0.1:{port}: connect timed out (no answer to the TCP/TLS handshake)"
+    )  # fmt: skip
+    assert found["duration_s"] < 3

@@ -1,0 +1,30 @@
+"""Plugin options that protect the sign-off: no automatic reruns, reports only for real runs."""
+
+from tests.plugin.test_scrubbing import make_project
+
+CHECK = """
+import pytest
+
+@pytest.mark.preflight
+@pytest.mark.item("ENV-01")
+def test_a():
+    pass
+"""
+
+
+def test_reruns_are_refused(pytester):
+    make_project(pytester, CHECK)
+    pytester.makeconftest(
+        # the option as pytest-rerunfailures declares it
+        "def pytest_addoption(parser):\n    parser.addoption('--reruns', type=int, default=0)\n"
+    )
+    result = pytester.runpytest_subprocess("-m", "preflight", "--env", "t", "--reruns", "2")
+    assert result.ret == 4
+    assert "golive: checks are never rerun (--reruns): a flaky check is a visible failure" in result.stderr.str()
+
+
+def test_collect_only_writes_no_report(pytester):
+    make_project(pytester, CHECK)
+    result = pytester.runpytest_subprocess("-m", "preflight", "--env", "t", "--collect-only", "--golive-reports=r")
+    assert result.ret == 0
+    assert not (pytester.path / "r").exists() or list((pytester.path / "r").iterdir()) == []
