@@ -8,4 +8,5 @@ pytest_plugins = [
     "fixtures.http",
     "fixtures.sentry",
     "fixtures.alerts",
+    # fixtures of later checks, one module per line
 ]

@@ -155,6 +155,7 @@ class Environment(_Section):
     sentry: SentrySettings = SentrySettings()
     alerts: AlertSettings = AlertSettings()
     side_effects: SideEffectSettings = SideEffectSettings()
+    # Sections of later checks are added below, one field per line (database, tls/cdn, payments, stages, release).
 
     @property
     def is_strict(self) -> bool:

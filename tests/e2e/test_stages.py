@@ -9,8 +9,8 @@ import pytest
 from golive.checklist import load_checklist
 from golive.report import NO_CHECK_YET
 from tests.e2e.harness import clean_environ, run_checks
+from tests.pending import IMPLEMENTED
 
-IMPLEMENTED = {"ENV-01", "ENV-02", "ENV-03", "OBS-01", "OBS-02", "OBS-04", "OBS-06"}
 RELEASE = {"GOLIVE_RELEASE_TAG": "v9.9.9", "GOLIVE_RELEASE_COMMIT": "e" * 40,
            "GOLIVE_RELEASE_DIGEST": "sha256:" + "f" * 64, "GOLIVE_OPERATOR": "release-bot"}  # fmt: skip
 
