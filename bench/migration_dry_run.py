@@ -1,0 +1,161 @@
+"""Benchmark: the migration dry-run on a generated 1,000-table schema, and golive's verdicts beside squawk's on
+the corpus of dangerous and safe migrations in tests/migration_corpus/.
+
+    python bench/migration_dry_run.py [--tables 1000] [--repeat 3]
+
+A scratch PostgreSQL plays the production database (read over a read-only session, as golive reads production).
+squawk (`pip install squawk-cli`, not a golive dependency) is optional: without it its column says "not installed".
+Timings are measured here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from golive.config import DatabaseSettings, MigrationSettings  # noqa: E402
+from golive.probes.db import read_only_session  # noqa: E402
+from golive.probes.migrations import dry_run  # noqa: E402
+from golive.sandbox.postgres import SCHEMA  # noqa: E402
+from golive.scratch import ScratchPostgres  # noqa: E402
+from golive.secrets import Secret  # noqa: E402
+
+CORPUS = ROOT / "tests" / "migration_corpus"
+
+
+def run(target: str, directory: Path, large: int = 100_000) -> tuple[object, float]:
+    settings = DatabaseSettings(
+        min_sslmode="disable", migrations=MigrationSettings(dir=directory, large_table_rows=large)
+    )
+    url = Secret("DATABASE_URL", target)
+    started = time.perf_counter()
+    with read_only_session(url, settings) as session:
+        result = dry_run(url, session, settings, settings.migrations)  # type: ignore[arg-type]
+    return result, time.perf_counter() - started
+
+
+def big_schema(pg: ScratchPostgres, tables: int) -> str:
+    target = pg.create_database("big")
+    with psycopg.connect(target, autocommit=True) as conn:
+        for n in range(tables):
+            conn.execute(
+                f"create table t{n:04d} (id bigserial primary key, name text not null, ref bigint,"
+                f" created_at timestamptz not null default now());"
+                f" create index t{n:04d}_created on t{n:04d} (created_at)"
+            )
+    return target
+
+
+def bench_big(tables: int, repeat: int) -> None:
+    with ScratchPostgres() as pg, tempfile.TemporaryDirectory() as tmp:
+        made = time.perf_counter()
+        target = big_schema(pg, tables)
+        print(f"{tables}-table schema created in {time.perf_counter() - made:.1f} s")
+        directory = Path(tmp)
+        (directory / "0001_add_columns.sql").write_text(
+            "SET lock_timeout = '2s';\n" + "".join(f"ALTER TABLE t{n:04d} ADD COLUMN note text;\n" for n in range(20))
+        )
+        (directory / "0002_indexes.sql").write_text(
+            "".join(f"CREATE INDEX CONCURRENTLY t{n:04d}_ref ON t{n:04d} (ref);\n" for n in range(20))
+        )
+        (directory / "0003_new_table.sql").write_text(
+            "CREATE TABLE audit (id bigserial primary key, at timestamptz);\n"
+        )
+        totals, copies, traces = [], [], []
+        for _ in range(repeat):
+            result, total = run(target, directory)
+            totals.append(total)
+            copies.append(result.copy_s)  # type: ignore[attr-defined]
+            traces.append(result.trace_s)  # type: ignore[attr-defined]
+        statements = sum(len(t.statements) for t in result.pending)  # type: ignore[attr-defined]
+        print(
+            f"dry-run on {tables} tables, 3 migrations / {statements} statements (median of {repeat}): "
+            f"total {statistics.median(totals):.2f} s = copy (initdb + pg_dump + pg_restore) "
+            f"{statistics.median(copies):.2f} s + trace {statistics.median(traces):.2f} s"
+        )
+
+
+def squawk(path: Path) -> tuple[list[str] | None, float]:
+    exe = shutil.which("squawk") or str(Path(sys.executable).parent / "squawk")
+    if not Path(exe).exists():
+        return None, 0.0
+    started = time.perf_counter()
+    done = subprocess.run([exe, "--reporter", "json", "--pg-version", "15", str(path)], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    seconds = time.perf_counter() - started
+    try:
+        found = json.loads(done.stdout or "[]")
+    except ValueError:
+        return [f"(unparsed: {done.stdout[:60]})"], seconds
+    return sorted({v["rule_name"] for v in found}), seconds
+
+
+POPULATE = """
+insert into users (username, password_hash) select 'u' || i, 'x' from generate_series(1, 5000) i;
+insert into orders (razorpay_order_id, amount, currency, receipt)
+    select 'order_' || i, 100, 'INR', 'r' || i from generate_series(1, 5000) i;
+insert into payments (razorpay_payment_id, razorpay_order_id, amount, currency, status)
+    select 'pay_' || i, 'order_' || i, 100, 'INR', 'captured' from generate_series(1, 5000) i;
+insert into refunds (razorpay_refund_id, razorpay_payment_id, amount, currency, status)
+    select 'rfnd_' || i, 'pay_' || i, 100, 'INR', 'processed' from generate_series(1, 5000) i;
+analyze;
+"""
+
+
+def bench_corpus(populated: bool) -> None:
+    with ScratchPostgres() as pg, tempfile.TemporaryDirectory() as tmp:
+        target = pg.create_database("app")
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(SCHEMA)
+            if populated:
+                conn.execute(POPULATE)
+        large = 1000 if populated else 100_000
+        print(f"\ntarget {'populated: 5,000 rows per table, large_table_rows = 1,000' if populated else 'empty'}")
+        rows = []
+        golive_time = squawk_time = 0.0
+        for path in sorted(CORPUS.glob("*.sql")):
+            directory = Path(tmp) / path.stem
+            directory.mkdir()
+            shutil.copyfile(path, directory / path.name)
+            result, seconds = run(target, directory, large)
+            golive_time += seconds
+            (trace,) = result.pending  # type: ignore[attr-defined]
+            why = [p.split(": ", 1)[1] for p in trace.problems]
+            why += [f"REL-04: {d}" for d in trace.destructive]
+            rules, s_seconds = squawk(path)
+            squawk_time += s_seconds
+            expect = path.read_text().splitlines()[0].removeprefix("-- expect: ").split(" (")[0]
+            rows.append((path.stem, expect, "; ".join(why) or "-", ", ".join(rules) if rules else
+                         ("not installed" if rules is None else "-")))  # fmt: skip
+        print("| migration | expected | golive dry-run flags | squawk rules |\n|---|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        print(f"\ncorpus of {len(rows)}: golive {golive_time:.1f} s in all (a scratch copy per file), "
+              f"squawk {squawk_time:.2f} s in all")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    bench_big(args.tables, args.repeat)
+    bench_corpus(populated=False)
+    bench_corpus(populated=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""1) Environment validation: the database (TLS, read-only session, backups, PITR, restore drill);
+5) Zero-downtime go-live: the final backup before launch and replica lag after it."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from golive.outcomes import not_verified
+from golive.probes.backups import check_readable, describe_nights, judge_retention
+from golive.probes.db import inspect_archiving, inspect_connection, inspect_replication, inspect_standby, sslmode_of
+from golive.probes.db import read_only_session as open_replica
+from golive.probes.restore import judge_restore_record
+
+
+@pytest.mark.preflight
+@pytest.mark.postlaunch
+@pytest.mark.item("DB-01")
+def test_database_tls_and_read_only(target_db, database_url, database, evidence):
+    """DATABASE_URL connects within the timeout, asks for TLS, the session really is encrypted and read-only."""
+    report = inspect_connection(target_db, sslmode_of(database_url), database)
+    expected = {"sslmode": f">= {database.min_sslmode}", "tls_version": f">= {database.min_tls_version}",
+                "default_transaction_read_only": "on"}  # fmt: skip
+    evidence.record(f"database {report.where}", report.measured, expected, ok=not report.problems)
+    assert not report.problems, f"database {report.where}: " + "; ".join(report.problems)
+
+
+@pytest.mark.preflight
+@pytest.mark.item("DB-02")
+def test_latest_backup_fresh_and_readable(backups, database, evidence):
+    """The latest nightly logical backup is younger than database.backup_max_age_h and pg_restore reads it."""
+    limit = database.backup_max_age_h
+    assert backups, f"no backups found in {database.backups.path}; expected one younger than {limit:g} h"
+    latest = backups[-1]
+    age = latest.age_h(datetime.now(UTC))
+    readable = check_readable(latest, database.tool_timeout_s)
+    evidence.record(
+        f"latest backup {latest.location}",
+        {"taken_at": latest.taken_at.isoformat(timespec="seconds"), "age_h": round(age, 1), "size": latest.size,
+         "pg_restore --list": readable.detail},
+        {"age_h": f"<= {limit:g}", "pg_restore --list": "reads the dump"},
+        ok=age <= limit and readable.ok,
+    )  # fmt: skip
+    assert age <= limit, (
+        f"latest backup {latest.name} is {age:.1f} h old (taken {latest.taken_at:%Y-%m-%d %H:%M} UTC), "
+        f"limit {limit:g} h"
+    )
+    assert readable.ok, f"latest backup {latest.name} is not a readable dump: pg_restore --list: {readable.detail}"
+
+
+@pytest.mark.preflight
+@pytest.mark.item("DB-03")
+def test_backups_retained_without_missed_nights(backups, database, evidence):
+    """The oldest kept backup is at least database.retention_days old and no night in that window is missing."""
+    days = database.retention_days
+    report = judge_retention(backups, datetime.now(UTC), days)
+    first, last = report.window
+    evidence.record(
+        f"backups in {database.backups.path}",
+        {"count": report.count, "oldest": report.oldest.name if report.oldest else None,
+         "oldest_age_days": report.oldest_age_days, "window": f"{first}..{last}",
+         "missing_nights": [d.isoformat() for d in report.missing]},
+        {"oldest_age_days": f">= {days}", "missing_nights": []},
+        ok=report.oldest_age_days >= days and not report.missing,
+    )  # fmt: skip
+    assert report.oldest is not None, f"no backups found in {database.backups.path}; expected {days} days of them"
+    assert report.oldest_age_days >= days, (
+        f"oldest backup {report.oldest.name} is {report.oldest_age_days:.1f} days old, expected at least {days} days"
+    )
+    assert not report.missing, (
+        f"missing nights: {describe_nights(report.missing)} "
+        f"({len(report.missing)} of {(last - first).days + 1} nights {first}..{last} have no backup)"
+    )
+
+
+@pytest.mark.preflight
+@pytest.mark.item("DB-04")
+def test_point_in_time_recovery(target_db, database, evidence):
+    """wal_level >= replica, archive_mode on, a real archive command, and pg_stat_archiver healthy."""
+    report = inspect_archiving(target_db, database)
+    expected = {"wal_level": "replica|logical", "archive_mode": "on|always", "archiver": "not a no-op",
+                "oldest_waiting_s": f"<= {database.archive_max_delay_s}"}  # fmt: skip
+    evidence.record(f"WAL archiving {target_db.where}", report.measured, expected, ok=not report.problems)
+    assert not report.problems, "; ".join(report.problems)
+
+
+@pytest.mark.preflight
+@pytest.mark.item("DB-05")
+def test_restore_drill_recent(restore_record, database, evidence):
+    """The restore job's record shows a successful restore within database.restore_max_age_days."""
+    verdict = judge_restore_record(restore_record, datetime.now(UTC), database.restore_max_age_days)
+    evidence.record(
+        "restore record", verdict.measured, {"age_days": f"<= {database.restore_max_age_days:g}", "result": "ok"},
+        ok=verdict.problem is None,
+    )  # fmt: skip
+    assert verdict.problem is None, verdict.problem
+
+
+@pytest.mark.preflight
+@pytest.mark.item("LIVE-02")
+def test_final_backup_before_launch(backups, database, evidence):
+    """A backup was taken within the pre-launch window (database.prelaunch_window_h)."""
+    window = database.prelaunch_window_h
+    assert backups, f"no backups found in {database.backups.path}; expected one within the last {window:g} h"
+    latest = backups[-1]
+    age = latest.age_h(datetime.now(UTC))
+    evidence.record(
+        f"latest backup {latest.location}",
+        {"taken_at": latest.taken_at.isoformat(timespec="seconds"), "age_h": round(age, 1)},
+        {"age_h": f"<= {window:g}"}, ok=age <= window,
+    )  # fmt: skip
+    assert age <= window, (
+        f"latest backup {latest.name} is {age:.1f} h old (taken {latest.taken_at:%Y-%m-%d %H:%M} UTC); "
+        f"expected one within the pre-launch window of {window:g} h"
+    )
+
+
+@pytest.mark.postlaunch
+@pytest.mark.item("POST-01")
+def test_replica_lag(target_db, replica_url, database, evidence):
+    """Every expected replica streams from the primary within the lag thresholds (and, with
+    DATABASE_REPLICA_URL, the replica itself has replayed what it received)."""
+    report = inspect_replication(target_db, database)
+    for r in report.replicas:
+        evidence.record(
+            f"replica {r.name} ({r.client})",
+            {"state": r.state, "sync_state": r.sync_state, "replay_lag_s": r.replay_lag_s,
+             "replay_lag_bytes": r.replay_lag_bytes},
+            {"state": "streaming", "replay_lag_s": f"<= {database.max_replay_lag_s:g}",
+             "replay_lag_bytes": f"<= {database.max_replay_lag_bytes}"},
+        )  # fmt: skip
+    if report.missing:
+        evidence.record("expected replicas", {"missing": list(report.missing)}, {"missing": []}, ok=False)
+    if not database.expected_replicas and not report.replicas and replica_url is None:
+        not_verified("no replica expected (database.expected_replicas) and DATABASE_REPLICA_URL is not set")
+    assert not report.problems, "; ".join(report.problems)
+    if replica_url is None:
+        return
+    with open_replica(replica_url, database) as replica:
+        standby = inspect_standby(replica, database)
+    evidence.record(
+        f"replica {replica.where}",
+        {"in_recovery": standby.in_recovery, "receive_lsn": standby.receive_lsn, "replay_lsn": standby.replay_lsn,
+         "lag_s": standby.lag_s, "replay_paused": standby.paused},
+        {"in_recovery": True, "lag_s": f"<= {database.max_replay_lag_s:g}"}, ok=not standby.problems,
+    )  # fmt: skip
+    assert not standby.problems, "; ".join(standby.problems)

@@ -1,0 +1,107 @@
+"""The sandbox's nightly backups and restore record, as a backup job and a restore job would leave them.
+
+One real logical dump (``pg_dump -Fc`` of the app database) is taken at start; the nightly inventory is that dump
+copied under a dated name for each of the last 35 nights (each copy is a real archive ``pg_restore --list``
+reads). The restore record says a drill restored the latest backup two days ago. Faults rewrite the directory
+or the record: a stale latest backup, a missing night, short retention, an unreadable dump, a stale record.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from golive.probes.restore import write_record
+from golive.sandbox.postgres import APP_DATABASE, Postgres
+
+NIGHTS = 35
+RECORD_NAME = "last-restore.json"
+
+# fault -> what it does to the inventory (DB-02, DB-03, LIVE-02) or the restore record (DB-05)
+BACKUP_FAULTS = frozenset(
+    {"backup-stale", "backup-not-before-launch", "backup-unreadable", "backup-short-retention",
+     "backup-missing-nights", "restore-record-stale", "restore-record-failed"}
+)  # fmt: skip
+
+
+def dump_name(taken: datetime) -> str:
+    return f"{APP_DATABASE}-{taken:%Y-%m-%dT%H%MZ}.dump"
+
+
+class SandboxBackups:
+    """The backup directory and the restore record of one sandbox."""
+
+    def __init__(self, workdir: Path, postgres: Postgres) -> None:
+        self.postgres = postgres
+        self.directory = workdir / "backups"
+        self.record = workdir / "restore" / RECORD_NAME
+        self.base = workdir / "base.dump"
+        self._applied: frozenset[str] | None = None
+
+    def start(self, active: Iterable[str]) -> None:
+        """Take the one real dump, then lay out the nights and the record for the active faults."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        pg = self.postgres
+        pg.account.run(
+            [str(pg.bindir / "pg_dump"), "-Fc", "-h", str(pg.socket_dir), "-p", str(pg.primary_port),
+             "-U", "postgres", "-d", APP_DATABASE, "-f", str(pg.root / "base.dump")],
+            cwd=pg.root,
+        )  # fmt: skip
+        shutil.copyfile(pg.root / "base.dump", self.base)
+        self.apply(active)
+
+    def apply(self, active: Iterable[str]) -> None:
+        wanted = frozenset(active) & BACKUP_FAULTS
+        if wanted == self._applied:
+            return
+        now = datetime.now(UTC)
+        self._layout(wanted, now)
+        self._write_record(wanted, now)
+        self._applied = wanted
+
+    def _layout(self, faults: frozenset[str], now: datetime) -> None:
+        for old in self.directory.glob("*.dump"):
+            old.unlink()
+        latest = now - timedelta(hours=1)
+        if "backup-stale" in faults:
+            latest = now - timedelta(hours=30)
+        elif "backup-not-before-launch" in faults:
+            latest = now - timedelta(hours=25)
+        count = 20 if "backup-short-retention" in faults else NIGHTS
+        skipped = {10, 11} if "backup-missing-nights" in faults else set()
+        for night in range(count):
+            if night in skipped:
+                continue
+            taken = latest - timedelta(days=night)
+            path = self.directory / dump_name(taken)
+            if night == 0 and "backup-unreadable" in faults:
+                path.write_bytes(self.base.read_bytes()[:64])  # a dump cut short by a full disk
+            else:
+                shutil.copyfile(self.base, path)
+            os.utime(path, (taken.timestamp(), taken.timestamp()))
+
+    def latest_dump(self) -> Path:
+        return max(self.directory.glob("*.dump"))
+
+    def _write_record(self, faults: frozenset[str], now: datetime) -> None:
+        finished = now - timedelta(days=9 if "restore-record-stale" in faults else 2)
+        before = [p for p in self.directory.glob("*.dump") if p.stat().st_mtime < finished.timestamp()]
+        latest = max(before) if before else self.latest_dump()
+        failed = "restore-record-failed" in faults
+        write_record(
+            self.record,
+            {
+                "started_at": (finished - timedelta(seconds=3)).isoformat(timespec="seconds"),
+                "finished_at": finished.isoformat(timespec="seconds"),
+                "backup": latest.name,
+                "target": "staging (sandbox restore job)",
+                "duration_s": 3.0,
+                "row_counts": {"users": 1},
+                "checks": [{"table": "users", "restored": 1, "source_estimate": 1, "ok": True}],
+                "result": "failed" if failed else "ok",
+                "detail": "pg_restore: error: could not read from input file: end of file" if failed else "",
+            },
+        )

@@ -1,0 +1,87 @@
+"""A temporary local PostgreSQL for the restore drill (and the migration dry-run): initdb in a temporary
+directory, started on a free loopback port with its socket in that directory, trust auth for its own superuser,
+stopped and deleted on exit. As root, the server programs run as the `postgres` system user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+
+from golive.outcomes import ProbeError
+from golive.sandbox.postgres import HOST, SUPERUSER, Account, PostgresError, find_bindir, free_ports
+
+
+class ScratchPostgres:
+    """``with ScratchPostgres() as pg: pg.conninfo("db")`` — a throwaway cluster, never reachable off loopback."""
+
+    def __init__(self) -> None:
+        self.bindir = find_bindir()
+        self.account = Account.service()
+        self.port = free_ports(1)[0]
+        self.root = Path(tempfile.mkdtemp(prefix="golive-scratch-", dir="/tmp"))
+        self.data = self.root / "data"
+        self.version = ""
+
+    def __enter__(self) -> ScratchPostgres:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.account.chown(self.root)
+        try:
+            self.account.run(
+                [str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-E", "UTF8", "--no-locale",
+                 "--no-sync", "--auth=trust"],
+                cwd=self.root,
+            )  # fmt: skip
+            settings = (
+                f"listen_addresses = '{HOST}'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = '64MB'\n"
+                "max_connections = 20\n"
+            )
+            with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
+                conf.write("\n# golive scratch\n" + settings)
+            self.account.run(
+                [str(self.bindir / "pg_ctl"), "start", "-D", str(self.data), "-l", str(self.root / "log"), "-w",
+                 "-t", "30"],
+                cwd=self.root,
+            )  # fmt: skip
+        except PostgresError as error:
+            raise ProbeError(f"scratch PostgreSQL did not start: {error}".splitlines()[0]) from None
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+            row = conn.execute("select current_setting('server_version')").fetchone()
+            self.version = str(row[0]) if row else ""
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(PostgresError):  # deleting the directory is what matters
+                self.account.run(
+                    [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w", "-t", "30"],
+                    cwd=self.root,
+                )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def conninfo(self, dbname: str) -> str:
+        return psycopg.conninfo.make_conninfo(
+            host=str(self.root), port=self.port, user=SUPERUSER, dbname=dbname, connect_timeout=5
+        )
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
+        return self.conninfo(name)

@@ -1,0 +1,104 @@
+"""The database items against the sandbox: a full preflight writes nothing to the target; bad DATABASE_URLs,
+an unreachable or black-holed server and a missing backup directory each give one line within the timeout."""
+
+import re
+import time
+
+import psycopg
+
+from tests.e2e.harness import clean_environ, run_checks
+from tests.e2e.test_bad_input import env_file
+from tests.netutil import blackhole, closed_port
+
+COUNTERS = ("tup_inserted", "tup_updated", "tup_deleted", "temp_files", "conflicts", "deadlocks")
+
+
+def counters(sandbox) -> dict[str, int]:
+    pg = sandbox.postgres
+    with psycopg.connect(pg.superuser_conninfo(pg.primary_port), autocommit=True) as conn:
+        conn.execute("select pg_stat_clear_snapshot()")
+        row = conn.execute(f"select {', '.join(COUNTERS)} from pg_stat_database where datname = 'app'").fetchone()
+    return dict(zip(COUNTERS, row, strict=True))
+
+
+def test_a_full_preflight_writes_nothing_to_the_target_database(healthy, tmp_path, reports):
+    """Every check runs; those marked side_effect (a staged webhook the app stores...) are not allowed to."""
+    env = env_file(tmp_path, **{"[side_effects]\nallowed = true": "[side_effects]\nallowed = false"})
+    before = counters(healthy)
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, env=env)
+    assert run.item("DB-01")["outcome"] == "passed", run.item("DB-01")
+    time.sleep(1.0)  # backends flush their statistics at most once a second
+    after = counters(healthy)
+    assert after == before, {k: (before[k], after[k]) for k in COUNTERS if before[k] != after[k]}
+
+
+def db01(run) -> dict:
+    item = run.item("DB-01")
+    assert "Traceback" not in run.output
+    assert "\n" not in item["reason"]
+    return item
+
+
+def test_unreachable_database_is_an_error_with_one_line(healthy, reports):
+    port = closed_port()
+    url = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", healthy.environ()["DATABASE_URL"])
+    item = db01(run_checks("preflight", clean_environ({**healthy.environ(), "DATABASE_URL": url}), reports))
+    assert item["outcome"] == "error"
+    assert item["reason"].startswith(f"DATABASE_URL at 127.0.0.1:{port}/app: connection to server at"), item
+    assert "Connection refused" in item["reason"]
+
+
+def test_wrong_password_is_named_without_the_password(healthy, reports):
+    good = healthy.environ()["DATABASE_URL"]
+    wrong = re.sub(r"//app:[^@]+@", "//app:WrongPassw0rdXyz@", good)
+    run = run_checks("preflight", clean_environ({**healthy.environ(), "DATABASE_URL": wrong}), reports)
+    item = db01(run)
+    assert item["outcome"] == "error"
+    assert 'password authentication failed for user "app"' in item["reason"], item
+    assert "WrongPassw0rdXyz" not in run.output
+
+
+def test_malformed_database_url(healthy, reports):
+    environ = {**healthy.environ(), "DATABASE_URL": "postgresql://app:x@127.0.0.1:notaport/app"}
+    item = db01(run_checks("preflight", clean_environ(environ), reports))
+    assert item["outcome"] == "error"
+    assert item["reason"] == (
+        'DATABASE_URL at 127.0.0.1:notaport/app: connection is bad: invalid integer value "notaport" '
+        'for connection option "port"'
+    )
+
+
+def test_black_holed_database_ends_within_the_connect_timeout(healthy, tmp_path, reports):
+    with blackhole() as port:
+        url = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", healthy.environ()["DATABASE_URL"])
+        env = env_file(tmp_path, **{"connect_timeout_s = 5.0\nmin_sslmode": "connect_timeout_s = 2.0\nmin_sslmode"})
+        run = run_checks("preflight", clean_environ({**healthy.environ(), "DATABASE_URL": url}), reports, env=env)
+    item = db01(run)
+    assert item["outcome"] == "error"
+    assert "timeout expired" in item["reason"], item
+    assert item["duration_s"] < 5
+
+
+def test_missing_backup_directory_is_an_error(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'path = "${GOLIVE_SANDBOX_DIR}/backups"': f'path = "{tmp_path}/nowhere"'})
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, env=env)
+    for item_id in ("DB-02", "DB-03", "LIVE-02"):
+        item = run.item(item_id)
+        assert (item["outcome"], item["reason"]) == (
+            "error", f"backup directory {tmp_path}/nowhere does not exist or is not a directory")  # fmt: skip
+
+
+def test_malformed_backup_source_is_a_usage_error(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'kind = "directory"': 'kind = "tape"'})
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, env=env)
+    assert run.code == 4
+    assert "database.backups.kind: Input should be 'directory'" in run.output
+
+
+def test_missing_migrations_directory_is_an_error(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'dir = "${GOLIVE_SANDBOX_DIR}/migrations"': f'dir = "{tmp_path}/none"'})
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, env=env)
+    for item_id in ("REL-03", "REL-04", "RB-02"):
+        item = run.item(item_id)
+        assert (item["outcome"], item["reason"]) == (
+            "error", f"migrations directory {tmp_path}/none does not exist or is not a directory")  # fmt: skip

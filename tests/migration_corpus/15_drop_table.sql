@@ -1,0 +1,3 @@
+-- expect: dangerous (old code still uses it)
+SET lock_timeout = '2s';
+DROP TABLE refunds;

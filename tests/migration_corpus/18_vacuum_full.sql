@@ -1,0 +1,3 @@
+-- expect: dangerous (rewrites under AccessExclusiveLock)
+SET lock_timeout = '2s';
+VACUUM FULL orders;

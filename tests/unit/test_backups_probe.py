@@ -1,0 +1,194 @@
+"""Backup inventory and verdicts (DB-02, DB-03, LIVE-02) and the restore record (DB-05)."""
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from golive.config import BackupSourceSettings
+from golive.outcomes import ProbeError
+from golive.probes.backups import (
+    Backup,
+    check_readable,
+    describe_nights,
+    directory_inventory,
+    judge_retention,
+    stamp_from_name,
+)
+from golive.probes.restore import judge_restore_record, write_record
+
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("app-2026-11-25T0200Z.dump", datetime(2026, 11, 25, 2, 0, tzinfo=UTC)),
+        ("app_20261125.dump", datetime(2026, 11, 25, tzinfo=UTC)),
+        ("nightly-2026-11-25_02:30:15.sql.gz", datetime(2026, 11, 25, 2, 30, 15, tzinfo=UTC)),
+        ("app-2026-13-45.dump", None),
+        ("app.dump", None),
+    ],
+)
+def test_stamp_from_name(name, expected):
+    assert stamp_from_name(name) == expected
+
+
+def test_directory_inventory_dates_from_names_or_mtime(tmp_path):
+    (tmp_path / "app-2026-11-24T0200Z.dump").write_bytes(b"x")
+    (tmp_path / "app-2026-11-25T0200Z.dump").write_bytes(b"xy")
+    undated = tmp_path / "latest.dump"
+    undated.write_bytes(b"xyz")
+    os.utime(undated, (NOW.timestamp(), NOW.timestamp()))
+    (tmp_path / "notes.txt").write_text("not a dump")
+    found = directory_inventory(BackupSourceSettings(path=tmp_path, pattern="*.dump"))
+    assert [(b.name, b.taken_at, b.size) for b in found] == [
+        ("app-2026-11-24T0200Z.dump", datetime(2026, 11, 24, 2, tzinfo=UTC), 1),
+        ("app-2026-11-25T0200Z.dump", datetime(2026, 11, 25, 2, tzinfo=UTC), 2),
+        ("latest.dump", NOW, 3),
+    ]
+    by_mtime = directory_inventory(BackupSourceSettings(path=tmp_path, pattern="latest.dump", date_from="mtime"))
+    assert [b.taken_at for b in by_mtime] == [NOW]
+
+
+def test_missing_directory_is_a_probe_error(tmp_path):
+    with pytest.raises(ProbeError, match=r"backup directory .*/gone does not exist or is not a directory"):
+        directory_inventory(BackupSourceSettings(path=tmp_path / "gone"))
+
+
+def nightly(count: int, skip: set[int] = frozenset(), latest: datetime = NOW - timedelta(hours=8)) -> list[Backup]:
+    taken = [latest - timedelta(days=n) for n in range(count) if n not in skip]
+    return [Backup(f"app-{t:%Y%m%d}.dump", t, "/x", 1) for t in sorted(taken)]
+
+
+def test_retention_of_35_nights_passes():
+    report = judge_retention(nightly(35), NOW, 30)
+    assert report.missing == ()
+    assert report.oldest_age_days == 34.3
+    assert report.window == (date(2026, 10, 27), date(2026, 11, 26))
+
+
+def test_missing_nights_are_named():
+    report = judge_retention(nightly(35, skip={3, 4}), NOW, 30)
+    assert report.missing == (date(2026, 11, 22), date(2026, 11, 23))
+    assert describe_nights(report.missing) == "2026-11-22, 2026-11-23"
+
+
+def test_short_retention_is_measured():
+    report = judge_retention(nightly(20), NOW, 30)
+    assert report.oldest_age_days == 19.3
+    assert len(report.missing) == 11
+
+
+def test_window_ends_at_the_latest_backup_night():
+    # the latest backup being stale is DB-02's verdict; DB-03 only asks for unbroken nights up to it
+    report = judge_retention(nightly(35, latest=NOW - timedelta(hours=30)), NOW, 30)
+    assert report.window[1] == date(2026, 11, 25)
+    assert report.missing == ()
+
+
+def test_describe_nights_cuts_long_lists():
+    nights = tuple(date(2026, 11, d) for d in range(1, 12))
+    assert describe_nights(nights, limit=3) == "2026-11-01, 2026-11-02, 2026-11-03 and 8 more"
+
+
+@pytest.fixture(scope="module")
+def real_dump(tmp_path_factory):
+    """A real custom-format archive: the latest nightly dump a sandbox's backup job took (pg_dump -Fc)."""
+    if shutil.which("pg_restore") is None:
+        pytest.skip("pg_restore not installed")
+    from golive.sandbox import Sandbox
+
+    workdir = tmp_path_factory.mktemp("dumpbox")
+    with Sandbox(workdir):
+        path = workdir / "backups"
+        latest = max(path.glob("*.dump"))
+        copy = tmp_path_factory.mktemp("dump") / latest.name
+        shutil.copyfile(latest, copy)
+    return copy
+
+
+def test_pg_restore_reads_a_real_dump(real_dump):
+    backup = Backup(real_dump.name, NOW, str(real_dump), real_dump.stat().st_size)
+    result = check_readable(backup, timeout_s=30)
+    assert result.ok
+    assert result.tables == 6
+    assert result.detail.endswith("6 tables with data")
+
+
+def test_a_cut_dump_is_unreadable(real_dump, tmp_path):
+    cut = tmp_path / "cut.dump"
+    cut.write_bytes(real_dump.read_bytes()[:64])
+    result = check_readable(Backup("cut.dump", NOW, str(cut), 64), timeout_s=30)
+    assert not result.ok
+    assert "\n" not in result.detail
+    assert result.detail, result
+
+
+def test_a_text_file_is_not_a_dump(tmp_path):
+    text = tmp_path / "app.sql"
+    text.write_text("create table t (id int);\n")
+    result = check_readable(Backup("app.sql", NOW, str(text), 10), timeout_s=30)
+    assert not result.ok
+    assert "input file does not appear to be a valid archive" in result.detail
+
+
+def test_pg_restore_timeout_is_bounded(tmp_path, monkeypatch):
+    def slow(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], kwargs["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", slow)
+    result = check_readable(Backup("a.dump", NOW, str(tmp_path / "a.dump"), 1), timeout_s=0.5)
+    assert (result.ok, result.detail) == (False, "pg_restore --list did not finish within 0.5 s")
+
+
+# --- restore record
+
+
+def record(tmp_path, **fields):
+    path = tmp_path / "restore.json"
+    write_record(path, {"finished_at": (NOW - timedelta(days=2)).isoformat(), "backup": "app-1.dump",
+                        "duration_s": 3.5, "row_counts": {"users": 10}, "result": "ok", **fields})  # fmt: skip
+    return path
+
+
+def test_recent_successful_record_passes(tmp_path):
+    verdict = judge_restore_record(record(tmp_path), NOW, 7)
+    assert verdict.problem is None
+    assert (verdict.age_days, verdict.backup, verdict.duration_s) == (2.0, "app-1.dump", 3.5)
+    assert json.loads((tmp_path / "restore.json").read_text())["format"] == "golive.restore/1"
+
+
+def test_stale_record_fails_with_its_age(tmp_path):
+    path = record(tmp_path, finished_at=(NOW - timedelta(days=9)).isoformat())
+    verdict = judge_restore_record(path, NOW, 7)
+    assert verdict.problem == (
+        "last restore drill finished 9.0 days ago (2026-11-17T10:00:00+00:00, backup app-1.dump), limit 7 days"
+    )
+
+
+def test_failed_record_fails(tmp_path):
+    verdict = judge_restore_record(record(tmp_path, result="failed", detail="disk full"), NOW, 7)
+    assert verdict.problem.startswith("last restore drill (app-1.dump, 2026-11-24T10:00:00+00:00) has result 'failed'")
+    assert "(disk full)" in verdict.problem
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "no restore record at"),
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"result": "ok", "finished_at": "2026-11-25T10:00:00"}', "has no finished_at timestamp with a timezone"),
+    ],
+)
+def test_missing_or_malformed_record_fails(tmp_path, content, problem):
+    path = tmp_path / "restore.json"
+    if content is not None:
+        path.write_text(content)
+    verdict = judge_restore_record(path, NOW, 7)
+    assert problem in verdict.problem
+    assert verdict.problem.endswith("expected a successful restore drill within 7 days")
