@@ -1,0 +1,160 @@
+"""HTTPS enforcement probes (TLS-03, TLS-04): plain HTTP redirects permanently to the same host and path on
+https, Strict-Transport-Security is long enough, and webhooks posted over plain HTTP are not processed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from golive.outcomes import ProbeError
+from golive.probes.http import describe_error
+
+PERMANENT = (301, 308)
+PROBE_PATH = "/redirect-probe?from=tls03"
+
+
+def http_url(https_url: str, http_port: int) -> str:
+    """The plain-HTTP twin of an https URL: same host and path, scheme http, on http_port."""
+    parts = urlsplit(https_url)
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + ("" if http_port == 80 else f":{http_port}")
+    return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{(f'[{host}]' if ':' in host else host)}{port}"
+
+
+@dataclass(frozen=True)
+class RedirectVerdict:
+    url: str
+    status: int
+    location: str | None
+    expected: str
+    problems: tuple[str, ...]
+
+
+def check_redirect(client: httpx.Client, https_base: str, http_port: int, path: str = PROBE_PATH) -> RedirectVerdict:
+    """GET the plain-HTTP twin of ``https_base + path``: it must answer 301/308 to exactly that https URL."""
+    expected = _origin(https_base) + path
+    url = http_url(expected, http_port)
+    try:
+        answer = client.get(url, follow_redirects=False)
+    except httpx.HTTPError as error:
+        raise ProbeError(f"GET {url}: {describe_error(error)}") from None
+    location = answer.headers.get("location")
+    problems = []
+    if answer.status_code not in PERMANENT:
+        what = f"answered {answer.status_code}" + (f" to {location}" if location else "")
+        problems.append(f"GET {url} {what}; expected a permanent redirect (301 or 308) to {expected}")
+    if location is not None and answer.status_code in (*PERMANENT, 302, 303, 307):
+        absolute = str(httpx.URL(url).join(location))
+        if absolute != expected:
+            problems.append(f"GET {url} redirects to {absolute}; expected {expected}")
+    return RedirectVerdict(url, answer.status_code, location, expected, tuple(problems))
+
+
+_MAX_AGE = re.compile(r"(?:^|;)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:;|$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HstsVerdict:
+    url: str
+    header: str | None
+    max_age: int | None
+    include_subdomains: bool
+    problems: tuple[str, ...]
+
+
+def judge_hsts(url: str, header: str | None, min_age: int, need_subdomains: bool) -> HstsVerdict:
+    if header is None:
+        return HstsVerdict(url, None, None, False, (
+            f"GET {url}: no Strict-Transport-Security header; expected max-age >= {min_age}",))  # fmt: skip
+    match = _MAX_AGE.search(header)
+    max_age = int(match.group(1)) if match else None
+    subdomains = any(d.strip().lower() == "includesubdomains" for d in header.split(";"))
+    problems = []
+    if max_age is None:
+        problems.append(f"GET {url}: Strict-Transport-Security {header!r} has no max-age; expected >= {min_age}")
+    elif max_age < min_age:
+        problems.append(f"GET {url}: Strict-Transport-Security {header!r}: max-age {max_age} s, expected >= {min_age}")
+    if need_subdomains and not subdomains:
+        problems.append(f"GET {url}: Strict-Transport-Security {header!r} lacks includeSubDomains (required)")
+    return HstsVerdict(url, header, max_age, subdomains, tuple(problems))
+
+
+def check_hsts(client: httpx.Client, url: str, min_age: int, need_subdomains: bool) -> HstsVerdict:
+    try:
+        answer = client.get(url, follow_redirects=False)
+    except httpx.HTTPError as error:
+        raise ProbeError(f"GET {url}: {describe_error(error)}") from None
+    return judge_hsts(url, answer.headers.get("strict-transport-security"), min_age, need_subdomains)
+
+
+# ------------------------------------------------------------------------------------------------ TLS-04
+
+
+@dataclass(frozen=True)
+class WebhookProbe:
+    """A signed test event posted over plain HTTP, what the endpoint answered and how many records it left."""
+
+    url: str
+    event_id: str
+    status: int | None  # None: the connection was refused or reset (refused at the network)
+    location: str | None
+    refused_by: str
+    records: int
+
+    @property
+    def accepted(self) -> bool:
+        return self.records > 0 or (self.status is not None and 200 <= self.status < 300)
+
+
+def probe_event(run_id: str) -> tuple[str, bytes]:
+    """A Razorpay-shaped event no handler acts on, with a unique id: (event id, raw body)."""
+    event_id = f"evt_tls04probe_{run_id}_{secrets.token_hex(4)}"[:64]
+    body = {
+        "entity": "event",
+        "account_id": "acc_tls04probe",
+        "event": "https_probe.tls04",
+        "contains": [],
+        "payload": {},
+        "created_at": int(time.time()),
+    }
+    return event_id, json.dumps(body, separators=(",", ":")).encode()
+
+
+def post_webhook_over_http(
+    client: httpx.Client, https_url: str, http_port: int, webhook_secret: str, run_id: str,
+    count_records: Callable[[str], int],
+) -> WebhookProbe:  # fmt: skip
+    """POST a correctly signed test event to the plain-HTTP twin of the webhook URL (redirects not followed),
+    then count what the app recorded for its event id: refusing by status code alone is not proof."""
+    url = http_url(https_url, http_port)
+    event_id, raw = probe_event(run_id)
+    signature = hmac.new(webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "x-razorpay-signature": signature, "x-razorpay-event-id": event_id}
+    status: int | None = None
+    location = None
+    try:
+        answer = client.post(url, content=raw, headers=headers, follow_redirects=False)
+        status, location = answer.status_code, answer.headers.get("location")
+        refused_by = f"answered {status}" + (f" to {location}" if location else "")
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as error:
+        refused_by = describe_error(error)
+    except httpx.TimeoutException as error:
+        raise ProbeError(f"POST {url}: {describe_error(error)}") from None
+    return WebhookProbe(url, event_id, status, location, refused_by, count_records(event_id))

@@ -1,0 +1,153 @@
+"""The sandbox's edge (edge.py): the www domain's certificate switches live with its faults, the legacy-TLS
+listener, the plain-HTTP "port 80", HSTS faults on the front, and the CDN with its purge API."""
+
+from __future__ import annotations
+
+import ssl
+import time
+
+import httpx
+import pytest
+
+from golive.probes.tls import LEGACY_VERSIONS, fetch_chain, parse_endpoint, probe_version
+from golive.sandbox.edge import CDN_ZONE, CERT_FAULTS
+
+ASSET = "/static/app.3f9c2b1e.js"
+
+
+def subjects(env) -> list[str]:
+    chain = fetch_chain(parse_endpoint(env["GOLIVE_SANDBOX_WWW_HOST"]), 3.0).chain
+    return [c.subject.rfc4514_string() for c in chain]
+
+
+def test_www_presents_the_sandbox_chain_and_refuses_legacy_tls(env, https):
+    assert subjects(env) == ["CN=localhost", "CN=golive sandbox intermediate CA"]
+    www = parse_endpoint(env["GOLIVE_SANDBOX_WWW_HOST"])
+    assert https.get(f"https://{www}/").headers["strict-transport-security"].startswith("max-age=31536000")
+    assert not any(probe_version(www, version, 3.0).accepted for version in LEGACY_VERSIONS)
+
+
+@pytest.mark.parametrize(
+    ("fault", "chain"),
+    [
+        ("tls-leaf-expired", ["CN=localhost", "CN=golive sandbox intermediate CA"]),
+        ("tls-intermediate-expired", ["CN=localhost", "CN=golive sandbox intermediate CA (expired)"]),
+        ("tls-wrong-host", ["CN=www.other-domain.invalid", "CN=golive sandbox intermediate CA"]),
+        ("tls-self-signed", ["CN=localhost"]),
+        ("tls-missing-intermediate", ["CN=localhost"]),
+        ("tls-weak-key", ["CN=localhost", "CN=golive sandbox intermediate CA"]),
+        ("tls-renewal-overdue", ["CN=localhost", "CN=golive sandbox intermediate CA"]),
+    ],
+)
+def test_certificate_faults_switch_live_and_back(env, switch, fault, chain):
+    assert fault in CERT_FAULTS
+    healthy = fetch_chain(parse_endpoint(env["GOLIVE_SANDBOX_WWW_HOST"]), 3.0).chain
+    switch(fault)
+    faulty = fetch_chain(parse_endpoint(env["GOLIVE_SANDBOX_WWW_HOST"]), 3.0).chain
+    assert [c.subject.rfc4514_string() for c in faulty] == chain
+    assert faulty != healthy
+    switch()
+    assert fetch_chain(parse_endpoint(env["GOLIVE_SANDBOX_WWW_HOST"]), 3.0).chain == healthy
+
+
+def test_legacy_protocols_fault_points_www_at_a_tls10_listener(sandbox, env, switch):
+    switch("tls-legacy-protocols")
+    faulty = sandbox.environ()
+    assert {k for k in env if env[k] != faulty.get(k)} == {"GOLIVE_SANDBOX_WWW_HOST"}
+    legacy = parse_endpoint(faulty["GOLIVE_SANDBOX_WWW_HOST"])
+    assert all(probe_version(legacy, version, 3.0).accepted for version in LEGACY_VERSIONS)
+    switch()
+    assert sandbox.environ() == env
+
+
+def test_plain_http_redirects_permanently_to_the_same_path_on_https(env, https):
+    plain = f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}"
+    app = env["GOLIVE_SANDBOX_APP_URL"]
+    get = https.get(plain + "/a/b?c=1")
+    assert (get.status_code, get.headers["location"]) == (301, app + "/a/b?c=1")
+    post = https.post(plain + "/api/webhooks/razorpay", content=b"{}")
+    assert (post.status_code, post.headers["location"]) == (308, app + "/api/webhooks/razorpay")
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "location"),
+    [
+        ("http-no-redirect", 200, None),
+        ("http-redirect-other-host", 301, "https://www.other-domain.invalid/api/health"),
+        ("http-redirect-to-http", 301, "http://127.0.0.1:{app_port}/api/health"),
+    ],
+)
+def test_redirect_faults(env, https, switch, fault, status, location):
+    switch(fault)
+    answer = https.get(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}/api/health")
+    app_port = env["GOLIVE_SANDBOX_APP_URL"].rsplit(":", 1)[1]
+    assert answer.status_code == status
+    assert answer.headers.get("location") == (location.format(app_port=app_port) if location else None)
+    # webhooks are TLS-04's: the redirect faults leave them redirected
+    post = https.post(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}/api/webhooks/razorpay", content=b"{}")
+    assert post.status_code == 308
+
+
+@pytest.mark.parametrize(
+    ("fault", "header"), [(None, "max-age=31536000; includeSubDomains"), ("hsts-missing", None),
+                          ("hsts-too-short", "max-age=86400; includeSubDomains")]
+)  # fmt: skip
+def test_hsts_faults_edit_the_fronts_header_only(env, https, switch, fault, header):
+    switch(*([fault] if fault else []))
+    assert https.get(env["GOLIVE_SANDBOX_APP_URL"] + "/").headers.get("strict-transport-security") == header
+    instance = https.get(env["GOLIVE_SANDBOX_INSTANCE_1_URL"] + "/")
+    assert instance.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_cdn_caches_by_the_origins_rules_and_marks_its_answers(env, https):
+    cdn = env["GOLIVE_SANDBOX_CDN_URL"]
+    url = f"{cdn}{ASSET}?t={time.time_ns()}"
+    first, second = https.get(url), https.get(url)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert second.headers["via"] == "1.1 sandbox-cdn"
+    assert second.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "age" in second.headers
+    html = [https.get(cdn + "/").headers["x-cache"] for _ in range(2)]
+    assert html == ["MISS", "MISS"]  # no-cache: never stored
+
+
+def test_cdn_purge_needs_the_token_and_empties_the_entry(env, https):
+    cdn = env["GOLIVE_SANDBOX_CDN_URL"]
+    url = f"{cdn}{ASSET}?t={time.time_ns()}"
+    https.get(url)
+    assert https.get(url).headers["x-cache"] == "HIT"
+    endpoint = f"{cdn}/client/v4/zones/{CDN_ZONE}/purge_cache"
+    refused = https.post(endpoint, json={"files": [url]}, headers={"authorization": "Bearer wrong"})
+    assert refused.status_code == 403
+    assert refused.json()["errors"] == [{"code": 10000, "message": "Authentication error"}]
+    wrong_zone = https.post(f"{cdn}/client/v4/zones/nope/purge_cache", json={"files": [url]},
+                            headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})  # fmt: skip
+    assert wrong_zone.status_code == 400
+    done = https.post(endpoint, json={"files": [url]}, headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})
+    assert done.json() == {"success": True, "errors": [], "messages": [], "result": {"id": CDN_ZONE}}
+    assert https.get(url).headers["x-cache"] == "MISS"
+
+
+def test_cdn_faults(env, https, switch):
+    cdn = env["GOLIVE_SANDBOX_CDN_URL"]
+    switch("cdn-bypassed")
+    answer = https.get(cdn + ASSET)
+    assert not {"via", "x-cache", "age"} & answer.headers.keys()
+    switch("cdn-asset-no-cache-headers")
+    assert "cache-control" not in https.get(cdn + ASSET).headers
+    switch("cdn-html-cached-publicly")
+    assert https.get(cdn + "/").headers["cache-control"] == "public, max-age=86400"
+    switch("cdn-purge-not-configured")
+    refused = https.post(f"{cdn}/client/v4/zones/{CDN_ZONE}/purge_cache", json={"purge_everything": True},
+                         headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})  # fmt: skip
+    assert refused.status_code == 403
+    switch()
+    healthy = https.get(cdn + ASSET)
+    assert healthy.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert https.get(cdn + "/").headers["cache-control"] == "no-cache"
+
+
+def test_an_unverified_client_cannot_be_fooled_by_the_ca(env):
+    context = ssl.create_default_context()  # the system store: the sandbox CA is not in it
+    with httpx.Client(verify=context, timeout=3.0) as client, pytest.raises(httpx.ConnectError):
+        client.get(f"https://{env['GOLIVE_SANDBOX_WWW_HOST']}/")

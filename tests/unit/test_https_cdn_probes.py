@@ -1,0 +1,221 @@
+"""The HTTPS-enforcement and CDN probes against real loopback HTTP servers."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from golive.outcomes import ProbeError
+from golive.probes.cdn import (
+    AssetRules,
+    Fetched,
+    discover_assets,
+    is_hit,
+    judge_asset,
+    judge_html,
+    purge_canary,
+    shared_lifetime,
+)
+from golive.probes.https import check_redirect, http_url, judge_hsts, post_webhook_over_http
+from golive.secrets import Secret
+from tests.netutil import closed_port, http_server, json_answer
+
+RULES = AssetRules(["Via", "X-Cache", "Age"], 30 * 86400, True, 300)
+
+
+@pytest.fixture
+def client():
+    with httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False) as c:
+        yield c
+
+
+def test_http_url_is_the_plain_twin_of_an_https_url():
+    assert http_url("https://app.example.com/a?b=1", 80) == "http://app.example.com/a?b=1"
+    assert http_url("https://127.0.0.1:8443/x", 8080) == "http://127.0.0.1:8080/x"
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "problem"),
+    [
+        (301, "https://127.0.0.1:8443/redirect-probe?from=tls03", None),
+        (308, "https://127.0.0.1:8443/redirect-probe?from=tls03", None),
+        (302, "https://127.0.0.1:8443/redirect-probe?from=tls03", "answered 302 to https://127.0.0.1:8443/"),
+        (200, None, "answered 200; expected a permanent redirect (301 or 308) to https://127.0.0.1:8443/"),
+        (301, "https://evil.example/redirect-probe?from=tls03", "redirects to https://evil.example/"),
+        (301, "/redirect-probe?from=tls03", "redirects to http://127.0.0.1:"),
+        (
+            301,
+            "https://127.0.0.1:8443/",
+            "redirects to https://127.0.0.1:8443/; expected https://127.0.0.1:8443/redirect-probe",
+        ),
+    ],
+)
+def test_redirect_must_be_permanent_to_the_same_host_and_path_on_https(client, status, location, problem):
+    headers = {"Location": location} if location else {}
+    with http_server(lambda method, path, body: (status, headers, b"")) as base:
+        port = int(base.rsplit(":", 1)[1])
+        verdict = check_redirect(client, "https://127.0.0.1:8443", port)
+    if problem is None:
+        assert verdict.problems == ()
+    else:
+        assert any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_redirect_to_a_closed_port_is_a_probe_error(client):
+    with pytest.raises(ProbeError, match=r"GET http://127\.0\.0\.1:\d+/redirect-probe\?from=tls03: connection"):
+        check_redirect(client, "https://127.0.0.1:8443", closed_port())
+
+
+@pytest.mark.parametrize(
+    ("header", "subdomains", "problem"),
+    [
+        ("max-age=31536000; includeSubDomains", True, None),
+        ("max-age=63072000; includeSubDomains; preload", True, None),
+        ('max-age="31536000"', False, None),
+        (None, False, "no Strict-Transport-Security header; expected max-age >= 31536000"),
+        ("max-age=86400", False, "Strict-Transport-Security 'max-age=86400': max-age 86400 s, expected >= 31536000"),
+        ("includeSubDomains", False, "has no max-age"),
+        ("max-age=31536000", True, "lacks includeSubDomains (required)"),
+    ],
+)
+def test_hsts_judgement(header, subdomains, problem):
+    verdict = judge_hsts("https://app", header, 31536000, subdomains)
+    if problem is None:
+        assert verdict.problems == ()
+    else:
+        assert any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_webhook_probe_signs_the_event_and_counts_records(client):
+    secret, seen = "whsec_test_0123456789", []
+
+    def handle(method, path, body):
+        seen.append((path, body))
+        return 308, {"Location": "https://127.0.0.1:8443" + path}, b""
+
+    with http_server(handle) as base:
+        port = int(base.rsplit(":", 1)[1])
+        probe = post_webhook_over_http(client, "https://127.0.0.1:8443/api/webhooks/razorpay", port, secret,
+                                       "run-1", lambda event_id: 0)  # fmt: skip
+    assert not probe.accepted
+    assert probe.refused_by == "answered 308 to https://127.0.0.1:8443/api/webhooks/razorpay"
+    assert probe.event_id.startswith("evt_tls04probe_run-1_")
+    ((path, body),) = seen
+    assert path == "/api/webhooks/razorpay"
+    assert json.loads(body)["event"] == "https_probe.tls04"
+
+
+@pytest.mark.parametrize(("status", "records", "accepted"), [(200, 1, True), (400, 0, False), (308, 1, True)])
+def test_webhook_probe_is_accepted_by_a_2xx_or_any_record(client, status, records, accepted):
+    with http_server(lambda m, p, b: (status, {}, b"")) as base:
+        port = int(base.rsplit(":", 1)[1])
+        probe = post_webhook_over_http(client, "https://h/api/webhooks/x", port, "s" * 20, "r", lambda e: records)
+    assert probe.accepted is accepted
+
+
+def test_webhook_probe_refused_at_the_network_is_not_accepted(client):
+    probe = post_webhook_over_http(client, "https://127.0.0.1/x", closed_port(), "s" * 20, "r", lambda e: 0)
+    assert (probe.status, probe.accepted, probe.refused_by) == (None, False, "connection refused")
+
+
+# ------------------------------------------------------------------------------------------------------ CDN
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "seconds"),
+    [("public, max-age=600", 600), ("public, s-maxage=60, max-age=600", 60), ("private, max-age=600", 0),
+     ("no-cache", 0), ("no-store", 0), (None, 0), ("public", 0)],
+)  # fmt: skip
+def test_shared_lifetime(cache_control, seconds):
+    assert shared_lifetime(cache_control) == seconds
+
+
+def test_assets_are_discovered_from_the_html_same_origin_only():
+    html = """<html><head><script src="/static/app.3f9c2b1e.js"></script>
+    <link rel="stylesheet" href="css/site.0a1b2c3d4e.css"><link rel="icon" href="/favicon.ico">
+    <script src="https://other.example/x.js"></script><img src="/img/logo.png"></head></html>"""
+    assert discover_assets("https://cdn.example.com/", html) == [
+        "https://cdn.example.com/static/app.3f9c2b1e.js",
+        "https://cdn.example.com/css/site.0a1b2c3d4e.css",
+        "https://cdn.example.com/img/logo.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "hit"),
+    [({"X-Cache": "HIT"}, True), ({"X-Cache": "Hit from cloudfront"}, True), ({"CF-Cache-Status": "MISS"}, False),
+     ({"Age": "12"}, True), ({"Age": "0"}, False), ({}, False), ({"X-Cache": "MISS", "Age": "5"}, False)],
+)  # fmt: skip
+def test_is_hit(headers, hit):
+    assert is_hit(headers) is hit
+
+
+ASSET = "https://cdn.example.com/static/app.3f9c2b1e.js"
+GOOD = {"cache-control": "public, max-age=31536000, immutable", "via": "1.1 cdn", "x-cache": "MISS"}
+
+
+def fetched(headers, url=ASSET, status=200):
+    return Fetched(url, status, {k.lower(): v for k, v in headers.items()}, "")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "problem"),
+    [
+        (GOOD, {**GOOD, "x-cache": "HIT"}, None),
+        ({"cache-control": GOOD["cache-control"]}, {"cache-control": GOOD["cache-control"]},
+         "/static/app.3f9c2b1e.js: no CDN marker in the response; expected one of Via, X-Cache, Age"),
+        (GOOD, GOOD, "the second request was not a cache hit ({'x-cache': 'MISS'})"),
+        ({"via": "1"}, {"via": "1", "x-cache": "MISS"},
+         "/static/app.3f9c2b1e.js: no Cache-Control; expected public, max-age >= 2592000 s, immutable"),
+        (GOOD, {**GOOD, "x-cache": "HIT", "cache-control": "public, max-age=3600"},
+         "Cache-Control 'public, max-age=3600'; expected public, max-age >= 2592000 s, immutable"),
+        (GOOD, {**GOOD, "x-cache": "HIT", "set-cookie": "sid=1"}, "a cacheable response sets a cookie"),
+    ],
+)  # fmt: skip
+def test_asset_rules(first, second, problem):
+    verdict = judge_asset(fetched(first), fetched(second), RULES)
+    if problem is None:
+        assert verdict.problems == []
+    else:
+        assert any(problem in p for p in verdict.problems), verdict.problems
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "problem"),
+    [("no-cache", None), ("private, max-age=86400", None), ("public, max-age=60", None),
+     ("public, max-age=86400", "HTML /: Cache-Control 'public, max-age=86400' lets shared caches keep it 86400 s; "
+                               "expected at most 300 s")],
+)  # fmt: skip
+def test_html_must_not_be_cached_publicly_for_long(cache_control, problem):
+    verdict = judge_html(fetched({"cache-control": cache_control}, url="https://cdn.example.com/"), RULES)
+    assert verdict.problems == ([] if problem is None else [problem])
+
+
+def test_purge_through_a_cloudflare_shaped_api(client):
+    calls = []
+
+    def handle(method, path, body):
+        calls.append((method, path, body))
+        if method == "POST":
+            return json_answer(200, {"success": True, "errors": [], "messages": [], "result": {"id": "z"}})
+        return 200, {"X-Cache": "MISS"}, b"x"
+
+    with http_server(handle) as base:
+        result = purge_canary(client, base + "/static/a.js?purge-canary=r", base, "zone1", Secret("CDN_API_TOKEN", "t"))
+    assert result.problems == ()
+    assert [c[:2] for c in calls] == [("GET", "/static/a.js?purge-canary=r")] * 2 + [
+        ("POST", "/client/v4/zones/zone1/purge_cache"), ("GET", "/static/a.js?purge-canary=r")]  # fmt: skip
+    assert json.loads(calls[2][2]) == {"files": [base + "/static/a.js?purge-canary=r"]}
+
+
+def test_a_refused_purge_names_the_status_and_the_providers_error(client):
+    def handle(method, path, body):
+        if method == "POST":
+            return json_answer(403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]})
+        return 200, {"X-Cache": "HIT"}, b"x"
+
+    with http_server(handle) as base:
+        result = purge_canary(client, base + "/a.js", base, "zone1", Secret("CDN_API_TOKEN", "wrong"))
+    assert result.problems == (f"purge of {base}/a.js refused: HTTP 403 10000 Authentication error",)

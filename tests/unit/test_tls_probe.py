@@ -1,0 +1,275 @@
+"""The TLS probe against real loopback TLS servers: the chain as sent, every way a chain can be wrong, protocol
+versions, and bounded, concurrent scanning with one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from golive.outcomes import ProbeError
+from golive.probes.tls import (
+    CertPolicy,
+    Endpoint,
+    Handshake,
+    fetch_chain,
+    hostname_matches,
+    judge_chain,
+    load_roots,
+    parse_endpoint,
+    probe_version,
+    scan,
+)
+from golive.sandbox.edge import server_context
+from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, KeySpec, issue
+from tests.netutil import blackhole, closed_port
+
+NOW = datetime.now(UTC)
+DAY = timedelta(days=1)
+POLICY = CertPolicy()
+LOCAL = Endpoint("127.0.0.1", 443)
+
+
+@pytest.fixture(scope="module")
+def pki() -> dict[str, CertifiedKey]:
+    root = issue("test root", ca=True, path_length=1)
+    intermediate = issue("test intermediate", issuer=root, ca=True, path_length=0)
+    return {
+        "root": root,
+        "intermediate": intermediate,
+        "leaf": issue("localhost", issuer=intermediate, sans=SERVER_NAMES),
+    }
+
+
+def stranger_chain() -> list[CertifiedKey]:
+    stranger = issue("stranger", ca=True)
+    return [issue("localhost", issuer=stranger, sans=SERVER_NAMES), stranger]
+
+
+def handshake(*chain: CertifiedKey) -> Handshake:
+    return Handshake("TLSv1.3", "TLS_AES_256_GCM_SHA384", tuple(c.certificate for c in chain))
+
+
+def judge(pki, *chain, endpoint=LOCAL, policy=POLICY):
+    return judge_chain(endpoint, handshake(*chain), [pki["root"].certificate], policy, NOW)
+
+
+def test_a_good_chain_has_no_problem_and_full_evidence(pki):
+    report = judge(pki, pki["leaf"], pki["intermediate"])
+    assert report.problems == ()
+    assert report.renewal_problems == ()
+    summary = report.summary()
+    assert [c["subject"] for c in summary["chain"]] == ["CN=localhost", "CN=test intermediate"]
+    assert summary["chain"][0]["sans"] == ["localhost", "127.0.0.1", "::1"]
+    assert {"not_before", "not_after", "days_left", "issuer", "key", "signature"} <= summary["chain"][0].keys()
+    assert report.min_days_left in (89, 90)  # x509 times are whole seconds
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, not_before=NOW - 90 * DAY,
+                          not_after=NOW - 2 * DAY), p["intermediate"]],
+         "leaf CN=localhost expired 2 days ago"),
+        (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, not_after=NOW + 10 * DAY + DAY / 2),
+                    p["intermediate"]],
+         "leaf CN=localhost expires in 10 days"),
+        (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, not_before=NOW + DAY),
+                    p["intermediate"]],
+         "leaf CN=localhost is not valid yet"),
+        (lambda p: [issue("localhost", sans=SERVER_NAMES)], "the leaf CN=localhost is self-signed"),
+        (lambda p: [p["leaf"]], "the server sent only the leaf: the intermediate CN=test intermediate"),
+        (lambda p: [issue("other.example", issuer=p["intermediate"], sans=("other.example",)), p["intermediate"]],
+         "hostname 127.0.0.1 does not match the leaf CN=other.example (SANs: other.example)"),
+        (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, key=KeySpec("rsa", 1024)),
+                    p["intermediate"]],
+         "leaf CN=localhost has a weak RSA 1024-bit key; expected RSA >= 2048 or EC >= 256"),
+        (lambda p: stranger_chain(),
+         "the chain does not verify to a trusted root"),
+        (lambda p: [issue("localhost", issuer=p["intermediate"], sans=())], "has no subjectAltName"),
+    ],
+    ids=["expired", "inside-threshold", "not-yet-valid", "self-signed", "missing-intermediate", "wrong-host",
+         "weak-key", "untrusted", "no-san"],
+)  # fmt: skip
+def test_each_wrong_chain_names_the_certificate_and_the_value(pki, make, problem):
+    report = judge(pki, *make(pki))
+    assert any(problem in p for p in report.problems), report.problems
+
+
+def test_an_expired_intermediate_is_reported_without_a_duplicate_trust_problem(pki):
+    old = issue("old intermediate", issuer=pki["root"], ca=True, path_length=0, not_before=NOW - 400 * DAY,
+                not_after=NOW - DAY)  # fmt: skip
+    report = judge(pki, issue("localhost", issuer=old, sans=SERVER_NAMES), old)
+    expected = f"intermediate CN=old intermediate expired 1 day ago (not after {(NOW - DAY):%Y-%m-%d})"
+    assert report.problems == (f"{expected}; threshold 21 days left",)
+
+
+def test_renewal_point_by_fraction_and_by_days(pki):
+    leaf = issue("localhost", issuer=pki["intermediate"], sans=SERVER_NAMES, not_before=NOW - 65 * DAY,
+                 not_after=NOW + 25 * DAY)  # fmt: skip
+    by_fraction = judge(pki, leaf, pki["intermediate"])
+    assert by_fraction.problems == ()
+    (problem,) = by_fraction.renewal_problems
+    assert "leaf CN=localhost is past its renewal point (67% of its lifetime)" in problem
+    assert problem.endswith("(25 days left): the renewal job is not working") or "24 days left" in problem
+    assert judge(pki, leaf, pki["intermediate"], policy=CertPolicy(renew_before_days=20)).renewal_problems == ()
+    assert judge(pki, leaf, pki["intermediate"], policy=CertPolicy(renew_before_days=30)).renewal_problems
+
+
+@pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command (cryptography cannot sign SHA-1)"
+)
+def test_a_sha1_signature_is_named(tmp_path):
+    cert = tmp_path / "sha1.pem"
+    subprocess.run(["openssl", "req", "-x509", "-sha1", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(tmp_path / "k.pem"), "-out", str(cert), "-days", "30",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    sha1 = x509.load_pem_x509_certificate(cert.read_bytes())
+    report = judge_chain(LOCAL, Handshake("TLSv1.3", "x", (sha1,)), [sha1], POLICY, NOW)
+    assert "leaf CN=localhost is signed with SHA1; expected SHA-256 or better" in report.problems
+
+
+@pytest.mark.parametrize(
+    ("host", "sans", "matches"),
+    [
+        ("app.example.com", ["app.example.com"], True),
+        ("APP.example.com", ["app.example.com"], True),
+        ("app.example.com", ["*.example.com"], True),
+        ("a.b.example.com", ["*.example.com"], False),
+        ("example.com", ["*.example.com"], False),
+        ("127.0.0.1", ["127.0.0.1"], True),
+        ("127.0.0.1", ["localhost"], False),
+        ("::1", ["::1"], True),
+    ],
+)
+def test_hostname_matching_uses_sans_only(host, sans, matches):
+    assert hostname_matches(host, sans) is matches
+
+
+@pytest.mark.parametrize(
+    ("text", "endpoint"),
+    [
+        ("app.example.com", Endpoint("app.example.com", 443)),
+        ("App.Example.com:8443", Endpoint("app.example.com", 8443)),
+        ("https://app.example.com:444/api/x", Endpoint("app.example.com", 444)),
+        ("[::1]:8443", Endpoint("::1", 8443)),
+        ("127.0.0.1:1234", Endpoint("127.0.0.1", 1234)),
+    ],
+)
+def test_parse_endpoint(text, endpoint):
+    assert parse_endpoint(text) == endpoint
+
+
+@pytest.mark.parametrize("text", ["http://app.example.com", "app.example.com:http", "", "a b", "host:70000"])
+def test_parse_endpoint_refuses_malformed_values_in_one_line(text):
+    with pytest.raises(ValueError, match=r"expected|port"):
+        parse_endpoint(text)
+
+
+# ------------------------------------------------------------------------------------------- live servers
+
+
+@contextmanager
+def tls_servers(contexts: list[ssl.SSLContext]) -> Iterator[list[Endpoint]]:
+    """Real TLS servers on loopback (one asyncio loop in a thread) answering a minimal HTTP response."""
+    ready, ports = threading.Event(), []
+    loops: list[asyncio.AbstractEventLoop] = []
+    done: list[asyncio.Event] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        writer.close()
+
+    async def main() -> None:
+        servers = [await asyncio.start_server(handle, "127.0.0.1", 0, ssl=c) for c in contexts]
+        ports.extend(s.sockets[0].getsockname()[1] for s in servers)
+        loops.append(asyncio.get_running_loop())
+        done.append(asyncio.Event())
+        ready.set()
+        await done[0].wait()
+        for server in servers:
+            server.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield [Endpoint("127.0.0.1", port) for port in ports]
+    finally:
+        loops[0].call_soon_threadsafe(done[0].set)
+        thread.join(5)
+
+
+def _files(tmp_path: Path, name: str, *chain: CertifiedKey) -> tuple[Path, Path]:
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert.write_bytes(b"".join(c.certificate_pem() for c in chain))
+    key.write_bytes(chain[0].key_pem())
+    return cert, key
+
+
+def test_fetch_chain_returns_exactly_what_the_server_sends(pki, tmp_path):
+    full = server_context(*_files(tmp_path, "full", pki["leaf"], pki["intermediate"]))
+    leaf_only = server_context(*_files(tmp_path, "leaf", pki["leaf"]))
+    with tls_servers([full, leaf_only]) as (a, b):
+        sent = fetch_chain(a, 3.0)
+        assert [c.subject.rfc4514_string() for c in sent.chain] == ["CN=localhost", "CN=test intermediate"]
+        assert sent.protocol == "TLSv1.3"
+        assert len(fetch_chain(b, 3.0).chain) == 1
+
+
+def test_legacy_versions_are_refused_by_a_modern_server_and_accepted_by_a_legacy_one(pki, tmp_path):
+    files = _files(tmp_path, "full", pki["leaf"], pki["intermediate"])
+    with tls_servers([server_context(*files), server_context(*files, legacy=True)]) as (modern, legacy):
+        for version in ("TLSv1", "TLSv1.1"):
+            assert not probe_version(modern, version, 3.0).accepted
+            assert probe_version(legacy, version, 3.0).accepted
+        assert probe_version(modern, "TLSv1.2", 3.0).accepted
+
+
+def test_scan_is_concurrent_and_keeps_each_domains_error_to_itself(pki, tmp_path):
+    files = _files(tmp_path, "full", pki["leaf"], pki["intermediate"])
+    roots = [pki["root"].certificate]
+    with tls_servers([server_context(*files) for _ in range(20)]) as endpoints:
+        dead = Endpoint("127.0.0.1", closed_port())
+        started = time.perf_counter()
+        results = scan([*endpoints, dead], roots, POLICY, timeout=3.0, concurrency=8)
+        elapsed = time.perf_counter() - started
+    assert len(results) == 21
+    assert results[dead].error == f"127.0.0.1:{dead.port}: connection refused"
+    with pytest.raises(ProbeError, match="connection refused"):
+        results[dead].require()
+    for endpoint in endpoints:
+        assert results[endpoint].require().problems == ()
+        assert [v.accepted for v in results[endpoint].versions] == [False, False]
+    assert elapsed < 5
+
+
+def test_a_black_hole_ends_within_the_timeout(pki):
+    with blackhole() as port:
+        started = time.perf_counter()
+        results = scan([Endpoint("127.0.0.1", port)], [pki["root"].certificate], POLICY, timeout=0.5)
+        assert time.perf_counter() - started < 2.5
+    assert "timed out after 0.5 s" in results[Endpoint("127.0.0.1", port)].error
+
+
+def test_trust_store_from_a_bundle_or_the_system(tmp_path, pki):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(pki["root"].certificate_pem())
+    assert load_roots(bundle) == [pki["root"].certificate]
+    assert len(load_roots(None)) > 10
+    with pytest.raises(ProbeError, match="cannot read the CA bundle"):
+        load_roots(tmp_path / "missing.pem")
+    (tmp_path / "empty.pem").write_text("not a certificate")
+    with pytest.raises(ProbeError, match="no trust anchors found"):
+        load_roots(tmp_path / "empty.pem")
