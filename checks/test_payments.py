@@ -1,0 +1,160 @@
+"""2) Payment gateway (Razorpay), and the payment steps of 5) Zero-downtime go-live (smoke and post-launch)."""
+
+import pytest
+
+from golive.outcomes import not_verified, record_attestation
+from golive.probes.razorpay import (
+    WebhooksApiUnavailable,
+    check_keys,
+    compare_order,
+    create_order,
+    judge_webhooks,
+    list_webhooks,
+    live_money_guard,
+    order_payload,
+    payment_and_refund,
+    sdk_call,
+    signature_drill,
+    staged_event,
+)
+
+
+@pytest.mark.preflight
+@pytest.mark.item("PAY-01")
+def test_keys_valid_for_this_environment(razorpay_keys, variables, razorpay_api_url, http, environment, evidence):
+    """The key id's mode matches the environment, the pair authenticates, the webhook secret is its own."""
+    verdict = check_keys(
+        http, razorpay_api_url, razorpay_keys.key_id, razorpay_keys.key_secret,
+        variables.secret("RAZORPAY_WEBHOOK_SECRET"), environment.key_mode, environment.name,
+        environment.razorpay.webhook_secret_min_length,
+    )  # fmt: skip
+    expected = {"key_mode": environment.key_mode, "status": 200,
+                "webhook_secret_length": f">= {environment.razorpay.webhook_secret_min_length}"}  # fmt: skip
+    evidence.record(f"Razorpay {razorpay_api_url}", verdict.measured, expected, ok=not verdict.problems)
+    assert not verdict.problems, "; ".join(verdict.problems)
+
+
+@pytest.mark.preflight
+@pytest.mark.item("PAY-02")
+def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, evidence, request):
+    """The production webhook URL is configured, active, on https, signed, and subscribes to the needed events."""
+    settings = environment.razorpay
+    if settings.webhook_url is None:
+        not_verified("razorpay.webhook_url is not set: golive does not know which webhook to look for")
+    url, required = str(settings.webhook_url), settings.webhook_events
+    try:
+        webhooks = list_webhooks(http, razorpay_api_url, *razorpay_keys.trimmed())
+    except WebhooksApiUnavailable as unavailable:
+        attestation = settings.webhook_attestation
+        evidence.record("Razorpay webhooks API", {"answer": str(unavailable), "fallback": "attestation"})
+        if attestation is None:
+            not_verified(f"{unavailable}: the account cannot list webhooks; add razorpay.webhook_attestation")
+        record_attestation(request.node.user_properties, [
+            f"webhooks API not available to the account; {attestation.by} ({attestation.role}) confirmed on "
+            f"{attestation.on} that {url} is active, signed and subscribes to {', '.join(required)}"
+            + (f" ({attestation.note})" if attestation.note else "")])  # fmt: skip
+        return
+    verdict = judge_webhooks(webhooks, url, required)
+    evidence.record(f"webhook {url}", verdict.measured, {"active": True, "events": ", ".join(required)},
+                    ok=not verdict.problems)  # fmt: skip
+    assert not verdict.problems, "; ".join(verdict.problems)
+
+
+@pytest.mark.preflight
+@pytest.mark.side_effect(
+    "sends signed and forged payment.captured test events (synthetic pay_GoLive ids, run id in notes)"
+)
+@pytest.mark.item("PAY-03")
+def test_webhook_signatures_enforced(webhook_target, app_database, variables, http, golive_run, evidence):
+    """The app accepts only events signed with RAZORPAY_WEBHOOK_SECRET over the raw body, in time, and once."""
+    key_secret = variables.secret("RAZORPAY_KEY_SECRET")
+    assert key_secret != webhook_target.secret, (
+        "RAZORPAY_WEBHOOK_SECRET equals RAZORPAY_KEY_SECRET; they must differ (a forged event could not be told apart)"
+    )
+    cases = signature_drill(http, app_database, webhook_target, key_secret, golive_run.run_id)
+    problems = []
+    for case in cases:
+        found = case.problems(webhook_target.deadline_s)
+        problems += found
+        evidence.record(
+            f"{case.name} (event {case.event_id}, {case.payment_id})",
+            {"answer": case.delivery.describe(webhook_target.deadline_s), "latency_ms": case.delivery.latency_ms,
+             "effect": case.effect},
+            {"answer": f"2xx within {webhook_target.deadline_s} s" if case.accept else "4xx",
+             "effect": case.expected_effect},
+            ok=not found,
+        )  # fmt: skip
+    assert not problems, f"POST {webhook_target.url}: " + "; ".join(problems)
+
+
+@pytest.mark.preflight
+@pytest.mark.side_effect("creates an order through the app, pays and refunds it in test mode (run id in notes)")
+@pytest.mark.item("PAY-04")
+def test_controlled_payment_and_refund(
+    payment_plan, razorpay_keys, razorpay_sdk, razorpay_api_url, app_database, http, environment, golive_run, evidence
+):
+    """Order through the app, test payment, refund until processed; the app's database shows paid, refund, invoice."""
+    payments = environment.payments
+    guard = live_money_guard(razorpay_keys.key_id.reveal(), environment.key_mode, environment.name,
+                             payment_plan.amount, payments.allow_live, payments.live_amount_cap)  # fmt: skip
+    if guard is not None:
+        kind, reason = guard
+        assert kind != "fail", reason
+        not_verified(reason)
+    flow = payment_and_refund(http, razorpay_sdk, app_database, payment_plan, razorpay_api_url,
+                              razorpay_keys.trimmed(), golive_run.run_id)  # fmt: skip
+    evidence.record("payment source", {"source": flow.source})
+    for name, measured in flow.steps:
+        evidence.record(name, measured)
+    for check, value, ok in flow.checks:
+        evidence.record(f"database: {check.what}", {"value": value}, {"value": check.expect}, ok=ok)
+    assert not flow.problems, "; ".join(flow.problems)
+
+
+@pytest.mark.smoke
+@pytest.mark.side_effect("creates one order through the app (and so at Razorpay), receipt carrying the run id")
+@pytest.mark.item("SMK-02")
+def test_smoke_payment_flow(razorpay_sdk, sdk_timeout, http, environment, golive_run, evidence):
+    """An order created through the app exists at Razorpay with the amount, currency and receipt asked for."""
+    payments = environment.payments
+    url = str(environment.app.base_url).rstrip("/") + payments.order_path
+    payload = order_payload(payments.order_payload, golive_run.run_id)
+    order = create_order(http, url, payload, payments.order_id_field)
+    evidence.record(f"POST {url}", {"status": order.status, "order_id": order.order_id, "latency_ms": order.latency_ms},
+                    {"status": "2xx"}, ok=order.ok)  # fmt: skip
+    assert order.ok, f"POST {url}: HTTP {order.status} {order.body!r}, expected 2xx with {payments.order_id_field}"
+    fetch = f"GET /v1/orders/{order.order_id}"
+    held = sdk_call(fetch, razorpay_sdk.order.fetch, order.order_id, timeout=sdk_timeout)
+    compared = compare_order(held, payload)
+    evidence.record(f"Razorpay order {order.order_id}", compared.measured, ok=not compared.problems)
+    assert not compared.problems, "; ".join(compared.problems)
+
+
+@pytest.mark.smoke
+@pytest.mark.side_effect("sends one signed payment.captured test event (synthetic pay_GoLive id, run id in notes)")
+@pytest.mark.item("SMK-03")
+def test_smoke_webhook_processing(webhook_target, app_database, http, golive_run, evidence):
+    """A correctly signed event is answered 2xx in time and recorded by the app."""
+    case = staged_event(http, app_database, webhook_target, golive_run.run_id, "smoke-test", amount=100)
+    problems = case.problems(webhook_target.deadline_s)
+    answer = case.delivery.describe(webhook_target.deadline_s)
+    evidence.record(f"event {case.event_id} ({case.payment_id})",
+                    {"answer": answer, "latency_ms": case.delivery.latency_ms, "effect": case.effect},
+                    {"effect": case.expected_effect}, ok=not problems)  # fmt: skip
+    assert not problems, f"POST {webhook_target.url}: " + "; ".join(problems)
+
+
+@pytest.mark.postlaunch
+@pytest.mark.side_effect("stages one signed test event: synthetic pay_GoLive id, notes carry the run id")
+@pytest.mark.item("POST-03")
+def test_staged_webhook_processed(webhook_target, app_database, http, golive_run, evidence):
+    """In production, a staged, clearly marked test event is accepted and recorded; the report names its id."""
+    case = staged_event(
+        http, app_database, webhook_target, golive_run.run_id, "staged-test-event-not-a-payment", amount=100
+    )
+    problems = case.problems(webhook_target.deadline_s)
+    evidence.record("staged test event",
+                    {"event_id": case.event_id, "payment_id": case.payment_id, "run_id": golive_run.run_id,
+                     "answer": case.delivery.describe(webhook_target.deadline_s), "effect": case.effect},
+                    {"effect": case.expected_effect}, ok=not problems)  # fmt: skip
+    assert not problems, f"POST {webhook_target.url}: staged event {case.event_id}: " + "; ".join(problems)

@@ -1,0 +1,749 @@
+"""Razorpay: the key pair (PAY-01), the account's webhooks (PAY-02), the app's webhook endpoint (PAY-03, SMK-03,
+POST-03) and a controlled payment and refund (PAY-04, SMK-02).
+
+httpx is used where a check must see Razorpay's status codes (401 and 400 look the same through the SDK); the
+official SDK drives orders, captures and refunds, always with ``timeout=`` (it has no default) and with
+``cert_path`` pointed at a current CA bundle (its own dates from 2015). No message here ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import string
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import certifi
+import httpx
+import psycopg
+import razorpay
+import requests
+
+from golive.config import JsonScalar, PaymentCheck
+from golive.outcomes import ProbeError
+from golive.probes.http import describe_error
+from golive.probes.variables import RAZORPAY_KEY_ID
+from golive.secrets import Secret
+
+URL_NOT_FOUND = "The requested URL was not found on the server."
+MAX_WEBHOOK_PAGES = 10
+WEBHOOK_PAGE = 100
+ACCOUNT_ID = "acc_GoLiveStagedEv"
+_ALNUM = string.ascii_letters + string.digits
+
+KeyMode = Literal["live", "test"]
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def synthetic_id(prefix: str) -> str:
+    """A Razorpay-shaped id (prefix + 14 alphanumerics) that says it is golive's: pay_GoLive12345678."""
+    return f"{prefix}GoLive{_random(8)}"
+
+
+def _description(answer: httpx.Response) -> str:
+    """Razorpay's error description, or the start of a body that is not Razorpay's envelope."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:120].strip() or "(empty body)"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("description"), str):
+        return error["description"]
+    return json.dumps(body)[:120]
+
+
+# -- PAY-01: the keys ------------------------------------------------------------------------------------------
+
+
+def key_mode(key_id: str) -> KeyMode | None:
+    match = RAZORPAY_KEY_ID.match(key_id.strip())
+    return match.group(1) if match else None  # type: ignore[return-value]
+
+
+def mode_problem(key_id: str, expected: KeyMode, env_name: str) -> str | None:
+    """ENV-02's wording, so one misconfigured key reads the same in every item that meets it."""
+    mode = key_mode(key_id)
+    if mode is None:
+        return "RAZORPAY_KEY_ID is not rzp_live_/rzp_test_ followed by 14 letters or digits"
+    if mode != expected:
+        return (
+            f"RAZORPAY_KEY_ID is a {mode}-mode key (rzp_{mode}_); {env_name} expects {expected} mode (rzp_{expected}_)"
+        )
+    return None
+
+
+def whitespace_problem(secret: Secret) -> str | None:
+    value = secret.reveal()
+    if value != value.strip():
+        side = "leading" if value[:1].isspace() else "trailing"
+        return f"{secret.name} has {side} whitespace"
+    return None
+
+
+@dataclass(frozen=True)
+class AuthAnswer:
+    """Razorpay's answer to the cheapest authenticated read, GET /v1/orders?count=1."""
+
+    status: int
+    description: str
+    latency_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+def authenticate(http: httpx.Client, api_url: str, key_id: str, key_secret: str) -> AuthAnswer:
+    url = f"{api_url.rstrip('/')}/v1/orders"
+    started = time.perf_counter()
+    try:
+        answer = http.get(url, params={"count": 1}, auth=(key_id, key_secret))
+    except httpx.HTTPError as exc:
+        raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return AuthAnswer(answer.status_code, "" if answer.status_code == 200 else _description(answer), latency)
+
+
+def refusal(answer: AuthAnswer, qualifier: str = "") -> str:
+    """What a refused key pair means, in Razorpay's words and where it tells, which half is wrong."""
+    hint = {
+        "The api key provided is invalid": " (RAZORPAY_KEY_ID is wrong)",
+        "The api secret provided is invalid": " (RAZORPAY_KEY_SECRET is wrong)",
+        "Authentication failed": " (revoked or regenerated on the Dashboard?)",
+    }.get(answer.description, "")
+    return f"Razorpay refused the key pair{qualifier}: HTTP {answer.status} {answer.description!r}{hint}"
+
+
+@dataclass
+class KeyVerdict:
+    problems: list[str] = field(default_factory=list)
+    measured: dict[str, JsonScalar] = field(default_factory=dict)
+
+
+def check_keys(
+    http: httpx.Client,
+    api_url: str,
+    key_id: Secret,
+    key_secret: Secret,
+    webhook_secret: Secret | None,
+    expected_mode: KeyMode,
+    env_name: str,
+    min_webhook_secret: int,
+) -> KeyVerdict:
+    """PAY-01: mode, whitespace, the pair authenticates (as sent, and trimmed), the webhook secret's shape."""
+    verdict = KeyVerdict()
+    mode = key_mode(key_id.reveal())
+    verdict.measured["key_mode"] = mode or "unrecognised"
+    problem = mode_problem(key_id.reveal(), expected_mode, env_name)
+    if problem:
+        verdict.problems.append(problem)
+    blanks = [p for p in (whitespace_problem(key_id), whitespace_problem(key_secret)) if p]
+    answer = authenticate(http, api_url, key_id.reveal(), key_secret.reveal())
+    verdict.measured.update(status=answer.status, latency_ms=answer.latency_ms)
+    if blanks:
+        trimmed = authenticate(http, api_url, key_id.reveal().strip(), key_secret.reveal().strip())
+        verdict.measured["status_trimmed"] = trimmed.status
+        as_sent = "Razorpay accepted the pair as sent" if answer.ok else refusal(answer, " as sent")
+        after = "the trimmed pair authenticates" if trimmed.ok else "the trimmed pair is refused too"
+        verdict.problems.append(f"{'; '.join(blanks)}: {as_sent}; {after}")
+    elif not answer.ok:
+        verdict.problems.append(refusal(answer))
+    if webhook_secret is None:
+        verdict.problems.append("RAZORPAY_WEBHOOK_SECRET is not set: webhook signatures cannot be verified")
+        return verdict
+    length = len(webhook_secret.reveal().strip())
+    verdict.measured["webhook_secret_length"] = length
+    if hmac.compare_digest(webhook_secret.reveal().strip().encode(), key_secret.reveal().strip().encode()):
+        verdict.problems.append("RAZORPAY_WEBHOOK_SECRET equals RAZORPAY_KEY_SECRET; they must differ")
+    elif length < min_webhook_secret:
+        verdict.problems.append(
+            f"RAZORPAY_WEBHOOK_SECRET is {length} characters long; expected at least {min_webhook_secret}"
+        )
+    return verdict
+
+
+# -- PAY-02: the account's webhooks ----------------------------------------------------------------------------
+
+
+class WebhooksApiUnavailable(Exception):
+    """The account cannot list its webhooks through the API (Razorpay answers 400 'URL not found')."""
+
+
+class KeysRefused(AssertionError):
+    """Razorpay refused the key pair: the target is misconfigured (a failure, not a probe error)."""
+
+
+def list_webhooks(http: httpx.Client, api_url: str, key_id: str, key_secret: str) -> list[dict[str, Any]]:
+    """Every webhook of the account (GET /v1/webhooks, paged by 100, at most MAX_WEBHOOK_PAGES pages)."""
+    url = f"{api_url.rstrip('/')}/v1/webhooks"
+    found: list[dict[str, Any]] = []
+    for page in range(MAX_WEBHOOK_PAGES):
+        try:
+            answer = http.get(
+                url, params={"count": WEBHOOK_PAGE, "skip": page * WEBHOOK_PAGE}, auth=(key_id, key_secret)
+            )
+        except httpx.HTTPError as exc:
+            raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
+        if answer.status_code == 401:
+            raise KeysRefused(f"GET /v1/webhooks: {refusal(AuthAnswer(401, _description(answer), 0))}")
+        if answer.status_code == 400 and _description(answer) == URL_NOT_FOUND:
+            raise WebhooksApiUnavailable(f"GET /v1/webhooks answered HTTP 400 {URL_NOT_FOUND!r}")
+        if answer.status_code != 200:
+            raise ProbeError(f"GET {url}: HTTP {answer.status_code} {_description(answer)!r}")
+        try:
+            items = answer.json()["items"]
+        except (ValueError, KeyError, TypeError):
+            raise ProbeError(f"GET {url}: not a Razorpay collection") from None
+        found += [item for item in items if isinstance(item, dict)]
+        if len(items) < WEBHOOK_PAGE:
+            break
+    return found
+
+
+def subscribed_events(webhook: Mapping[str, Any]) -> set[str]:
+    """The events a webhook subscribes to: a list (v2 API) or a map of name to true (the v1 merchant API)."""
+    events = webhook.get("events") or []
+    if isinstance(events, Mapping):
+        return {str(name) for name, on in events.items() if on in (True, 1, "1", "true")}
+    return {str(name) for name in events}
+
+
+@dataclass
+class WebhookVerdict:
+    problems: list[str]
+    measured: dict[str, JsonScalar]
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.strip().rstrip("/") == b.strip().rstrip("/")
+
+
+def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Sequence[str]) -> WebhookVerdict:
+    """The webhook for url exists, is active, on https, has a secret and subscribes to every required event."""
+    mine = [w for w in webhooks if _same_url(str(w.get("url", "")), url)]
+    if not mine:
+        return WebhookVerdict(
+            [f"no webhook for {url} among the account's {len(webhooks)} webhooks"],
+            {"webhooks": len(webhooks), "urls": ", ".join(str(w.get("url")) for w in webhooks[:5])},
+        )
+    verdicts = []
+    for webhook in mine:
+        problems = []
+        events = subscribed_events(webhook)
+        secret = webhook.get("secret_exists")
+        measured: dict[str, JsonScalar] = {
+            "id": str(webhook.get("id")),
+            "active": webhook.get("active") is True,
+            "secret_exists": "not reported" if secret is None else bool(secret),
+            "events": ", ".join(sorted(events)),
+        }
+        if webhook.get("active") is not True:
+            problems.append(f"webhook {webhook.get('id')} for {url}: active {webhook.get('active')}, expected true")
+        if not url.startswith("https://"):
+            problems.append(f"webhook URL {url} is not https")
+        if secret is False:
+            problems.append(f"webhook {webhook.get('id')} for {url} has no secret: its events are not signed")
+        missing = [name for name in required if name not in events]
+        if missing:
+            problems.append(
+                f"webhook {webhook.get('id')} for {url} does not subscribe to {', '.join(missing)} "
+                f"(subscribed: {', '.join(sorted(events)) or 'none'})"
+            )
+        verdicts.append(WebhookVerdict(problems, measured))
+    return min(verdicts, key=lambda v: len(v.problems))
+
+
+# -- PAY-03, SMK-03, POST-03: events to the app's webhook endpoint ---------------------------------------------
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Razorpay's webhook signature: lowercase hex HMAC-SHA256 of the raw body with the webhook secret."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def event_body(payment_id: str, order_id: str, amount: int, run_id: str, marker: str) -> bytes:
+    """A payment.captured event as Razorpay sends it: compact, PHP-escaped (``\\/`` and ``\\uXXXX``)."""
+    payment = {
+        "id": payment_id,
+        "entity": "payment",
+        "amount": amount,
+        "currency": "INR",
+        "base_amount": amount,
+        "status": "captured",
+        "order_id": order_id,
+        "invoice_id": None,
+        "international": False,
+        "method": "upi",
+        "amount_refunded": 0,
+        "refund_status": None,
+        "captured": True,
+        "description": f"golive/{marker} \u20b9{amount / 100:.2f}",
+        "vpa": "success@razorpay",
+        "email": "golive@example.com",
+        "contact": "+919000090000",
+        "notes": {"golive_run_id": run_id, "golive": marker},
+        "fee": 0,
+        "tax": 0,
+        "error_code": None,
+        "created_at": int(time.time()),
+    }
+    envelope = {
+        "entity": "event",
+        "account_id": ACCOUNT_ID,
+        "event": "payment.captured",
+        "contains": ["payment"],
+        "payload": {"payment": {"entity": payment}},
+        "created_at": int(time.time()),
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    status: int | None  # None: no answer within the timeout
+    latency_ms: float
+    body: str
+
+    def accepted(self, deadline_s: float) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and self.latency_ms <= deadline_s * 1000
+
+    def describe(self, deadline_s: float) -> str:
+        if self.status is None:
+            return f"no answer within {self.latency_ms / 1000:.1f} s"
+        late = self.latency_ms > deadline_s * 1000
+        return f"HTTP {self.status}" + (f" after {self.latency_ms / 1000:.1f} s" if late else "")
+
+
+def deliver(
+    http: httpx.Client, url: str, body: bytes, signature: str | None, event_id: str, deadline_s: float
+) -> Delivery:
+    """POST the event as Razorpay would; waits a little past the deadline so a slow answer is measured."""
+    headers = {"Content-Type": "application/json", "X-Razorpay-Event-Id": event_id, "User-Agent": "golive-webhook"}
+    if signature is not None:
+        headers["X-Razorpay-Signature"] = signature
+    started = time.perf_counter()
+    # The connect budget stays the client's: an endpoint that never accepts is unreachable, not slow.
+    timeout = httpx.Timeout(deadline_s + 2.0, connect=http.timeout.connect)
+    try:
+        answer = http.post(url, content=body, headers=headers, timeout=timeout)
+    except httpx.ConnectTimeout as exc:
+        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
+    except httpx.TimeoutException:
+        return Delivery(None, round((time.perf_counter() - started) * 1000, 1), "")
+    except httpx.HTTPError as exc:
+        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
+    return Delivery(answer.status_code, round((time.perf_counter() - started) * 1000, 1), answer.text[:200])
+
+
+class AppDatabase:
+    """The app's database in a read-only session, to see what an event or a payment changed."""
+
+    def __init__(self, url: Secret, connect_timeout_s: float) -> None:
+        self._url = url
+        self._timeout = connect_timeout_s
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(
+                    self._url.reveal(),
+                    autocommit=True,
+                    connect_timeout=max(1, round(self._timeout)),
+                    options="-c default_transaction_read_only=on -c statement_timeout=5000",
+                )
+            except psycopg.Error as exc:
+                raise ProbeError(f"the app's database (DATABASE_URL): {_db_reason(exc, self._url)}") from None
+        return self._conn
+
+    def value(self, query: str, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row (None without a row)."""
+        try:
+            row = self._connect().execute(query, dict(params)).fetchone()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise ProbeError(f"query {query!r}: {_db_reason(exc, self._url)}") from None
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _db_reason(exc: psycopg.Error, url: Secret) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text.rpartition("FATAL:")[2].strip()[:200].replace(url.reveal(), "****")
+
+
+def effect(db: AppDatabase, query: str, params: Mapping[str, Any]) -> int:
+    value = db.value(query, params)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ProbeError(f"payments.effect_query returned {value!r}; expected a number (0 when nothing)") from None
+
+
+def wait_for_effect(
+    db: AppDatabase, query: str, params: Mapping[str, Any], want: int, timeout_s: float, interval_s: float
+) -> tuple[int, float]:
+    """Polls the effect query until it shows want (bounded); returns the last value and the seconds waited."""
+    started = time.monotonic()
+    while True:
+        got = effect(db, query, params)
+        waited = round(time.monotonic() - started, 2)
+        if got >= want or waited + interval_s > timeout_s:
+            return got, waited
+        time.sleep(interval_s)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One delivery of the signature-enforcement drill and what a correct app does with it."""
+
+    name: str
+    payment_id: str
+    event_id: str
+    delivery: Delivery
+    accept: bool
+    effect: int = 0
+    expected_effect: int = 0
+    body: bytes = field(default=b"", repr=False)
+
+    def problems(self, deadline_s: float) -> list[str]:
+        found = []
+        if self.accept and not self.delivery.accepted(deadline_s):
+            found.append(f"{self.name}: {self.delivery.describe(deadline_s)}, expected 2xx within {deadline_s} s")
+        if not self.accept and (self.delivery.status is None or not 400 <= self.delivery.status < 500):
+            found.append(f"{self.name}: {self.delivery.describe(deadline_s)}, expected 4xx")
+        if self.effect != self.expected_effect:
+            found.append(f"{self.name}: effect {self.effect}, expected {self.expected_effect}")
+        return found
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str
+    secret: Secret
+    deadline_s: float
+    effect_query: str
+    timeout_s: float
+    interval_s: float
+
+
+def staged_event(
+    http: httpx.Client, db: AppDatabase, target: WebhookTarget, run_id: str, marker: str, amount: int = 10000
+) -> Case:
+    """One correctly signed payment.captured with a synthetic payment id: accepted in time and recorded."""
+    payment_id = synthetic_id("pay_")
+    event_id = f"evt_golive_{run_id}_{_random(6)}"
+    body = event_body(payment_id, synthetic_id("order_"), amount, run_id, marker)
+    delivery = deliver(http, target.url, body, sign(target.secret.reveal(), body), event_id, target.deadline_s)
+    seen = amount
+    if delivery.status is not None and 200 <= delivery.status < 300:
+        seen, _ = wait_for_effect(
+            db, target.effect_query, {"payment_id": payment_id}, amount, target.timeout_s, target.interval_s
+        )
+    else:
+        seen = effect(db, target.effect_query, {"payment_id": payment_id})
+    return Case("signed event", payment_id, event_id, delivery, True, seen, amount, body)
+
+
+def signature_drill(
+    http: httpx.Client, db: AppDatabase, target: WebhookTarget, key_secret: Secret | None, run_id: str
+) -> list[Case]:
+    """PAY-03: a correctly signed event, its redelivery, and every kind of bad signature or altered body."""
+    secret = target.secret.reveal()
+    amount = 10000
+    first = staged_event(http, db, target, run_id, "signature-check", amount)
+    cases = [Case("correctly signed", first.payment_id, first.event_id, first.delivery, True, first.effect, amount)]
+    if first.delivery.status is None:
+        # An endpoint that does not answer a good event cannot show that it rejects bad ones: each further case
+        # would only wait out the same timeout.
+        return cases
+    # Razorpay redelivers an event unchanged: the same body, signature and X-Razorpay-Event-Id.
+    again = deliver(http, target.url, first.body, sign(secret, first.body), first.event_id, target.deadline_s)
+    cases.append(Case("same event id twice", first.payment_id, first.event_id, again, True, 0, amount))
+
+    def bad(name: str, make: Any) -> None:
+        payment_id = synthetic_id("pay_")
+        original = event_body(payment_id, synthetic_id("order_"), amount, run_id, "signature-check")
+        sent, signature = make(original, sign(secret, original))
+        event_id = f"evt_golive_{run_id}_{_random(6)}"
+        cases.append(Case(name, payment_id, event_id, deliver(http, target.url, sent, signature, event_id,
+                                                                target.deadline_s), False))  # fmt: skip
+
+    bad("wrong signature", lambda body, _sig: (body, sign(secrets.token_hex(16), body)))
+    bad("missing signature header", lambda body, _sig: (body, None))
+    bad("uppercase signature", lambda body, sig: (body, sig.upper()))
+    bad("garbled signature", lambda body, sig: (body, sig[:-6] + "zz-zz!"))
+    bad("body altered after signing", lambda body, sig: (body.replace(b'"amount":10000', b'"amount":10001', 1), sig))
+    bad("body re-serialised after signing", lambda body, sig: (json.dumps(json.loads(body)).encode(), sig))
+    if key_secret is not None:
+        bad("signed with the API key secret", lambda body, _sig: (body, sign(key_secret.reveal(), body)))
+    measured = []
+    for case in cases:
+        seen = effect(db, target.effect_query, {"payment_id": case.payment_id})
+        measured.append(Case(**{**case.__dict__, "effect": seen}))
+    return measured
+
+
+# -- PAY-04, SMK-02: orders, a controlled payment and refund ---------------------------------------------------
+
+
+def sdk_client(api_url: str, key_id: str, key_secret: str, ca_bundle: Path | None) -> razorpay.Client:
+    """The official SDK against api_url, trusting the configured CA bundle (else certifi's, never its 2015 one)."""
+    client = razorpay.Client(auth=(key_id, key_secret), base_url=api_url.rstrip("/"))
+    client.cert_path = str(ca_bundle) if ca_bundle is not None else certifi.where()
+    return client
+
+
+SDK_ERRORS = (razorpay.errors.BadRequestError, razorpay.errors.GatewayError, razorpay.errors.ServerError)
+
+
+def sdk_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """One SDK call; Razorpay's refusals fail the check (they name the problem), transport errors are errors."""
+    try:
+        return call(*args, **kwargs)
+    except SDK_ERRORS as exc:
+        raise KeysRefused(f"{what}: Razorpay answered {type(exc).__name__} {str(exc)!r}") from None
+    except requests.RequestException as exc:
+        raise ProbeError(f"{what}: {type(exc).__name__}: {str(exc)[:160]}") from None
+
+
+@dataclass(frozen=True)
+class AppOrder:
+    status: int
+    body: str
+    order_id: str | None
+    latency_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300 and self.order_id is not None
+
+
+def create_order(http: httpx.Client, url: str, payload: Mapping[str, JsonScalar], id_field: str) -> AppOrder:
+    """POST the configured payload to the app's order endpoint; the Razorpay order id it answers with."""
+    started = time.perf_counter()
+    try:
+        answer = http.post(url, json=dict(payload))
+    except httpx.HTTPError as exc:
+        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    order_id = body.get(id_field) if isinstance(body, dict) else None
+    return AppOrder(answer.status_code, answer.text[:200], order_id if isinstance(order_id, str) else None, latency)
+
+
+def order_payload(template: Mapping[str, JsonScalar], run_id: str) -> dict[str, JsonScalar]:
+    """The configured payload with {run_id} filled in, receipts cut to Razorpay's 40 characters."""
+    filled: dict[str, JsonScalar] = {}
+    for key, value in template.items():
+        if isinstance(value, str):
+            value = value.replace("{run_id}", run_id)
+            value = value[:40] if key == "receipt" else value
+        filled[key] = value
+    return filled
+
+
+@dataclass
+class PaymentFlow:
+    """What PAY-04 did and saw, step by step."""
+
+    source: str
+    steps: list[tuple[str, dict[str, JsonScalar]]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    checks: list[tuple[PaymentCheck, Any, bool]] = field(default_factory=list)
+
+    def step(self, name: str, **measured: JsonScalar) -> None:
+        self.steps.append((name, measured))
+
+
+def idempotency_key(run_id: str, purpose: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"golive-{run_id}-{purpose}")[:64]
+
+
+def sandbox_payment(http: httpx.Client, api_url: str, key_id: str, key_secret: str, order_id: str) -> str:
+    """The sandbox stand-in's customer: pays the order server-side (real Razorpay needs Checkout in a browser)."""
+    url = f"{api_url.rstrip('/')}/v1/__sandbox/payments"
+    try:
+        answer = http.post(url, json={"order_id": order_id}, auth=(key_id, key_secret))
+    except httpx.HTTPError as exc:
+        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
+    if answer.status_code != 200:
+        raise KeysRefused(f"the sandbox payment for {order_id}: HTTP {answer.status_code} {_description(answer)!r}")
+    return str(answer.json()["id"])
+
+
+def poll(fetch: Any, done: Any, timeout_s: float, interval_s: float) -> tuple[Any, float]:
+    started = time.monotonic()
+    while True:
+        value = fetch()
+        waited = round(time.monotonic() - started, 2)
+        if done(value) or waited + interval_s > timeout_s:
+            return value, waited
+        time.sleep(interval_s)
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    """PAY-04's settings, resolved: where to order, how the payment comes about, what the database must show."""
+
+    order_url: str
+    payload: dict[str, JsonScalar]
+    id_field: str
+    payment: Literal["sandbox", "existing"]
+    test_payment_id: str | None
+    refund_amount: int
+    checks: Sequence[PaymentCheck]
+    timeout_s: float
+    interval_s: float
+    sdk_timeout: tuple[float, float]
+
+    @property
+    def amount(self) -> int:
+        amount = self.payload.get("amount")
+        return amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
+
+
+def matches(value: Any, expect: JsonScalar) -> bool:
+    """A database value against the configured expectation (numbers compare as numbers, text as text)."""
+    if value is None:
+        return False
+    if isinstance(expect, bool):
+        return bool(value) is expect
+    if isinstance(expect, int | float):
+        try:
+            return float(value) == float(expect)
+        except (TypeError, ValueError):
+            return False
+    return str(value) == expect
+
+
+def payment_and_refund(
+    http: httpx.Client,
+    sdk: razorpay.Client,
+    db: AppDatabase,
+    plan: PaymentPlan,
+    api_url: str,
+    key_pair: tuple[str, str],
+    run_id: str,
+) -> PaymentFlow:
+    """PAY-04: order through the app, a test payment, capture if needed, an idempotent refund until processed,
+    then the app's database shows the order paid, the refund recorded and the invoice (bounded waits)."""
+    source = (
+        "the sandbox stand-in completes the payment server-side"
+        if plan.payment == "sandbox"
+        else f"existing test payment {plan.test_payment_id}, made once by a person (payments.test_payment_id)"
+    )
+    flow = PaymentFlow(source=source)
+    timeout = plan.sdk_timeout
+    order = create_order(http, plan.order_url, plan.payload, plan.id_field)
+    flow.step("order through the app", status=order.status, order_id=order.order_id, latency_ms=order.latency_ms)
+    if not order.ok or order.order_id is None:
+        flow.problems.append(
+            f"POST {plan.order_url}: HTTP {order.status} {order.body!r}, expected 2xx with {plan.id_field}"
+        )
+        return flow
+    if plan.payment == "sandbox":
+        payment_id = sandbox_payment(http, api_url, *key_pair, order.order_id)
+    else:
+        assert plan.test_payment_id is not None
+        payment_id = plan.test_payment_id
+    payment = sdk_call(f"GET /v1/payments/{payment_id}", sdk.payment.fetch, payment_id, timeout=timeout)
+    if payment.get("status") == "authorized":
+        capture = {"currency": payment["currency"]}
+        payment = sdk_call(f"capture {payment_id}", sdk.payment.capture, payment_id, payment["amount"], capture,
+                           timeout=timeout)  # fmt: skip
+    order_id = str(payment.get("order_id") or order.order_id)
+    flow.step("payment", id=payment_id, status=payment.get("status"), amount=payment.get("amount"),
+              order_id=order_id, source=source)  # fmt: skip
+    if payment.get("status") not in ("captured", "refunded") and not payment.get("captured"):
+        flow.problems.append(f"payment {payment_id}: status {payment.get('status')!r}, expected captured")
+        return flow
+    body = {"amount": plan.refund_amount, "speed": "normal", "notes": {"golive_run_id": run_id}}
+    headers = {"X-Refund-Idempotency": idempotency_key(run_id, "pay04")}
+    refund = sdk_call(f"refund {payment_id}", sdk.payment.refund, payment_id, body, headers=headers, timeout=timeout)
+    refund, waited = poll(
+        lambda: sdk_call(f"GET /v1/refunds/{refund['id']}", sdk.refund.fetch, refund["id"], timeout=timeout),
+        lambda r: r.get("status") in ("processed", "failed"),
+        plan.timeout_s,
+        plan.interval_s,
+    )
+    flow.step("refund", id=refund["id"], amount=refund.get("amount"), status=refund.get("status"), waited_s=waited,
+              idempotency_key=headers["X-Refund-Idempotency"])  # fmt: skip
+    if refund.get("status") != "processed":
+        flow.problems.append(
+            f"refund {refund['id']}: status {refund.get('status')!r} after {waited} s, expected processed "
+            f"(limit {plan.timeout_s} s)"
+        )
+        return flow
+    params = {"order_id": order_id, "payment_id": payment_id, "refund_id": refund["id"],
+              "amount": payment.get("amount"), "refund_amount": plan.refund_amount, "run_id": run_id}  # fmt: skip
+    results, waited = poll(
+        lambda: [(check, db.value(check.query, params)) for check in plan.checks],
+        lambda found: all(matches(value, check.expect) for check, value in found),
+        plan.timeout_s,
+        plan.interval_s,
+    )
+    for check, value in results:
+        ok = matches(value, check.expect)
+        flow.checks.append((check, value, ok))
+        if not ok:
+            flow.problems.append(
+                f"{check.what}: measured {value!r}, expected {check.expect!r} "
+                f"(after {waited} s, limit {plan.timeout_s} s)"
+            )
+    return flow
+
+
+@dataclass(frozen=True)
+class OrderComparison:
+    problems: list[str]
+    measured: dict[str, JsonScalar]
+
+
+def compare_order(order: Mapping[str, Any], payload: Mapping[str, JsonScalar]) -> OrderComparison:
+    """SMK-02: the order Razorpay holds carries what the app was asked for."""
+    measured: dict[str, JsonScalar] = {"id": str(order.get("id")), "status": str(order.get("status"))}
+    problems = []
+    for key in ("amount", "currency", "receipt"):
+        if key in payload:
+            measured[key] = order.get(key)
+            if order.get(key) != payload[key]:
+                problems.append(
+                    f"order {order.get('id')} at Razorpay: {key} {order.get(key)!r}, expected {payload[key]!r}"
+                )
+    if order.get("status") not in ("created", "attempted", "paid"):
+        problems.append(f"order {order.get('id')} at Razorpay: status {order.get('status')!r}, expected created")
+    return OrderComparison(problems, measured)
+
+
+def live_money_guard(
+    key_id: str, expected: KeyMode, env_name: str, amount: int, allow: bool, cap: int | None
+) -> tuple[Literal["fail", "refuse"], str] | None:
+    """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap."""
+    if key_mode(key_id) != "live":
+        return None
+    if expected != "live":
+        return "fail", f"{mode_problem(key_id, expected, env_name)}: refusing to move real money"
+    if not allow or cap is None:
+        return "refuse", (
+            "live keys: PAY-04 would charge and refund real money; it runs only when the environment sets "
+            "payments.allow_live = true with payments.live_amount_cap (paise)"
+        )
+    if amount > cap:
+        return "refuse", f"live keys: the order amount {amount} exceeds payments.live_amount_cap {cap} (paise)"
+    return None

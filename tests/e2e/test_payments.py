@@ -1,0 +1,185 @@
+"""Payments against the sandbox as a user runs them: bad input gets one line within the timeout, live keys are
+refused, an existing test payment is used and said so, and the webhooks-API fallback is an attestation."""
+
+import re
+import ssl
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.harness import ROOT, clean_environ, run_checks
+from tests.netutil import blackhole, closed_port, http_server, json_answer
+
+SANDBOX_TOML = (ROOT / "environments" / "sandbox.toml").read_text()
+CHECKS = "checks/test_payments.py"
+PAY = ("PAY-01", "PAY-02", "PAY-03", "PAY-04")
+
+
+def env_file(tmp_path: Path, extra: str = "", **replace: str) -> str:
+    text = SANDBOX_TOML
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "target.toml"
+    path.write_text(text + extra)
+    return str(path)
+
+
+def payments(healthy, reports, env="sandbox", **variables):
+    return run_checks("preflight", clean_environ({**healthy.environ(), **variables}), reports, CHECKS, env=env)
+
+
+def test_healthy_sandbox_passes_with_evidence_and_side_effects(healthy, reports):
+    run = payments(healthy, reports)
+    assert {i: run.item(i)["outcome"] for i in PAY} == dict.fromkeys(PAY, "passed"), run.output[-2000:]
+    pay03 = run.item("PAY-03")
+    assert len(pay03["evidence"]) == 9
+    assert pay03["side_effects"] == [
+        "sends signed and forged payment.captured test events (synthetic pay_GoLive ids, run id in notes)"
+    ]
+    assert all(run.doc["run_id"] in o["subject"] for o in pay03["evidence"])
+    subjects = [o["subject"] for o in run.item("PAY-04")["evidence"]]
+    assert subjects[-3:] == ["database: order paid", "database: refund recorded", "database: invoice generated"]
+
+
+def test_unreachable_razorpay_api_is_an_error_with_one_line(healthy, tmp_path, reports):
+    port = closed_port()
+    env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": f"https://127.0.0.1:{port}"})
+    run = payments(healthy, reports, env=env)
+    for item_id in ("PAY-01", "PAY-02"):
+        item = run.item(item_id)
+        assert (item["outcome"], item["reason"]) == (
+            "error",
+            f"Razorpay API at https://127.0.0.1:{port}: connection refused",
+        )
+    assert run.item("PAY-04")["outcome"] == "error"
+    assert "Traceback" not in run.output
+
+
+def test_black_holed_razorpay_api_ends_within_the_timeout(healthy, tmp_path, reports):
+    faster = {"timeout_s = 5.0": "timeout_s = 1.0", "connect_timeout_s = 3.0": "connect_timeout_s = 1.0"}
+    with blackhole() as port:
+        env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": f"https://127.0.0.1:{port}", **faster})
+        started = time.monotonic()
+        run = payments(healthy, reports, env=env)
+    item = run.item("PAY-01")
+    assert item["outcome"] == "error"
+    assert item["reason"].endswith("connect timed out (no answer to the TCP/TLS handshake)"), item["reason"]
+    assert item["duration_s"] < 3
+    assert time.monotonic() - started < 60
+
+
+def test_webhook_endpoint_that_never_answers_fails_after_one_delivery(healthy, tmp_path, reports):
+    with blackhole() as port:  # plain HTTP: the connection opens, the request is never answered
+        env = env_file(tmp_path, **{'base_url = "${GOLIVE_SANDBOX_APP_URL}"': f'base_url = "http://127.0.0.1:{port}"'})
+        run = payments(healthy, reports, env=env)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "failed"
+    assert item["reason"] == (
+        f"POST http://127.0.0.1:{port}/api/webhooks/razorpay: correctly signed: no answer within 7.0 s, "
+        "expected 2xx within 5.0 s; correctly signed: effect 0, expected 10000")  # fmt: skip
+    assert len(item["evidence"]) == 1  # the forged deliveries were not sent to wait out the same timeout
+    assert item["duration_s"] < 10
+
+
+@pytest.mark.parametrize(
+    ("key_id", "reason"),
+    [
+        ("not-a-razorpay-key", "RAZORPAY_KEY_ID is not rzp_live_/rzp_test_ followed by 14 letters or digits"),
+        ("rzp_test_Zz9Yy8Xx7Ww6Vv", "HTTP 401 'The api key provided is invalid' (RAZORPAY_KEY_ID is wrong)"),
+    ],
+)
+def test_malformed_or_wrong_key_is_named_without_its_value(healthy, reports, key_id, reason):
+    run = payments(healthy, reports, RAZORPAY_KEY_ID=key_id)
+    item = run.item("PAY-01")
+    assert item["outcome"] == "failed"
+    assert reason in item["reason"]
+    assert "\n" not in item["reason"]
+    assert key_id not in run.output
+    assert not any(key_id in path.read_text() for path in run.artifacts())
+
+
+def test_live_keys_make_pay04_refuse_and_say_so(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'key_mode = "${GOLIVE_SANDBOX_RAZORPAY_KEY_MODE}"': 'key_mode = "live"'})
+    run = payments(healthy, reports, env=env, RAZORPAY_KEY_ID="rzp_live_Ab1x7Yq2Lm9Pz4")
+    item = run.item("PAY-04")
+    assert item["outcome"] == "not_verified"
+    assert item["reason"].startswith("live keys: PAY-04 would charge and refund real money; it runs only when")
+    live = {'key_mode = "${GOLIVE_SANDBOX_RAZORPAY_KEY_MODE}"': 'key_mode = "live"',
+            'payment = "sandbox"': 'payment = "sandbox"\nallow_live = true\nlive_amount_cap = 500'}  # fmt: skip
+    capped = env_file(tmp_path, **live)
+    run = payments(healthy, reports, env=capped, RAZORPAY_KEY_ID="rzp_live_Ab1x7Yq2Lm9Pz4")
+    assert (
+        run.item("PAY-04")["reason"] == "live keys: the order amount 10000 exceeds payments.live_amount_cap 500 (paise)"
+    )
+
+
+def test_live_key_where_test_keys_belong_fails_pay04(healthy, reports):
+    run = payments(healthy, reports, RAZORPAY_KEY_ID="rzp_live_Ab1x7Yq2Lm9Pz4")
+    item = run.item("PAY-04")
+    assert item["outcome"] == "failed"
+    assert item["reason"] == (
+        "RAZORPAY_KEY_ID is a live-mode key (rzp_live_); sandbox expects test mode (rzp_test_): "
+        "refusing to move real money"
+    )
+
+
+def test_existing_payment_without_its_id_is_a_usage_error(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'payment = "sandbox"': 'payment = "existing"'})
+    run = payments(healthy, reports, env=env)
+    assert run.code == 4
+    (line,) = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert line.endswith("payments: payment = 'existing' needs test_payment_id (a test payment made once by a person)")
+
+
+def test_malformed_effect_query_is_one_line(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{"select coalesce(sum(amount), 0) from payments": "selec amount frm payments"})
+    run = payments(healthy, reports, env=env)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "error"
+    assert re.fullmatch(r"query 'selec amount frm payments .*': syntax error at or near .*", item["reason"]), item
+    assert run.item("PAY-01")["outcome"] == "passed"
+
+
+def test_existing_test_payment_is_refunded_and_reported(healthy, tmp_path, reports):
+    environ = healthy.environ()
+    auth = (environ["RAZORPAY_KEY_ID"], environ["RAZORPAY_KEY_SECRET"])
+    verify = ssl.create_default_context(cafile=environ["GOLIVE_SANDBOX_CA"])
+    with httpx.Client(verify=verify, base_url=environ["GOLIVE_SANDBOX_RAZORPAY_URL"],
+                      auth=auth, timeout=5) as api:  # fmt: skip
+        order = api.post("/v1/orders", json={"amount": 20000, "currency": "INR", "receipt": "made-by-a-person"}).json()
+        payment = api.post("/v1/__sandbox/payments", json={"order_id": order["id"]}).json()
+    env = env_file(tmp_path, **{'payment = "sandbox"': f'payment = "existing"\ntest_payment_id = "{payment["id"]}"'})
+    run = payments(healthy, reports, env=env)
+    item = run.item("PAY-04")
+    assert item["outcome"] == "passed", item
+    source = next(o for o in item["evidence"] if o["subject"] == "payment source")
+    assert source["measured"]["source"] == (
+        f"existing test payment {payment['id']}, made once by a person (payments.test_payment_id)"
+    )
+
+
+def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, tmp_path, reports):
+    body = {"error": {"code": "BAD_REQUEST_ERROR", "description": "The requested URL was not found on the server.",
+                      "source": "NA", "step": "NA", "reason": "NA", "metadata": {}}}  # fmt: skip
+    with http_server(lambda *_: json_answer(400, body)) as url:
+        env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url})
+        run = payments(healthy, reports, env=env)
+        item = run.item("PAY-02")
+        assert item["outcome"] == "not_verified"
+        assert "the account cannot list webhooks; add razorpay.webhook_attestation" in item["reason"]
+        attested = env_file(
+            tmp_path,
+            **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url,
+               'webhook_secret_min_length = 20': 'webhook_secret_min_length = 20\n'
+               'webhook_attestation = { by = "Priya Nair", role = "payments lead", on = 2026-11-20 }'},
+        )  # fmt: skip
+        run = payments(healthy, reports, env=attested)
+    item = run.item("PAY-02")
+    assert item["outcome"] == "attested", item
+    assert (
+        "webhooks API not available to the account; Priya Nair (payments lead) confirmed on 2026-11-20"
+        in (item["reason"])
+    )

@@ -1,0 +1,330 @@
+"""golive.probes.razorpay against the real Razorpay stand-in on loopback (and tiny servers for odd answers)."""
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+
+from golive.config import PaymentCheck
+from golive.outcomes import ProbeError
+from golive.probes.razorpay import (
+    Case,
+    Delivery,
+    KeysRefused,
+    WebhooksApiUnavailable,
+    check_keys,
+    compare_order,
+    deliver,
+    event_body,
+    idempotency_key,
+    judge_webhooks,
+    list_webhooks,
+    live_money_guard,
+    matches,
+    mode_problem,
+    order_payload,
+    sign,
+    subscribed_events,
+    synthetic_id,
+)
+from golive.sandbox.standins import Store, create_razorpay_app
+from golive.secrets import Secret
+from tests.netutil import blackhole, closed_port, http_server, json_answer
+
+KEY_ID = "rzp_test_Ab1x7Yq2Lm9Pz4"
+KEY_SECRET = "Tk8Vq2hRr5TtW1yZc3nM6pL0"
+WEBHOOK_SECRET = "Wh7Lm2Np9Rs4Tv6Wy8Za1Bc3Dd5Ee7F"
+NOT_SUBSCRIBED = (
+    "webhook wh_1 for https://a.example/hook does not subscribe to refund.processed (subscribed: payment.captured)"
+)
+EVENTS = ["payment.captured", "payment.failed", "refund.processed", "order.paid"]
+
+
+class NoFaults:
+    def __init__(self):
+        self.active = set()
+
+    def on(self, name):
+        return name in self.active
+
+
+@contextmanager
+def serve(app):
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not server.started:
+        assert thread.is_alive(), "stand-in did not start"
+        assert time.monotonic() < deadline, "stand-in did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def faults():
+    return NoFaults()
+
+
+@pytest.fixture(scope="module")
+def store():
+    return Store()
+
+
+@pytest.fixture(scope="module")
+def api(faults, store):
+    with serve(create_razorpay_app(KEY_ID, KEY_SECRET, faults, store)) as url:
+        yield url
+
+
+@pytest.fixture
+def http():
+    with httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0)) as client:
+        yield client
+
+
+def keys(key_id=KEY_ID, key_secret=KEY_SECRET, webhook=WEBHOOK_SECRET):
+    return (
+        Secret("RAZORPAY_KEY_ID", key_id),
+        Secret("RAZORPAY_KEY_SECRET", key_secret),
+        None if webhook is None else Secret("RAZORPAY_WEBHOOK_SECRET", webhook),
+    )
+
+
+def verdict_for(http, api, mode="test", **given):
+    return check_keys(http, api, *keys(**given), mode, "staging", 20)
+
+
+def test_a_good_pair_passes_with_evidence(http, api):
+    verdict = verdict_for(http, api)
+    assert verdict.problems == []
+    assert verdict.measured["key_mode"] == "test"
+    assert verdict.measured["status"] == 200
+    assert verdict.measured["webhook_secret_length"] == len(WEBHOOK_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ({"key_secret": "WrongSecret0123456789abc"},
+         "Razorpay refused the key pair: HTTP 401 'The api secret provided is invalid' (RAZORPAY_KEY_SECRET is wrong)"),
+        ({"key_id": "rzp_test_Zz9x7Yq2Lm9Pz4"},
+         "Razorpay refused the key pair: HTTP 401 'The api key provided is invalid' (RAZORPAY_KEY_ID is wrong)"),
+        ({"key_secret": KEY_SECRET + "\n"},
+         "RAZORPAY_KEY_SECRET has trailing whitespace: Razorpay refused the key pair as sent: HTTP 401 "
+         "'The api secret provided is invalid' (RAZORPAY_KEY_SECRET is wrong); the trimmed pair authenticates"),
+        ({"webhook": KEY_SECRET}, "RAZORPAY_WEBHOOK_SECRET equals RAZORPAY_KEY_SECRET; they must differ"),
+        ({"webhook": "short-secret"}, "RAZORPAY_WEBHOOK_SECRET is 12 characters long; expected at least 20"),
+        ({"webhook": None}, "RAZORPAY_WEBHOOK_SECRET is not set: webhook signatures cannot be verified"),
+    ],
+)  # fmt: skip
+def test_each_key_problem_is_named_without_the_value(http, api, given, problem):
+    verdict = verdict_for(http, api, **given)
+    assert verdict.problems == [problem]
+    for value in given.values():
+        if value and len(value.strip()) > 6:
+            assert value.strip() not in " ".join(verdict.problems) + json.dumps(verdict.measured)
+
+
+def test_key_mode_must_match_the_environment(http, api):
+    verdict = verdict_for(http, api, mode="live")
+    assert verdict.problems == ["RAZORPAY_KEY_ID is a test-mode key (rzp_test_); staging expects live mode (rzp_live_)"]
+    assert mode_problem("rzp_live_Ab1x7Yq2Lm9Pz4", "test", "sandbox") == (
+        "RAZORPAY_KEY_ID is a live-mode key (rzp_live_); sandbox expects test mode (rzp_test_)"
+    )
+    assert mode_problem("key_123", "test", "sandbox").startswith("RAZORPAY_KEY_ID is not rzp_live_/rzp_test_")
+
+
+def test_revoked_keys_say_so(http, api, faults):
+    faults.active.add("razorpay-keys-revoked")
+    try:
+        verdict = verdict_for(http, api)
+    finally:
+        faults.active.clear()
+    assert verdict.problems == [
+        "Razorpay refused the key pair: HTTP 401 'Authentication failed' (revoked or regenerated on the Dashboard?)"
+    ]
+
+
+def test_unreachable_api_is_a_one_line_probe_error(http):
+    port = closed_port()
+    with pytest.raises(ProbeError, match=rf"^Razorpay API at http://127.0.0.1:{port}: connection refused$"):
+        verdict_for(http, f"http://127.0.0.1:{port}")
+
+
+def test_black_holed_api_ends_within_the_timeout(http):
+    with blackhole() as port:
+        started = time.monotonic()
+        with pytest.raises(ProbeError, match="timed out"):
+            verdict_for(http, f"http://127.0.0.1:{port}")
+    assert time.monotonic() - started < 4
+
+
+def test_webhooks_are_listed_and_judged(http, api, store):
+    url = "https://shop.example.com/api/webhooks/razorpay"
+    store.add_razorpay_webhook(url, EVENTS, secret=WEBHOOK_SECRET)
+    found = list_webhooks(http, api, KEY_ID, KEY_SECRET)
+    assert all("_secret" not in w and WEBHOOK_SECRET not in json.dumps(w) for w in found)
+    verdict = judge_webhooks(found, url + "/", EVENTS)
+    assert verdict.problems == []
+    assert verdict.measured["active"] is True
+
+
+def test_listing_with_a_wrong_key_is_a_failure(http, api):
+    with pytest.raises(KeysRefused, match="GET /v1/webhooks: Razorpay refused the key pair: HTTP 401"):
+        list_webhooks(http, api, KEY_ID, "WrongSecret0123456789abc")
+
+
+def test_an_account_without_the_webhooks_api_is_told_apart():
+    body = {"error": {"code": "BAD_REQUEST_ERROR", "description": "The requested URL was not found on the server."}}
+    with (
+        http_server(lambda *_: json_answer(400, body)) as url,
+        httpx.Client(timeout=2) as client,
+        pytest.raises(WebhooksApiUnavailable, match="HTTP 400"),
+    ):
+        list_webhooks(client, url, KEY_ID, KEY_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("webhook", "problem"),
+    [
+        ({"active": False}, "webhook wh_1 for https://a.example/hook: active False, expected true"),
+        ({"secret_exists": False}, "webhook wh_1 for https://a.example/hook has no secret: its events are not signed"),
+        ({"events": ["payment.captured"]},
+         NOT_SUBSCRIBED),
+        ({"events": {"payment.captured": True, "refund.processed": False}},
+         NOT_SUBSCRIBED),
+    ],
+)  # fmt: skip
+def test_each_webhook_problem_is_named(webhook, problem):
+    configured = {"id": "wh_1", "url": "https://a.example/hook", "active": True, "secret_exists": True,
+                  "events": {"payment.captured": True, "refund.processed": True}, **webhook}  # fmt: skip
+    verdict = judge_webhooks([configured], "https://a.example/hook", ["payment.captured", "refund.processed"])
+    assert verdict.problems == [problem]
+
+
+def test_missing_webhook_and_plain_http_url():
+    other = {"id": "wh_2", "url": "https://other.example/hook", "active": True, "events": []}
+    assert judge_webhooks([other], "https://a.example/hook", []).problems == [
+        "no webhook for https://a.example/hook among the account's 1 webhooks"
+    ]
+    plain = {"id": "wh_3", "url": "http://a.example/hook", "active": True, "events": []}
+    assert judge_webhooks([plain], "http://a.example/hook", []).problems == [
+        "webhook URL http://a.example/hook is not https"
+    ]
+    assert subscribed_events({"events": None}) == set()
+    assert (
+        judge_webhooks([{**plain, "url": "https://a.example/hook"}], "https://a.example/hook", []).measured[
+            "secret_exists"
+        ]
+        == "not reported"
+    )
+
+
+def test_event_body_is_razorpays_compact_escaped_json():
+    body = event_body("pay_GoLive12345678", "order_GoLive12345678", 10000, "run-1", "unit")
+    assert b"\\/" in body
+    assert b"\\u20b9" in body
+    assert b", " not in body
+    event = json.loads(body)
+    assert event["payload"]["payment"]["entity"]["notes"] == {"golive_run_id": "run-1", "golive": "unit"}
+    assert json.dumps(event, separators=(",", ":")).encode() != body  # re-serialising changes the bytes
+    assert sign("s3cret", body) == hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert len(synthetic_id("pay_")) == len("pay_") + 14
+
+
+def test_delivery_measures_slow_answers_and_gives_up_past_the_deadline():
+    def slow(method, path, body):
+        time.sleep(0.6)
+        return json_answer(200, {"ok": True})
+
+    with http_server(slow) as url, httpx.Client(timeout=5) as client:
+        late = deliver(client, url, b"{}", "sig", "evt_1", deadline_s=0.3)
+        assert late.status == 200
+        assert not late.accepted(0.3)
+        assert late.describe(0.3).startswith("HTTP 200 after 0.")
+    with blackhole() as port, httpx.Client(timeout=5) as client:
+        started = time.monotonic()
+        silent = deliver(client, f"http://127.0.0.1:{port}", b"{}", None, "evt_2", deadline_s=0.2)
+        assert silent.status is None
+        assert time.monotonic() - started < 4
+        assert silent.describe(0.2).startswith("no answer within")
+
+
+def test_case_problems_name_measured_and_expected():
+    ok = Delivery(200, 12.0, "")
+    assert Case("correctly signed", "p", "e", ok, True, 100, 100).problems(5.0) == []
+    assert Case("wrong signature", "p", "e", ok, False, 100, 0).problems(5.0) == [
+        "wrong signature: HTTP 200, expected 4xx",
+        "wrong signature: effect 100, expected 0",
+    ]
+    refused = Delivery(400, 3.0, "")
+    assert Case("correctly signed", "p", "e", refused, True, 0, 100).problems(5.0)[0] == (
+        "correctly signed: HTTP 400, expected 2xx within 5.0 s"
+    )
+
+
+def test_database_values_match_expectations():
+    assert matches("paid", "paid")
+    assert matches(1, 1)
+    assert matches(2500, 2500.0)
+    assert not matches(None, 0)
+    assert not matches("created", "paid")
+    assert matches(True, True)
+    assert not matches("x", 1)
+
+
+def test_live_keys_are_refused_unless_allowed_with_a_cap():
+    live = "rzp_live_Ab1x7Yq2Lm9Pz4"
+    assert live_money_guard(KEY_ID, "test", "staging", 10000, False, None) is None
+    kind, reason = live_money_guard(live, "test", "staging", 10000, False, None)
+    assert kind == "fail"
+    assert reason.endswith("staging expects test mode (rzp_test_): refusing to move real money")
+    kind, reason = live_money_guard(live, "live", "production", 10000, False, None)
+    assert (kind, "payments.allow_live = true" in reason) == ("refuse", True)
+    assert live_money_guard(live, "live", "production", 10000, True, 500) == (
+        "refuse", "live keys: the order amount 10000 exceeds payments.live_amount_cap 500 (paise)")  # fmt: skip
+    assert live_money_guard(live, "live", "production", 100, True, 500) is None
+
+
+def test_order_payload_and_idempotency_key_carry_the_run_id():
+    payload = order_payload({"amount": 100, "receipt": "golive-{run_id}-" + "x" * 40}, "20261126T101500Z-3fa2c1")
+    assert payload["amount"] == 100
+    assert payload["receipt"].startswith("golive-20261126T101500Z-3fa2c1-")
+    assert len(payload["receipt"]) == 40
+    assert idempotency_key("20261126T101500Z-3fa2c1", "pay04") == "golive-20261126T101500Z-3fa2c1-pay04"
+    assert idempotency_key("a b/c", "x") == "golive-a-b-c-x"
+
+
+def test_order_comparison():
+    order = {"id": "order_1", "amount": 100, "currency": "INR", "receipt": "r", "status": "created"}
+    assert compare_order(order, {"amount": 100, "currency": "INR", "receipt": "r"}).problems == []
+    assert compare_order(order, {"amount": 200}).problems == ["order order_1 at Razorpay: amount 100, expected 200"]
+
+
+def test_payment_check_model_is_strict():
+    check = PaymentCheck(what="order paid", query="select 1", expect="paid")
+    assert check.expect == "paid"
+    with pytest.raises(ValueError, match="extra"):
+        PaymentCheck(what="x", query="select 1", expect=1, colour="red")
+
+
+def test_payment_settings_refuse_half_configurations():
+    from golive.config import PaymentSettings
+
+    with pytest.raises(ValueError, match="payment = 'existing' needs test_payment_id"):
+        PaymentSettings(payment="existing")
+    with pytest.raises(ValueError, match="allow_live needs live_amount_cap"):
+        PaymentSettings(allow_live=True)
+    settings = PaymentSettings(payment="existing", test_payment_id="pay_X", allow_live=True, live_amount_cap=100)
+    assert settings.order_payload["receipt"] == "golive-{run_id}"
