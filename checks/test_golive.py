@@ -1,0 +1,132 @@
+"""5) Zero-downtime go-live: risky flags off, jobs paused, the canary over its window, the rolling deploy, the
+smoke login, and jobs resumed after launch."""
+
+import time
+
+import pytest
+
+from golive.canary import analyse, http_sampler
+from golive.outcomes import not_verified
+from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
+from golive.probes.rollout import instance_state
+from golive.probes.smoke import smoke_login
+from golive.probes.switches import flags_on, jobs_in_state, read_flags, read_jobs
+
+
+@pytest.mark.preflight
+@pytest.mark.item("LIVE-03")
+def test_risky_flags_off(flag_source, http, evidence):
+    """The feature flags this release names as risky are off in the flag source."""
+    flags = read_flags(http, str(flag_source.url), flag_source.format)
+    on, unknown = flags_on(flags, flag_source.risky)
+    evidence.record(f"flags {flag_source.url} ({flag_source.format})",
+                    {f: flags.get(f) for f in flag_source.risky}, dict.fromkeys(flag_source.risky, False),
+                    ok=not on and not unknown)  # fmt: skip
+    assert not unknown, f"risky flag(s) {', '.join(unknown)} not found in {flag_source.url}; expected them listed"
+    assert not on, f"risky flag(s) {', '.join(on)} on in {flag_source.url}; expected off before launch"
+
+
+@pytest.mark.preflight
+@pytest.mark.item("LIVE-04")
+def test_noncritical_jobs_paused(job_source, http, evidence):
+    """The non-critical jobs this release names are paused before launch."""
+    jobs = read_jobs(http, str(job_source.url))
+    wrong = jobs_in_state(jobs, job_source.pause, job_source.paused_state, want=True)
+    evidence.record(f"jobs {job_source.url}", {n: jobs.get(n) for n in job_source.pause},
+                    dict.fromkeys(job_source.pause, job_source.paused_state), ok=not wrong)  # fmt: skip
+    assert not wrong, f"{'; '.join(wrong)} at {job_source.url}; expected {job_source.paused_state!r} before launch"
+
+
+@pytest.mark.canary
+@pytest.mark.item("CAN-01")
+def test_canary_analysis(environment, canary_http, shipped_release, progress, evidence):
+    """The canary stays healthy over the observation window, against the baselines, on the release shipped."""
+    app, policy = environment.app, environment.stages.canary
+    if app.canary_url is None:
+        not_verified("app.canary_url is not set")
+    if not app.instances:
+        not_verified("app.instances is empty: no baseline to compare the canary with")
+    targets = {"canary": str(app.canary_url)} | {f"instance-{n}": str(u) for n, u in enumerate(app.instances, 1)}
+    stages = environment.stages
+    sample = http_sampler(canary_http, targets, app.health_path, environment.health, stages.version_field,
+                          stages.commit_field, shipped_release.tag, shipped_release.commit)  # fmt: skip
+    paths = [app.health_path, *policy.extra_paths]
+    result = analyse(sample, [t for t in targets if t != "canary"], paths, policy, progress)
+    evidence.record("canary analysis", {
+        "outcome": result.outcome, "reason": result.reason, "elapsed_s": result.elapsed_s,
+        "intervals": f"{len(result.intervals)} of {result.planned_intervals}",
+        "metrics": result.metric_lines(),
+    }, {"window_s": policy.window_s, "interval_s": policy.interval_s, "failure_limit": policy.failure_limit,
+        "consecutive_error_limit": policy.consecutive_error_limit, "score_pass": policy.score_pass},
+        ok=result.outcome == "passed")  # fmt: skip
+    evidence.record("canary samples [at_s, target, path, status, latency_ms, problem]",
+                    {"series": [s.row() for s in result.samples]})  # fmt: skip
+    if result.outcome == "inconclusive":
+        not_verified(f"inconclusive: {result.reason} (a person must decide: attest or waive CAN-01)")
+    assert result.outcome == "passed", f"canary {app.canary_url}: {result.reason}"
+
+
+@pytest.mark.smoke
+@pytest.mark.item("CAN-02")
+def test_rolling_deploy_complete(environment, http, shipped_release, evidence):
+    """Every configured instance is healthy and serves the release being shipped; none is left on the old one."""
+    app, stages = environment.app, environment.stages
+    if not app.instances:
+        not_verified("app.instances is empty: list every instance of the service")
+    rows = [
+        instance_state(http, f"instance-{n}", str(url).rstrip("/") + app.health_path, environment.health,
+                       stages.version_field, stages.commit_field, shipped_release.tag, shipped_release.commit)
+        for n, url in enumerate(app.instances, start=1)
+    ]  # fmt: skip
+    for row in rows:
+        evidence.record(f"{row.name} {row.url}", row.row(),
+                        {"version": shipped_release.tag, "health": "ok"}, ok=row.ok)  # fmt: skip
+    wrong = [row.explain() for row in rows if not row.ok]
+    assert not wrong, f"{len(wrong)} of {len(rows)} instances not ready: " + " | ".join(wrong)
+
+
+@pytest.mark.smoke
+@pytest.mark.item("SMK-01")
+def test_smoke_login(environment, http, smoke_account, evidence):
+    """The smoke account logs in, a token comes back, and the authenticated endpoint answers as that account."""
+    result = smoke_login(http, str(environment.app.base_url), environment.stages.smoke, smoke_account.user,
+                         smoke_account.password)  # fmt: skip
+    evidence.record(f"login {result.login_url} as {smoke_account.user}", result.measured(),
+                    {"login_status": 200, "token": True, "me_status": 200, "me_user": smoke_account.user},
+                    ok=result.problem is None)  # fmt: skip
+    assert result.problem is None, result.problem
+
+
+@pytest.mark.postlaunch
+@pytest.mark.item("POST-04")
+def test_paused_jobs_resumed(job_source, http, evidence):
+    """The jobs paused for the launch run again."""
+    jobs = read_jobs(http, str(job_source.url))
+    wrong = jobs_in_state(jobs, job_source.pause, job_source.paused_state, want=False)
+    evidence.record(f"jobs {job_source.url}", {n: jobs.get(n) for n in job_source.pause},
+                    {n: f"not {job_source.paused_state}" for n in job_source.pause}, ok=not wrong)  # fmt: skip
+    assert not wrong, f"{'; '.join(wrong)} at {job_source.url}; expected running again after launch"
+
+
+@pytest.mark.postlaunch
+@pytest.mark.item("POST-02")
+def test_error_rate_within_baseline(metrics_source, http, environment, golive_run, reports_dir, evidence):
+    """Over the post-launch observation window, error rate and p95 latency stay within tolerance of the baseline."""
+    baseline, source = baseline_from_artifact(reports_dir / "preflight.json", environment.name, golive_run.release)
+    if baseline is None:
+        ends = time.time() - metrics_source.baseline_offset_s
+        prior = read_window(http, metrics_source, ends, metrics_source.baseline_window_s)
+        if prior.problem is not None:
+            not_verified(f"no baseline: {source}; the pre-launch window: {prior.problem}")
+        baseline = prior.measured()
+        source = (
+            f"queried: the {metrics_source.baseline_window_s}s window ending {metrics_source.baseline_offset_s:g}s ago"
+        )
+    evidence.record(f"baseline ({source})", baseline)
+    current = observe(http, metrics_source, metrics_source.observe_s)
+    assert current.problem is None, current.problem
+    verdict = compare_with_baseline(current, baseline, metrics_source)
+    allowed = {"error_rate": f"<= {verdict.allowed_error_rate}", "latency_p95_ms": f"<= {verdict.allowed_p95_ms}"}
+    evidence.record(f"after launch, {metrics_source.observe_s:g}s observed", current.measured(), allowed,
+                    ok=not verdict.problems)  # fmt: skip
+    assert not verdict.problems, "; ".join(verdict.problems) + f" (baseline {source})"

@@ -1,0 +1,32 @@
+"""3) Monitoring & Observability: uptime checks on the health endpoints, the metrics source and the baseline."""
+
+import time
+
+import pytest
+
+from golive.probes.metrics import BASELINE_SUBJECT, read_window
+from golive.probes.uptime import missing_checks, uptimerobot_monitors
+
+
+@pytest.mark.preflight
+@pytest.mark.item("OBS-03")
+def test_uptime_checks_configured(uptime_monitor, environment, http, evidence):
+    """The uptime monitor checks /api/health and /api/health/db of the service, and neither check is paused."""
+    api_url, api_key, urls = uptime_monitor
+    monitors = uptimerobot_monitors(http, api_url, api_key)
+    for m in monitors:
+        evidence.record(f"monitor {m.name}", {"url": m.url, "status": m.status, "interval_s": m.interval_s})
+    problems = missing_checks(monitors, urls)
+    evidence.record(f"UptimeRobot {api_url}", {"monitors": len(monitors), "problems": problems},
+                    {"monitored": urls}, ok=not problems)  # fmt: skip
+    assert not problems, "; ".join(problems) + f" ({len(monitors)} monitors in the account)"
+
+
+@pytest.mark.preflight
+@pytest.mark.item("OBS-05")
+def test_metrics_baseline_recorded(metrics_source, http, evidence):
+    """The metrics source answers, and the pre-launch error rate and p95 latency are recorded as the baseline."""
+    reading = read_window(http, metrics_source, time.time(), metrics_source.baseline_window_s)
+    evidence.record(BASELINE_SUBJECT, reading.measured(), {"requests": f">= {metrics_source.min_requests}"},
+                    ok=reading.problem is None)  # fmt: skip
+    assert reading.problem is None, reading.problem

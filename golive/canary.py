@@ -1,0 +1,327 @@
+"""CAN-01: canary analysis. The canary and the baseline instances are sampled side by side, interval after
+interval, over the observation window; the analysis stops as soon as a limit is crossed.
+
+Semantics follow Argo Rollouts' analysis runs and Kayenta's judge (research notes, part C):
+
+- Each interval is one measurement of the canary: *success*; *failure* (it answered but breached an objective:
+  non-2xx, unhealthy body, latency over budget, wrong version); *error* (the probe failed: connect error,
+  timeout); *inconclusive* (the baselines gave no data to compare with).
+- Limits: failures > ``failure_limit`` (total), consecutive errors > ``consecutive_error_limit``, inconclusive
+  intervals > ``inconclusive_limit`` end the analysis at once (a broken canary shows within two intervals).
+- Canary against baseline, on every sample so far: the error rate (non-2xx share) with a minimum-sample guard,
+  and per path the latency distributions with a one-sided Mann-Whitney U test plus an effect-size floor on the
+  Hodges-Lehmann shift. The error rate is critical (its failure makes the score 0). Score = passing metrics
+  over metrics with data x 100; an interim score below ``score_marginal`` ends the analysis (Kayenta's fail
+  fast); at the end of the window, a score of at least ``score_pass`` passes, a marginal score is inconclusive.
+- Inconclusive is never a pass: the check reports it as *not verified* ("inconclusive: ..."), which blocks a
+  strict go-live until a person attests or waives it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import httpx
+from scipy.stats import mannwhitneyu
+
+from golive.config import CanaryPolicy, HealthPolicy
+from golive.outcomes import ProbeError
+from golive.probes.http import get, judge_health
+from golive.probes.rollout import release_problems
+
+
+class Kind(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request to one target: what came back, or why nothing did."""
+
+    target: str
+    path: str
+    status: int | None = None
+    latency_ms: float | None = None
+    problem: str | None = None  # an objective the answer breached (a failure)
+    error: str | None = None  # the probe itself failed
+    at_s: float = 0.0  # seconds since the analysis began
+    url: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.error is None
+
+    @property
+    def non_2xx(self) -> bool:
+        return self.status is None or not 200 <= self.status < 300
+
+    def row(self) -> list[str | int | float | None]:
+        return [round(self.at_s, 3), self.target, self.path, self.status, self.latency_ms, self.problem or self.error]
+
+
+Sampler = Callable[[str, str], Sample]  # (target, path) -> one sample
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One canary-versus-baseline comparison: pass, high (the canary is worse), or nodata."""
+
+    name: str
+    verdict: str
+    detail: str
+    critical: bool = False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metrics: tuple[Metric, ...]
+
+    @property
+    def score(self) -> float | None:
+        judged = [m for m in self.metrics if m.verdict != "nodata"]
+        if not judged:
+            return None
+        if any(m.critical and m.verdict == "high" for m in judged):
+            return 0.0
+        return round(100.0 * sum(m.verdict == "pass" for m in judged) / len(judged), 1)
+
+    def worst(self) -> str:
+        high = [m for m in self.metrics if m.verdict == "high"]
+        return "; ".join(f"{m.name}: {m.detail}" for m in (high or self.metrics))
+
+
+@dataclass(frozen=True)
+class Interval:
+    index: int
+    kind: Kind
+    reason: str
+    canary: int
+    baseline: int
+    score: float | None
+
+
+@dataclass
+class Analysis:
+    """The analysis' result: passed, failed or inconclusive, with the reason, the intervals and every sample."""
+
+    outcome: str = "passed"
+    reason: str = ""
+    intervals: list[Interval] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    comparison: Comparison | None = None
+    elapsed_s: float = 0.0
+    planned_intervals: int = 0
+
+    def metric_lines(self) -> list[str]:
+        metrics = self.comparison.metrics if self.comparison else ()
+        return [f"{m.name}: {m.verdict}: {m.detail}" for m in metrics]
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def error_rate_metric(canary: Sequence[Sample], baseline: Sequence[Sample], policy: CanaryPolicy) -> Metric:
+    c = [s for s in canary if s.answered]
+    b = [s for s in baseline if s.answered]
+    if len(c) < policy.min_samples or len(b) < policy.min_samples:
+        return Metric("error rate", "nodata", f"{len(c)} canary / {len(b)} baseline answers, "
+                      f"need {policy.min_samples} each", critical=True)  # fmt: skip
+    c_rate = sum(s.non_2xx for s in c) / len(c)
+    b_rate = sum(s.non_2xx for s in b) / len(b)
+    verdict = "high" if c_rate - b_rate > policy.max_error_rate_increase else "pass"
+    detail = (f"canary {c_rate:.1%} of {len(c)} vs baseline {b_rate:.1%} of {len(b)} "
+              f"(allowed increase {policy.max_error_rate_increase:.1%})")  # fmt: skip
+    return Metric("error rate", verdict, detail, critical=True)
+
+
+def latency_metric(path: str, canary: Sequence[float], baseline: Sequence[float], policy: CanaryPolicy) -> Metric:
+    """Kayenta-style: one-sided Mann-Whitney U (the canary slower) and a Hodges-Lehmann shift above the floor."""
+    name = f"latency {path}"
+    if len(canary) < policy.min_samples or len(baseline) < policy.min_samples:
+        return Metric(name, "nodata", f"{len(canary)} canary / {len(baseline)} baseline samples, "
+                      f"need {policy.min_samples} each")  # fmt: skip
+    shift = statistics.median(c - b for c in canary for b in baseline)
+    floor = max(policy.latency_floor_ms, policy.latency_floor_ratio * statistics.median(baseline))
+    if len(set(canary) | set(baseline)) == 1:
+        p_value = 1.0
+    else:
+        p_value = float(mannwhitneyu(canary, baseline, alternative="greater").pvalue)
+    high = p_value < 1 - policy.latency_confidence and shift > floor
+    detail = (f"canary p50 {statistics.median(canary):.1f} ms p95 {_pct(canary, 0.95):.1f} ms vs baseline "
+              f"p50 {statistics.median(baseline):.1f} ms p95 {_pct(baseline, 0.95):.1f} ms "
+              f"(shift {shift:+.1f} ms, floor {floor:.1f} ms, p={p_value:.4f}, "
+              f"alpha {1 - policy.latency_confidence:.2f})")  # fmt: skip
+    return Metric(name, "high" if high else "pass", detail)
+
+
+def compare(
+    canary: Sequence[Sample], baseline: Sequence[Sample], paths: Sequence[str], policy: CanaryPolicy
+) -> Comparison:
+    metrics = [error_rate_metric(canary, baseline, policy)]
+    for path in paths:
+        c = [s.latency_ms for s in canary if s.path == path and s.latency_ms is not None and not s.non_2xx]
+        b = [s.latency_ms for s in baseline if s.path == path and s.latency_ms is not None and not s.non_2xx]
+        metrics.append(latency_metric(path, c, b, policy))
+    return Comparison(tuple(metrics))
+
+
+def classify(canary: Sequence[Sample], baseline: Sequence[Sample]) -> tuple[Kind, str]:
+    """One interval's measurement of the canary, with its reason."""
+    errors = [s for s in canary if s.error]
+    if errors:
+        return (
+            Kind.ERROR,
+            f"{len(errors)} of {len(canary)} canary probes failed: "
+            f"GET {errors[0].url or errors[0].path}: {errors[0].error}",
+        )
+    failures = [s for s in canary if s.problem]
+    if failures:
+        first = failures[0]
+        return (
+            Kind.FAILURE,
+            f"{len(failures)} of {len(canary)} canary answers failed: GET {first.url or first.path}: {first.problem}",
+        )
+    if not any(s.answered for s in baseline):
+        first_error = next((s.error for s in baseline if s.error), "no baseline instance configured")
+        return Kind.INCONCLUSIVE, f"the baselines gave no data ({first_error})"
+    return Kind.SUCCESS, ""
+
+
+def progress_line(analysis: Analysis, interval: Interval, canary: Sequence[Sample], baseline: Sequence[Sample]) -> str:
+    """One live line per interval: counts, error rate and p95 against the baselines, the score so far."""
+
+    def stats(samples: Sequence[Sample]) -> str:
+        answered = [s for s in samples if s.answered]
+        rate = sum(s.non_2xx for s in answered) / len(answered) if answered else 0.0
+        lat = [s.latency_ms for s in answered if s.latency_ms is not None]
+        return f"{len(samples)} req, {rate:.1%} errors, p95 {_pct(lat, 0.95):.1f} ms" if lat else f"{len(samples)} req"
+
+    score = "-" if interval.score is None else f"{interval.score:.0f}"
+    return (f"canary {interval.index}/{analysis.planned_intervals} {interval.kind.value:<12} "
+            f"canary {stats(canary)} | baseline {stats(baseline)} | score {score}"
+            + (f" | {interval.reason}" if interval.reason else ""))  # fmt: skip
+
+
+def analyse(
+    sample: Sampler,
+    baselines: Sequence[str],
+    paths: Sequence[str],
+    policy: CanaryPolicy,
+    progress: Callable[[str], None] = lambda _line: None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Analysis:
+    """Run the analysis: initial delay, then one round of samples per interval until the window ends or a limit
+    is crossed. ``sample(target, path)`` probes "canary" or a baseline's name."""
+    planned = max(1, round(policy.window_s / policy.interval_s))
+    analysis = Analysis(planned_intervals=planned)
+    began = clock()
+    sleep(policy.initial_delay_s)
+    failures = consecutive_errors = inconclusive = 0
+    canary_all: list[Sample] = []
+    baseline_all: list[Sample] = []
+    for index in range(1, planned + 1):
+        started = clock()
+        canary: list[Sample] = []
+        baseline: list[Sample] = []
+        for path in paths:
+            for _ in range(policy.requests_per_interval):
+                for target in ("canary", *baselines):
+                    if target == "canary" and any(s.error for s in canary):
+                        continue  # one probe error makes the interval an error: don't wait out more timeouts
+                    at_s = round(clock() - began, 3)  # when the request began
+                    taken = replace(sample(target, path), at_s=at_s)
+                    (canary if target == "canary" else baseline).append(taken)
+        canary_all += canary
+        baseline_all += baseline
+        analysis.samples += canary + baseline
+        kind, reason = classify(canary, baseline)
+        comparison = compare(canary_all, baseline_all, paths, policy)
+        analysis.comparison = comparison
+        interval = Interval(index, kind, reason, len(canary), len(baseline), comparison.score)
+        analysis.intervals.append(interval)
+        progress(progress_line(analysis, interval, canary, baseline))
+        failures += kind is Kind.FAILURE
+        inconclusive += kind is Kind.INCONCLUSIVE
+        consecutive_errors = consecutive_errors + 1 if kind is Kind.ERROR else 0
+        stop = None
+        if failures > policy.failure_limit:
+            stop = ("failed", f"{failures} failed interval(s) (failure limit {policy.failure_limit}): {reason}")
+        elif consecutive_errors > policy.consecutive_error_limit:
+            stop = ("failed", f"{consecutive_errors} consecutive intervals with probe errors "
+                    f"(limit {policy.consecutive_error_limit}): {reason}")  # fmt: skip
+        elif inconclusive > policy.inconclusive_limit:
+            stop = ("inconclusive", f"{inconclusive} inconclusive interval(s) (limit {policy.inconclusive_limit}): "
+                    f"{reason}")  # fmt: skip
+        elif comparison.score is not None and comparison.score < policy.score_marginal:
+            stop = ("failed", f"score {comparison.score:.0f} below marginal {policy.score_marginal:.0f} against "
+                    f"the baseline: {comparison.worst()}")  # fmt: skip
+        if stop is not None:
+            analysis.outcome, analysis.reason = stop
+            analysis.reason = f"interval {index} of {planned}: {analysis.reason}"
+            break
+        if index < planned:
+            sleep(max(0.0, started + policy.interval_s - clock()))
+    else:
+        score = analysis.comparison.score if analysis.comparison else None
+        if score is None:
+            analysis.outcome = "inconclusive"
+            analysis.reason = (
+                f"no data to compare with the baseline: {analysis.comparison.worst() if analysis.comparison else ''}"
+            )
+        elif score >= policy.score_pass:
+            analysis.outcome, analysis.reason = "passed", f"score {score:.0f} (pass {policy.score_pass:.0f})"
+        elif score >= policy.score_marginal:
+            analysis.outcome = "inconclusive"
+            analysis.reason = (f"marginal score {score:.0f} (pass {policy.score_pass:.0f}, marginal "
+                               f"{policy.score_marginal:.0f}): {analysis.comparison.worst()}")  # fmt: skip
+        else:  # unreachable: an interim score below marginal has already stopped the analysis
+            analysis.outcome, analysis.reason = "failed", f"score {score:.0f}: {analysis.comparison.worst()}"
+    analysis.elapsed_s = round(clock() - began, 3)
+    return analysis
+
+
+def http_sampler(
+    client: httpx.Client,
+    targets: dict[str, str],
+    health_path: str,
+    health: HealthPolicy,
+    version_field: str,
+    commit_field: str,
+    tag: str,
+    commit: str | None,
+) -> Sampler:
+    """Sample over HTTPS: the health path is judged by the health policy (and, for the canary, the release it
+    serves); other paths must answer 2xx within the latency budget."""
+
+    def sample(target: str, path: str) -> Sample:
+        url = targets[target].rstrip("/") + path
+        try:
+            answer = get(client, url)
+        except ProbeError as exc:
+            return Sample(target, path, error=str(exc).removeprefix(f"GET {url}: "), url=url)
+        problems: list[str] = []
+        if path == health_path:
+            problems += judge_health(
+                answer, health.expect_status, health.expect_body, health.latency_budget_ms
+            ).problems
+            if target == "canary":
+                problems += release_problems(answer.json_body(), version_field, commit_field, tag, commit)[2]
+        else:
+            if not 200 <= answer.status < 300:
+                problems.append(f"status {answer.status}, expected 2xx")
+            if answer.latency_ms > health.latency_budget_ms:
+                problems.append(f"latency {answer.latency_ms:.0f} ms, budget {health.latency_budget_ms} ms")
+        return Sample(target, path, answer.status, answer.latency_ms, "; ".join(problems) or None, url=url)
+
+    return sample

@@ -1,0 +1,132 @@
+"""OBS-05, POST-02: error rate and p95 latency from a Prometheus HTTP API, the pre-launch baseline, and the
+post-launch comparison with it.
+
+A reading never raises for what the source answers: a source that is down, refuses a query or has no traffic
+is the finding (``problem``), which OBS-05 reports as the metrics source not being ready.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from golive.config import MetricsSource, Release
+from golive.probes.http import describe_error
+
+BASELINE_SUBJECT = "metrics baseline"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Error rate (share of 5xx), p95 latency and request count over one window ending at ``at``."""
+
+    at: float
+    window_s: float
+    error_rate: float | None = None
+    latency_p95_ms: float | None = None
+    requests: float | None = None
+    problem: str | None = None
+
+    def measured(self) -> dict[str, float | str | None]:
+        return {"error_rate": self.error_rate, "latency_p95_ms": self.latency_p95_ms, "requests": self.requests,
+                "window_s": self.window_s, "at": round(self.at, 3)}  # fmt: skip
+
+
+def instant_query(client: httpx.Client, base_url: str, query: str, at: float) -> tuple[float | None, str | None]:
+    """(value, problem) of a Prometheus instant query: GET /api/v1/query?query=...&time=..."""
+    url = base_url.rstrip("/") + "/api/v1/query"
+    try:
+        answer = client.get(url, params={"query": query, "time": f"{at:.3f}"})
+    except httpx.HTTPError as exc:
+        return None, f"GET {url}: {describe_error(exc)}"
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if answer.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
+        detail = body.get("error") if isinstance(body, dict) else answer.text[:80]
+        return None, f"GET {url}: status {answer.status_code} ({detail!r}) for {query!r}, expected 200 success"
+    result = body.get("data", {}).get("result") if isinstance(body.get("data"), dict) else None
+    if not isinstance(result, list) or not result:
+        return None, f"{query!r} returned no series (no traffic in the window?)"
+    try:
+        value = float(result[0]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None, f"{query!r}: not a Prometheus vector sample: {json.dumps(result[0])[:80]}"
+    return (None, f"{query!r} is NaN (no requests in the window)") if math.isnan(value) else (value, None)
+
+
+def read_window(client: httpx.Client, source: MetricsSource, at: float, window_s: float) -> Reading:
+    """The error rate, p95 latency and request count over [at - window_s, at]."""
+    assert source.prometheus_url is not None
+    base, window = str(source.prometheus_url), f"{max(1, round(window_s))}s"
+    values: dict[str, float | None] = {}
+    for name, query in (("requests", source.request_rate_query), ("error_rate", source.error_rate_query),
+                        ("p95", source.latency_p95_query)):  # fmt: skip
+        value, problem = instant_query(client, base, query.replace("{window}", window), at)
+        if problem is not None:
+            return Reading(at, window_s, problem=f"metrics source {problem}")
+        values[name] = value
+    requests = round((values["requests"] or 0.0) * max(1, round(window_s)), 1)
+    reading = Reading(at, window_s, round(values["error_rate"] or 0.0, 6),
+                      round((values["p95"] or 0.0) * 1000, 2), requests)  # fmt: skip
+    if requests < source.min_requests:
+        problem = f"only {requests:.0f} requests in the {window} window, need {source.min_requests} for a baseline"
+        return Reading(**{**reading.__dict__, "problem": problem})
+    return reading
+
+
+def baseline_from_artifact(path: Path, environment: str, release: Release) -> tuple[dict[str, float] | None, str]:
+    """The baseline OBS-05 recorded in a preflight artifact of the same environment and release, or why not."""
+    if not path.is_file():
+        return None, f"no preflight artifact at {path}"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None, f"{path} is not JSON"
+    tag = (doc.get("release") or {}).get("tag")
+    if doc.get("environment") != environment or tag != release.tag:
+        return None, f"{path} is for {doc.get('environment')!r} release {tag!r}, not this run's"
+    for item in doc.get("items", []):
+        if item.get("id") != "OBS-05":
+            continue
+        for observation in item.get("evidence", []):
+            measured = observation.get("measured", {})
+            if observation.get("subject") == BASELINE_SUBJECT and isinstance(measured.get("error_rate"), int | float):
+                return measured, f"recorded by preflight in {path}"
+    return None, f"{path} has no {BASELINE_SUBJECT!r} evidence under OBS-05"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    problems: tuple[str, ...]
+    allowed_error_rate: float
+    allowed_p95_ms: float
+
+
+def compare_with_baseline(current: Reading, baseline: dict[str, float], source: MetricsSource) -> Comparison:
+    """Post-launch error rate and p95 within tolerance of the baseline: value <= baseline x factor + margin."""
+    base_rate, base_p95 = float(baseline["error_rate"]), float(baseline["latency_p95_ms"])
+    allowed_rate = max(base_rate * source.error_rate_factor, base_rate + source.error_rate_margin)
+    allowed_p95 = base_p95 * source.latency_factor + source.latency_margin_ms
+    problems = []
+    assert current.error_rate is not None
+    assert current.latency_p95_ms is not None
+    if current.error_rate > allowed_rate:
+        problems.append(f"error rate {current.error_rate:.2%} over the last {current.window_s:g}s, baseline "
+                        f"{base_rate:.2%}, allowed {allowed_rate:.2%}")  # fmt: skip
+    if current.latency_p95_ms > allowed_p95:
+        problems.append(f"p95 latency {current.latency_p95_ms:.1f} ms, baseline {base_p95:.1f} ms, "
+                        f"allowed {allowed_p95:.1f} ms")  # fmt: skip
+    return Comparison(tuple(problems), round(allowed_rate, 6), round(allowed_p95, 2))
+
+
+def observe(client: httpx.Client, source: MetricsSource, sleep: float) -> Reading:
+    """Wait the observation window (bounded by the configuration), then read it."""
+    time.sleep(sleep)
+    return read_window(client, source, time.time(), sleep)

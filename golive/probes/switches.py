@@ -1,0 +1,70 @@
+"""LIVE-03, LIVE-04, POST-04: the feature flags and background jobs a release names, read from their source.
+
+Flag formats: ``unleash`` (Unleash's client API, ``GET /api/client/features``: ``{"features": [{"name",
+"enabled"}, ...]}``) and ``json`` (an object of flag name -> true/false, optionally under ``"flags"``).
+Jobs: ``{"jobs": [{"name", "state"}, ...]}`` or an object of job name -> state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+
+from golive.outcomes import ProbeError
+from golive.probes.http import get
+
+
+def _json(client: httpx.Client, url: str) -> object:
+    answer = get(client, url)
+    if answer.status != 200:
+        raise ProbeError(f"GET {url}: status {answer.status}, expected 200 with a JSON body")
+    body = answer.json_body()
+    if body is None:
+        raise ProbeError(f"GET {url}: the body is not JSON ({answer.text[:60]!r})")
+    return body
+
+
+def parse_flags(body: object, fmt: str, url: str) -> dict[str, bool]:
+    if fmt == "unleash":
+        features = body.get("features") if isinstance(body, dict) else None
+        if not isinstance(features, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("enabled"), bool)
+            for f in features
+        ):
+            raise ProbeError(f"GET {url}: not an Unleash features answer (expected features: [{{name, enabled}}])")
+        return {f["name"]: f["enabled"] for f in features}
+    flags = body.get("flags", body) if isinstance(body, dict) else None
+    if not isinstance(flags, dict) or not all(isinstance(v, bool) for v in flags.values()):
+        raise ProbeError(f"GET {url}: not a JSON object of flag name -> true/false")
+    return dict(flags)
+
+
+def read_flags(client: httpx.Client, url: str, fmt: str) -> dict[str, bool]:
+    return parse_flags(_json(client, url), fmt, url)
+
+
+def parse_jobs(body: object, url: str) -> dict[str, str]:
+    jobs = body.get("jobs", body) if isinstance(body, dict) else None
+    if isinstance(jobs, list) and all(
+        isinstance(j, dict) and isinstance(j.get("name"), str) and isinstance(j.get("state"), str) for j in jobs
+    ):
+        return {j["name"]: j["state"] for j in jobs}
+    if isinstance(jobs, dict) and all(isinstance(v, str) for v in jobs.values()):
+        return dict(jobs)
+    raise ProbeError(f"GET {url}: not a jobs status answer (expected jobs: [{{name, state}}])")
+
+
+def read_jobs(client: httpx.Client, url: str) -> dict[str, str]:
+    return parse_jobs(_json(client, url), url)
+
+
+def flags_on(flags: dict[str, bool], risky: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(risky flags that are on, risky flags the source does not know)."""
+    return [f for f in risky if flags.get(f) is True], [f for f in risky if f not in flags]
+
+
+def jobs_in_state(jobs: dict[str, str], names: Sequence[str], state: str, want: bool) -> list[str]:
+    """Named jobs whose state is wrong: not ``state`` (want=True) or still ``state`` (want=False); unknown jobs
+    are wrong too."""
+    return [f"{n} is {jobs.get(n, 'not listed')}" for n in names if n not in jobs or (jobs[n] == state) != want]

@@ -1,0 +1,61 @@
+"""OBS-03: the uptime monitor checks the health endpoints (UptimeRobot's API v2, getMonitors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from golive.outcomes import ProbeError
+from golive.probes.http import describe_error
+from golive.secrets import Secret
+
+UPTIMEROBOT_STATUS = {0: "paused", 1: "not checked yet", 2: "up", 8: "seems down", 9: "down"}
+
+
+@dataclass(frozen=True)
+class Monitor:
+    name: str
+    url: str
+    status: str
+    interval_s: int | None
+
+
+def uptimerobot_monitors(client: httpx.Client, api_url: str, api_key: Secret) -> list[Monitor]:
+    """Every monitor of the account. A refused key or an unexpected answer raises ProbeError (one line, no key)."""
+    url = api_url.rstrip("/") + "/v2/getMonitors"
+    try:
+        answer = client.post(url, data={"api_key": api_key.reveal(), "format": "json", "limit": "50"})
+    except httpx.HTTPError as exc:
+        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if answer.status_code != 200 or not isinstance(body, dict):
+        raise ProbeError(f"POST {url}: status {answer.status_code}, expected 200 with a JSON body")
+    if body.get("stat") != "ok":
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        # UptimeRobot echoes the key it refused in error.passed_value: never show the error verbatim
+        raise ProbeError(f"POST {url}: UptimeRobot refused the request ({error.get('type')} "
+                         f"{error.get('parameter_name') or ''}; check UPTIMEROBOT_API_KEY)")  # fmt: skip
+    monitors = body.get("monitors")
+    if not isinstance(monitors, list):
+        raise ProbeError(f"POST {url}: no monitors list in the answer")
+    return [
+        Monitor(str(m.get("friendly_name")), str(m.get("url")),
+                UPTIMEROBOT_STATUS.get(m.get("status"), f"status {m.get('status')}"), m.get("interval"))
+        for m in monitors if isinstance(m, dict)
+    ]  # fmt: skip
+
+
+def missing_checks(monitors: list[Monitor], urls: list[str]) -> list[str]:
+    """For each URL that must be monitored: why it is not (no monitor, or only paused ones)."""
+    problems = []
+    for url in urls:
+        matching = [m for m in monitors if m.url.rstrip("/") == url.rstrip("/")]
+        if not matching:
+            problems.append(f"no monitor checks {url}")
+        elif all(m.status == "paused" for m in matching):
+            problems.append(f"the monitor of {url} ({matching[0].name}) is paused")
+    return problems

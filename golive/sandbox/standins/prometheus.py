@@ -1,0 +1,141 @@
+"""A Prometheus HTTP API stand-in fed by the sandbox app's own request counts (OBS-05, POST-02).
+
+``GET|POST /api/v1/query`` with ``query`` and an optional ``time`` (unix seconds or RFC 3339) answers like
+Prometheus: ``{"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [t,
+"v"]}]}}``, or ``400 {"status": "error", "errorType": "bad_data", "error": "..."}``. It evaluates the PromQL
+shapes golive's defaults use over the requests the app instances answered (``http_requests_total`` by
+``instance``, ``path``, ``status``, and ``http_request_duration_seconds_bucket``):
+
+    sum(rate(http_requests_total{<matchers>}[<range>]))
+    sum(rate(http_requests_total{<matchers>}[<range>])) / sum(rate(http_requests_total{<matchers>}[<range>]))
+    histogram_quantile(<q>, sum by (le) (rate(http_request_duration_seconds_bucket{<matchers>}[<range>])))
+
+(the quantile is taken from the raw durations, where Prometheus interpolates within buckets). 0/0 is ``NaN``, as
+in Prometheus. Fault ``metrics-down``: every request answers 503, as a Prometheus behind a failing proxy does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from golive.sandbox.rollout import Rollout, Served
+from golive.sandbox.standins.store import FaultSwitch
+
+METRICS_DOWN_FAULT = "metrics-down"
+_RANGE = r"\[(\d+)(ms|s|m|h)\]"
+_MATCHERS = r"(?:\{([^}]*)\})?"
+_RATE = r"sum\s*\(\s*rate\s*\(\s*http_requests_total" + _MATCHERS + r"\s*" + _RANGE + r"\s*\)\s*\)"
+_QUANTILE = (r"histogram_quantile\s*\(\s*([0-9.]+)\s*,\s*sum\s+by\s*\(\s*le\s*\)\s*\(\s*rate\s*\(\s*"
+             r"http_request_duration_seconds_bucket" + _MATCHERS + r"\s*" + _RANGE + r"\s*\)\s*\)\s*\)")  # fmt: skip
+_MATCHER = re.compile(r'\s*([a-z_]+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_LABELS = ("instance", "path", "status")
+
+
+class QueryError(ValueError):
+    """PromQL the stand-in cannot evaluate (Prometheus answers bad_data)."""
+
+
+def _selector(matchers: str | None) -> list[tuple[str, str, str]]:
+    parsed = []
+    for part in filter(str.strip, (matchers or "").split(",")):
+        match = _MATCHER.fullmatch(part)
+        if match is None or match.group(1) not in _LABELS:
+            raise QueryError(f"parse error: unsupported label matcher {part.strip()!r}")
+        parsed.append((match.group(1), match.group(2), match.group(3)))
+    return parsed
+
+
+def _matches(served: Served, selector: list[tuple[str, str, str]]) -> bool:
+    for label, op, value in selector:
+        actual = {"instance": served.instance, "path": served.path, "status": str(served.status)}[label]
+        hit = re.fullmatch(value, actual) is not None if op in ("=~", "!~") else actual == value
+        if hit == (op in ("!=", "!~")):
+            return False
+    return True
+
+
+def _window(rollout: Rollout, at: float, amount: str, unit: str, matchers: str | None) -> tuple[list[Served], float]:
+    seconds = int(amount) * _UNITS[unit]
+    selector = _selector(matchers)
+    return [s for s in rollout.served(at - seconds, at) if _matches(s, selector)], seconds
+
+
+def evaluate(rollout: Rollout, query: str, at: float) -> float:
+    """The value of one supported PromQL expression at time ``at`` (unix seconds)."""
+    q = query.strip()
+    rate = re.fullmatch(_RATE, q)
+    if rate:
+        served, seconds = _window(rollout, at, rate.group(2), rate.group(3), rate.group(1))
+        return len(served) / seconds
+    ratio = re.fullmatch(_RATE + r"\s*/\s*" + _RATE, q)
+    if ratio:
+        top, _ = _window(rollout, at, ratio.group(2), ratio.group(3), ratio.group(1))
+        bottom, _ = _window(rollout, at, ratio.group(5), ratio.group(6), ratio.group(4))
+        return len(top) / len(bottom) if bottom else math.nan
+    quantile = re.fullmatch(_QUANTILE, q)
+    if quantile:
+        phi = float(quantile.group(1))
+        served, _ = _window(rollout, at, quantile.group(3), quantile.group(4), quantile.group(2))
+        if not served:
+            return math.nan
+        ordered = sorted(s.seconds for s in served)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(phi * len(ordered)) - 1))]
+    raise QueryError(f"the sandbox's Prometheus stand-in does not evaluate {query[:80]!r}")
+
+
+def _time(raw: str | None) -> float:
+    if raw is None or raw == "":
+        return time.time()
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise QueryError(f'invalid parameter "time": cannot parse "{raw}" to a valid timestamp') from None
+
+
+def _bad(message: str) -> JSONResponse:
+    return JSONResponse({"status": "error", "errorType": "bad_data", "error": message}, status_code=400)
+
+
+def create_prometheus_app(rollout: Rollout, faults: FaultSwitch) -> Starlette:
+    async def query(request: Request) -> Response:
+        if faults.on(METRICS_DOWN_FAULT):
+            return PlainTextResponse("upstream connect error or disconnect/reset before headers", status_code=503)
+        params: dict[str, Any] = dict(request.query_params)
+        if request.method == "POST":
+            params.update(dict(await request.form()))
+        expression = params.get("query")
+        if not expression:
+            return _bad('invalid parameter "query": unknown query')  # Prometheus' words for a missing query
+        try:
+            at = _time(params.get("time"))
+            value = evaluate(rollout, str(expression), at)
+        except QueryError as error:
+            return _bad(str(error))
+        shown = "NaN" if math.isnan(value) else repr(round(value, 9))
+        return JSONResponse(
+            {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [at, shown]}]}}
+        )
+
+    async def other(_request: Request) -> Response:
+        return PlainTextResponse("404 page not found", status_code=404)
+
+    return Starlette(
+        routes=[
+            Route("/api/v1/query", query, methods=["GET", "POST"]),
+            Route("/{path:path}", other, methods=["GET", "POST"]),
+        ]
+    )

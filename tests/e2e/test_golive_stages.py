@@ -1,0 +1,78 @@
+"""The go-live stages against the sandbox: bad input (an unreachable or silent canary, a malformed flag source, an
+unreachable jobs endpoint, a wrong smoke password, no release) gives a one-line reason within the configured time."""
+
+import time
+
+from tests.e2e.harness import clean_environ, run_checks
+from tests.e2e.test_bad_input import env_file
+from tests.netutil import blackhole, closed_port
+
+
+def test_unreachable_canary_fails_within_two_intervals(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'canary_url = "${GOLIVE_SANDBOX_CANARY_URL}"':
+                                f'canary_url = "https://127.0.0.1:{closed_port()}"'})  # fmt: skip
+    run = run_checks("canary", clean_environ(healthy.environ()), reports, env=env)
+    item = run.item("CAN-01")
+    assert item["outcome"] == "failed", item
+    assert "interval 2 of 6: 2 consecutive intervals with probe errors (limit 1)" in item["reason"]
+    assert "/api/health: connection refused" in item["reason"]
+    assert item["duration_s"] < 2 * 0.4 + 2.0
+
+
+def test_silent_canary_fails_within_two_intervals_and_the_probe_timeout(healthy, tmp_path, reports):
+    with blackhole() as port:
+        env = env_file(tmp_path, **{'canary_url = "${GOLIVE_SANDBOX_CANARY_URL}"':
+                                    f'canary_url = "https://127.0.0.1:{port}"',
+                                    "probe_timeout_s = 2.0": "probe_timeout_s = 0.5"})  # fmt: skip
+        started = time.monotonic()
+        run = run_checks("canary", clean_environ(healthy.environ()), reports, "-k", "canary_analysis", env=env)
+        elapsed = time.monotonic() - started
+    item = run.item("CAN-01")
+    assert item["outcome"] == "failed", item
+    assert "2 consecutive intervals with probe errors (limit 1)" in item["reason"]
+    assert "timed out" in item["reason"]
+    assert "\n" not in item["reason"]
+    assert item["duration_s"] < 2 * 0.4 + 2 * 0.5 + 1.5, item["duration_s"]  # slack for a loaded machine
+    assert elapsed < 120  # the whole pytest process, on a loaded machine; the bound that matters is duration_s
+
+
+def test_malformed_flag_source_and_unreachable_jobs_endpoint(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'url = "${GOLIVE_SANDBOX_APP_URL}/api/admin/flags"':
+                                'url = "${GOLIVE_SANDBOX_APP_URL}/api/health"',
+                                'url = "${GOLIVE_SANDBOX_APP_URL}/api/admin/jobs"':
+                                f'url = "https://127.0.0.1:{closed_port()}/api/admin/jobs"'})  # fmt: skip
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, "-k", "flags or jobs", env=env)
+    flags, jobs = run.item("LIVE-03"), run.item("LIVE-04")
+    assert flags["outcome"] == "error"
+    assert flags["reason"].endswith(
+        "/api/health: not an Unleash features answer (expected features: [{name, enabled}])"
+    )
+    assert jobs["outcome"] == "error"
+    assert jobs["reason"].endswith("/api/admin/jobs: connection refused")
+
+
+def test_wrong_smoke_password_and_no_release(healthy, reports):
+    environ = {**healthy.environ(), "SMOKE_PASSWORD": "not-the-password-at-all"}
+    run = run_checks("smoke", clean_environ(environ, drop=("GOLIVE_RELEASE_TAG",)), reports)
+    login = run.item("SMK-01")
+    assert login["outcome"] == "failed"
+    assert "as smoke@golive.test: status 401 ('invalid username or password')" in login["reason"]
+    assert "not-the-password" not in run.output
+    rollout = run.item("CAN-02")
+    assert rollout["outcome"] == "not_verified"
+    assert rollout["reason"].startswith("the release being shipped is not known: set GOLIVE_RELEASE_TAG")
+
+
+def test_a_later_stage_refuses_to_start_without_a_passed_previous_stage(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{"[stages.jobs]": "[stages.order]\nenforce = true\n\n[stages.jobs]"})
+    environ = clean_environ(healthy.environ())
+    refused = run_checks("canary", environ, reports, env=env)
+    assert refused.code == 1
+    line = (
+        f"golive: canary refuses to start: no preflight artifact at {reports / 'preflight.json'}; run preflight first"
+    )
+    assert line in refused.output
+    assert "test_canary_analysis PASSED" not in refused.output
+    started = run_checks("canary", environ, tmp_path / "r2", "--ignore-stage-order", "INC-7: preflight rerun", env=env)
+    assert "golive: stage order IGNORED (INC-7: preflight rerun): no preflight artifact at" in started.output
+    assert started.item("CAN-01")["outcome"] == "passed"

@@ -1,0 +1,223 @@
+"""The go-live stage probes against real loopback servers and the real stand-ins: smoke login, rolling-deploy
+rows, flags and jobs, the metrics baseline (Prometheus stand-in), the uptime monitor (UptimeRobot stand-in)."""
+
+import contextlib
+import json
+import math
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from golive.config import HealthPolicy, MetricsSource, Release, SmokeSettings
+from golive.outcomes import ProbeError
+from golive.probes.metrics import (
+    BASELINE_SUBJECT,
+    Reading,
+    baseline_from_artifact,
+    compare_with_baseline,
+    instant_query,
+    read_window,
+)
+from golive.probes.rollout import instance_state, release_problems
+from golive.probes.smoke import smoke_login
+from golive.probes.switches import flags_on, jobs_in_state, parse_flags, parse_jobs, read_flags
+from golive.probes.uptime import missing_checks, uptimerobot_monitors
+from golive.sandbox.faults import FaultState
+from golive.sandbox.rollout import Rollout, Served, unleash_features
+from golive.sandbox.standins.prometheus import create_prometheus_app, evaluate
+from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
+from golive.secrets import Secret
+from tests.netutil import closed_port, http_server, json_answer
+
+
+@contextlib.contextmanager
+def serve(app):
+    """A stand-in served for real by uvicorn on 127.0.0.1 (plain HTTP); yields an httpx client and its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        with httpx.Client(timeout=5) as client:
+            yield client, url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+PASSWORD = Secret("SMOKE_PASSWORD", "correct horse battery")
+
+
+def login_app(method, path, body):
+    if method == "POST" and path == "/api/login":
+        sent = json.loads(body)
+        if sent == {"username": "smoke@x.test", "password": "correct horse battery"}:
+            return json_answer(200, {"token": "tok-123"})
+        return json_answer(401, {"error": "invalid username or password"})
+    if path == "/api/me":
+        return json_answer(200, {"username": "smoke@x.test"})
+    return json_answer(404, {"error": "no route"})
+
+
+def test_smoke_login_follows_the_token_to_the_authenticated_endpoint():
+    with http_server(login_app) as url, httpx.Client(timeout=2) as client:
+        ok = smoke_login(client, url, SmokeSettings(), "smoke@x.test", PASSWORD)
+        assert ok.problem is None
+        assert (ok.login_status, ok.token_received, ok.me_status, ok.me_user) == (200, True, 200, "smoke@x.test")
+        wrong = smoke_login(client, url, SmokeSettings(), "other@x.test", PASSWORD)
+        assert wrong.problem == (
+            f"POST {url}/api/login as other@x.test: status 401 ('invalid username or password'), no 'token' "
+            "in the answer; expected status 200 with a 'token'"
+        )
+        no_me = smoke_login(client, url, SmokeSettings(me_path="/api/whoami"), "smoke@x.test", PASSWORD)
+        assert no_me.problem == f"GET {url}/api/whoami with the login's token: status 404 ('no route'), expected 200"
+        assert "tok-123" not in repr(ok)
+        assert "battery" not in repr(ok)
+
+
+def test_smoke_login_unreachable_is_one_line():
+    with httpx.Client(timeout=2) as client, pytest.raises(ProbeError, match=r"connection refused$"):
+        smoke_login(client, f"http://127.0.0.1:{closed_port()}", SmokeSettings(), "u", PASSWORD)
+
+
+def test_instance_rows_name_health_and_version():
+    def health(_method, _path, _body):
+        return json_answer(200, {"status": "ok", "version": "v1.3.2", "commit": "a" * 40})
+
+    with http_server(health) as url, httpx.Client(timeout=2) as client:
+        old = instance_state(client, "instance-2", url + "/api/health", HealthPolicy(), "version", "commit",
+                             "v1.4.0", None)  # fmt: skip
+        assert old.problems == ("version 'v1.3.2', expected 'v1.4.0'",)
+        assert old.row()["version"] == "v1.3.2"
+        same = instance_state(client, "instance-1", url + "/api/health", HealthPolicy(), "version", "commit",
+                              "v1.3.2", "a" * 40)  # fmt: skip
+        assert same.ok
+    dead = f"http://127.0.0.1:{closed_port()}/api/health"
+    with httpx.Client(timeout=2) as client:
+        down = instance_state(client, "instance-3", dead, HealthPolicy(), "version", "commit", "v1", None)
+    assert down.explain() == f"instance-3: GET {dead}: connection refused"
+    assert release_problems({}, "version", "commit", "v1", "c")[2] == [
+        "version None, expected 'v1'",
+        "commit None, expected 'c'",
+    ]
+
+
+def test_flags_in_unleash_and_json_formats():
+    unleash = unleash_features({"new-checkout-flow": True, "dark-mode": False})
+    assert parse_flags(unleash, "unleash", "u") == {"new-checkout-flow": True, "dark-mode": False}
+    assert parse_flags({"flags": {"a": False}}, "json", "u") == {"a": False}
+    assert parse_flags({"a": True}, "json", "u") == {"a": True}
+    with pytest.raises(ProbeError, match="not an Unleash features answer"):
+        parse_flags({"status": "ok"}, "unleash", "u")
+    with pytest.raises(ProbeError, match="not a JSON object of flag name"):
+        parse_flags({"a": "yes"}, "json", "u")
+    assert flags_on({"a": True, "b": False}, ["a", "b", "c"]) == (["a"], ["c"])
+
+
+def test_flag_source_that_answers_an_error_is_one_line():
+    refuse = http_server(lambda *_: json_answer(401, {"error": "unauthorized"}))
+    with refuse as url, httpx.Client(timeout=2) as c, pytest.raises(ProbeError, match=r"status 401, expected 200"):
+        read_flags(c, url + "/api/client/features", "unleash")
+
+
+def test_jobs_states():
+    listed = parse_jobs({"jobs": [{"name": "a", "state": "paused"}, {"name": "b", "state": "running"}]}, "u")
+    assert listed == {"a": "paused", "b": "running"}
+    assert parse_jobs({"a": "paused"}, "u") == {"a": "paused"}
+    assert jobs_in_state(listed, ["a", "b", "c"], "paused", want=True) == ["b is running", "c is not listed"]
+    assert jobs_in_state(listed, ["a", "b"], "paused", want=False) == ["a is paused"]
+    with pytest.raises(ProbeError, match="not a jobs status answer"):
+        parse_jobs({"jobs": "all fine"}, "u")
+
+
+def rollout_with_traffic(now, n=200, every=20):
+    rollout = Rollout("v1", "c", FaultState())
+    for i in range(n):
+        status = 500 if i % every == 0 else 200
+        rollout.record(Served(now - 5 + i * 5 / n, "instance-1", "/", status, 0.002 + (i % 10) / 1000))
+    return rollout
+
+
+def test_prometheus_stand_in_evaluates_the_default_shapes():
+    now = time.time()
+    rollout = rollout_with_traffic(now)
+    source = MetricsSource()
+    assert evaluate(rollout, source.error_rate_query.replace("{window}", "10s"), now) == pytest.approx(0.05)
+    assert evaluate(rollout, source.request_rate_query.replace("{window}", "10s"), now) == pytest.approx(20.0)
+    assert evaluate(rollout, source.latency_p95_query.replace("{window}", "10s"), now) == pytest.approx(0.011)
+    assert math.isnan(evaluate(rollout, source.error_rate_query.replace("{window}", "10s"), now - 3600))
+    assert evaluate(rollout, 'sum(rate(http_requests_total{path="/",instance=~"instance-.*"}[10s]))', now) == 20.0
+
+
+def test_metrics_probe_reads_the_stand_in_and_reports_what_went_wrong():
+    now = time.time()
+    faults = FaultState()
+    with serve(create_prometheus_app(rollout_with_traffic(now), faults)) as (client, url):
+        metrics_probe_cases(client, url, now, faults)
+
+
+def metrics_probe_cases(client, url, now, faults):
+    source = MetricsSource(prometheus_url=url, min_requests=50)
+    reading = read_window(client, source, now, 10)
+    assert reading.problem is None
+    assert (reading.error_rate, reading.requests) == (0.05, 200.0)
+    empty = read_window(client, source, now - 3600, 10)
+    assert empty.problem is not None
+    assert "no requests in the window" in empty.problem or "only 0 requests" in empty.problem
+    value, problem = instant_query(client, url, "up{job='x'}", now)
+    assert value is None
+    assert "status 400" in problem
+    assert "does not evaluate" in problem
+    faults.set(["metrics-down"])
+    down = read_window(client, source, now, 10)
+    assert down.problem.startswith(f"metrics source GET {url}/api/v1/query: status 503")
+
+
+def test_baseline_comparison_and_artifact(tmp_path):
+    source = MetricsSource(error_rate_factor=1.5, error_rate_margin=0.005, latency_factor=2, latency_margin_ms=50)
+    baseline = {"error_rate": 0.05, "latency_p95_ms": 10.0}
+    ok = compare_with_baseline(Reading(0, 3, 0.06, 30.0, 100), baseline, source)
+    assert ok.problems == ()
+    bad = compare_with_baseline(Reading(0, 3, 0.10, 90.0, 100), baseline, source)
+    assert bad.problems == (
+        "error rate 10.00% over the last 3s, baseline 5.00%, allowed 7.50%",
+        "p95 latency 90.0 ms, baseline 10.0 ms, allowed 70.0 ms",
+    )
+    release = Release(tag="v1", commit="c", digest="d")
+    path = tmp_path / "preflight.json"
+    assert baseline_from_artifact(path, "prod", release) == (None, f"no preflight artifact at {path}")
+    evidence = [{"subject": BASELINE_SUBJECT, "measured": baseline}]
+    path.write_text(json.dumps({"environment": "prod", "release": {"tag": "v1"},
+                                "items": [{"id": "OBS-05", "evidence": evidence}]}))  # fmt: skip
+    assert baseline_from_artifact(path, "prod", release) == (baseline, f"recorded by preflight in {path}")
+    assert baseline_from_artifact(path, "staging", release)[0] is None
+
+
+def test_uptime_monitors_from_the_stand_in():
+    faults = FaultState()
+    with serve(create_uptimerobot_app("k-123", "https://app.test", faults)) as (client, url):
+        uptime_cases(client, url, faults)
+
+
+def uptime_cases(client, api, faults):
+    monitors = uptimerobot_monitors(client, api, Secret("UPTIMEROBOT_API_KEY", "k-123"))
+    urls = ["https://app.test/api/health", "https://app.test/api/health/db"]
+    assert missing_checks(monitors, urls) == []
+    faults.set(["uptime-db-check-missing"])
+    assert missing_checks(uptimerobot_monitors(client, api, Secret("K", "k-123")), urls) == [
+        "no monitor checks https://app.test/api/health/db"
+    ]
+    with pytest.raises(ProbeError) as refused:
+        uptimerobot_monitors(client, api, Secret("UPTIMEROBOT_API_KEY", "wrong-key-42"))
+    assert "wrong-key-42" not in str(refused.value)
+    assert "refused the request (invalid_parameter api_key" in str(refused.value)
