@@ -1,0 +1,70 @@
+"""REL-01: the release commit's CI pipeline passed, with its unit and integration suites, per GitLab's API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from golive.outcomes import ProbeError
+from golive.probes.http import request
+from golive.secrets import Secret
+
+
+@dataclass
+class PipelineReview:
+    """The pipeline found for the release, its suites, and what is wrong with them."""
+
+    pipeline: dict[str, Any] | None = None
+    suites: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _get(http: httpx.Client, url: str, token: Secret, what: str) -> Any:
+    answer = request(http, "GET", url, f"GitLab API ({what})", headers={"PRIVATE-TOKEN": token.reveal()})
+    if answer.status == 401:
+        raise ProbeError(f"GitLab API refused GITLAB_API_TOKEN (HTTP 401) reading {what}")
+    if answer.status != 200:
+        raise ProbeError(f"GitLab API answered HTTP {answer.status} reading {what}: {answer.text[:120]!r}")
+    body = answer.json_body()
+    if body is None:
+        raise ProbeError(f"GitLab API sent a body that is not JSON reading {what}")
+    return body
+
+
+def review_pipeline(
+    http: httpx.Client, api_url: str, project: str, token: Secret, tag: str, commit: str, required: list[str]
+) -> PipelineReview:
+    """The newest pipeline for (tag, commit) succeeded and every required suite ran tests with none failing."""
+    base = f"{api_url.rstrip('/')}/api/v4/projects/{quote(project, safe='')}"
+    review = PipelineReview()
+    found = _get(http, f"{base}/pipelines?sha={commit}&ref={quote(tag, safe='')}&order_by=id&sort=desc", token,
+                 f"pipelines of {project}")  # fmt: skip
+    if not isinstance(found, list) or not found:
+        review.problems.append(f"no CI pipeline for {tag} at {commit[:12]} in {project}")
+        return review
+    pipeline = review.pipeline = found[0]
+    status = pipeline.get("status")
+    if status != "success":
+        review.problems.append(f"pipeline {pipeline.get('id')} for {tag} is {status!r}, expected 'success'")
+    report = _get(http, f"{base}/pipelines/{pipeline.get('id')}/test_report", token, f"pipeline {pipeline.get('id')}")
+    suites = {s.get("name"): s for s in report.get("test_suites", []) if isinstance(s, dict)}
+    for name in required:
+        suite = suites.get(name)
+        if suite is None:
+            review.problems.append(
+                f"pipeline {pipeline.get('id')} has no {name!r} test suite (suites: {sorted(suites)})"
+            )
+            continue
+        counts = {k: int(suite.get(k, 0)) for k in ("total_count", "failed_count", "error_count")}
+        review.suites[name] = counts
+        if counts["total_count"] == 0:
+            review.problems.append(f"suite {name!r} ran no tests")
+        if counts["failed_count"] or counts["error_count"]:
+            review.problems.append(
+                f"suite {name!r}: {counts['failed_count']} failed, {counts['error_count']} errors "
+                f"of {counts['total_count']}, expected none"
+            )
+    return review

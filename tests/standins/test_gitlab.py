@@ -1,0 +1,79 @@
+"""The GitLab API stand-in answers as GitLab does, and golive's REL-01 probe reads it right."""
+
+import httpx
+import pytest
+
+from golive.outcomes import ProbeError
+from golive.probes.ci import review_pipeline
+from golive.sandbox.standins.gitlab_api import PIPELINE_ID, PROJECT_ID, create_gitlab_app
+from golive.secrets import Secret
+from tests.standins.accounts import TIMEOUT, Faults
+from tests.standins.conftest import serve
+
+TOKEN = "glpat-standinToken0001"
+PROJECT = "acme/web-app"
+TAG, COMMIT = "v2.0.0", "a" * 40
+REQUIRED = ["unit", "integration"]
+
+
+@pytest.fixture(scope="module")
+def gitlab():
+    switch = Faults()
+    with serve(create_gitlab_app(TOKEN, PROJECT, TAG, COMMIT, switch)) as base:
+        yield base, switch
+
+
+@pytest.fixture
+def http():
+    with httpx.Client(timeout=TIMEOUT) as client:
+        yield client
+
+
+def review(http, base, token=TOKEN, project=PROJECT, tag=TAG, commit=COMMIT):
+    return review_pipeline(http, base, project, Secret("GITLAB_API_TOKEN", token), tag, commit, REQUIRED)
+
+
+def test_a_green_pipeline_with_both_suites(gitlab, http):
+    base, _ = gitlab
+    result = review(http, base)
+    assert result.problems == []
+    assert result.pipeline["id"] == PIPELINE_ID
+    assert result.suites == {
+        "unit": {"total_count": 412, "failed_count": 0, "error_count": 0},
+        "integration": {"total_count": 57, "failed_count": 0, "error_count": 0},
+    }
+    assert review(http, base, project=str(PROJECT_ID)).problems == []
+
+
+def test_gitlab_answers_for_bad_auth_and_unknown_things(gitlab, http):
+    base, _ = gitlab
+    url = f"{base}/api/v4/projects/acme%2Fweb-app/pipelines"
+    assert http.get(url).json() == {"message": "401 Unauthorized"}
+    assert http.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    other = http.get(f"{base}/api/v4/projects/acme%2Fother/pipelines", headers={"PRIVATE-TOKEN": TOKEN})
+    assert (other.status_code, other.json()) == (404, {"message": "404 Project Not Found"})
+    missing = http.get(f"{url}/1/test_report", headers={"PRIVATE-TOKEN": TOKEN})
+    assert (missing.status_code, missing.json()) == (404, {"message": "404 Not found"})
+    with pytest.raises(ProbeError, match=r"GitLab API refused GITLAB_API_TOKEN \(HTTP 401\)"):
+        review(http, base, token="glpat-wrong")
+
+
+def test_no_pipeline_for_another_commit(gitlab, http):
+    base, _ = gitlab
+    assert review(http, base, commit="b" * 40).problems == [f"no CI pipeline for {TAG} at bbbbbbbbbbbb in {PROJECT}"]
+
+
+def test_failed_pipeline_and_missing_suite(gitlab, http):
+    base, switch = gitlab
+    switch.active = {"ci-pipeline-failed"}
+    try:
+        failed = review(http, base).problems
+        switch.active = {"ci-suite-missing"}
+        missing = review(http, base).problems
+    finally:
+        switch.active = set()
+    assert failed == [
+        f"pipeline {PIPELINE_ID} for {TAG} is 'failed', expected 'success'",
+        "suite 'unit': 3 failed, 0 errors of 412, expected none",
+    ]
+    assert missing == [f"pipeline {PIPELINE_ID} has no 'integration' test suite (suites: ['unit'])"]

@@ -1,0 +1,68 @@
+from datetime import date, timedelta
+
+from golive.checklist import load_checklist
+from golive.outcomes import Outcome
+from golive.report import CheckResult, item_results
+from golive.waivers import apply_waivers, load_waivers
+
+TODAY = date(2026, 11, 26)
+OWNERS = {"support-lead": "Neha Kapoor", "platform": "Arjun Menon"}
+ITEM_OWNERS = {item.id: item.owner for item in load_checklist().items}
+
+
+def waiver_file(tmp_path, **fields):
+    entry = {"item": "TEAM-01", "approver": "Asha Rao", "justification": "training moved after launch",
+             "ticket": "OPS-1", "expires": TODAY + timedelta(days=3)} | fields  # fmt: skip
+    body = "".join(
+        f'{k} = "{v}"\n' if isinstance(v, str) else f"{k} = {v}\n" for k, v in entry.items() if v is not None
+    )
+    path = tmp_path / "v1.waivers.toml"
+    path.write_text("[[waiver]]\n" + body)
+    return load_waivers(path, OWNERS, ITEM_OWNERS, TODAY)
+
+
+def failing_team01():
+    results = item_results(
+        load_checklist(), "preflight",
+        [CheckResult("checks/t.py::test", "TEAM-01", Outcome.FAILED, "held_on: 45 days ago, limit 30", 0.1)],
+        frozenset(),
+    )  # fmt: skip
+    return results
+
+
+def test_valid_waiver_waives_and_keeps_the_finding(tmp_path):
+    (team01,) = [r for r in apply_waivers(failing_team01(), waiver_file(tmp_path)) if r.item.id == "TEAM-01"]
+    assert team01.outcome is Outcome.WAIVED
+    assert team01.reason == (
+        f"waived by Asha Rao (OPS-1, expires {TODAY + timedelta(days=3)}): training moved after launch "
+        "[was failed: held_on: 45 days ago, limit 30]"
+    )
+
+
+def test_invalid_waivers_waive_nothing_and_say_why(tmp_path):
+    cases = {
+        "expired on 2026-11-25": {"expires": TODAY - timedelta(days=1)},
+        "missing ticket": {"ticket": None},
+        "approver Neha Kapoor owns TEAM-01 (support-lead); someone else must approve": {"approver": "Neha Kapoor"},
+    }
+    for expected, fields in cases.items():
+        (team01,) = [
+            r for r in apply_waivers(failing_team01(), waiver_file(tmp_path, **fields)) if r.item.id == "TEAM-01"
+        ]
+        assert team01.outcome is Outcome.FAILED
+        assert team01.reason.startswith("held_on: 45 days ago, limit 30; waiver refused: v1.waivers.toml waiver 1")
+        assert team01.reason.endswith(expected), team01.reason
+
+
+def test_owner_must_be_named_for_the_two_person_rule(tmp_path):
+    waivers = waiver_file(tmp_path, item="DB-02")
+    assert waivers.refused["DB-02"] == [
+        "v1.waivers.toml waiver 1 (DB-02): the dba owning DB-02 is not named in [owners]: two-person rule unchecked"
+    ]
+
+
+def test_no_file_no_waivers_and_passing_items_are_untouched(tmp_path):
+    waivers = load_waivers(tmp_path / "none.toml", OWNERS, ITEM_OWNERS, TODAY)
+    assert waivers.waivers == {}
+    results = failing_team01()
+    assert apply_waivers(results, waivers) == results
