@@ -4,8 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.golive-installed
 WORKERS ?= 2
+# The real pipeline, locally: gitlab-ci-local from npm, in .tools/ (git-ignored).
+GITLAB_CI_LOCAL_VERSION := 4.60.0
+GITLAB_CI_LOCAL := .tools/.gitlab-ci-local-$(GITLAB_CI_LOCAL_VERSION)
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean pipeline pipeline-test tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +22,30 @@ demo: $(STAMP)
 	$(VENV)/bin/golive demo
 
 test: $(STAMP)
-	$(PY) -m pytest tests -p no:cacheprovider -n $(WORKERS) --dist loadfile -q
+	$(PY) -m pytest tests -p no:cacheprovider -n $(WORKERS) --dist loadfile -q -m "not pipeline"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Runs .gitlab-ci.yml with gitlab-ci-local against the sandbox (tests/localci.py); FAULT=NAME: must stop at its stage.
+pipeline: $(STAMP) $(GITLAB_CI_LOCAL)
+	$(PY) -m tests.localci $(if $(FAULT),--fault $(FAULT))
+
+# tests/test_pipeline.py: the healthy pipeline and a faulted one, asserted (about 3 minutes; CI runs it after make test).
+pipeline-test: $(STAMP) $(GITLAB_CI_LOCAL)
+	$(PY) -m pytest tests/test_pipeline.py -p no:cacheprovider -q -m pipeline
+
+tools: $(GITLAB_CI_LOCAL)
+
+$(GITLAB_CI_LOCAL):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
+	touch $(GITLAB_CI_LOCAL)
+
 bench: $(STAMP)
 	$(PY) bench/preflight_timing.py
+	$(PY) bench/migration_dry_run.py
+	$(PY) bench/tls_http.py
 
 clean:
-	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json reports/*.sha256 .golive
+	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json reports/*.sha256 .golive reports/pipeline reports/screenshots

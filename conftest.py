@@ -9,4 +9,9 @@ pytest_plugins = [
     "fixtures.sentry",
     "fixtures.alerts",
     # fixtures of later checks, one module per line
+    "fixtures.tls",
+    "fixtures.razorpay",
+    "fixtures.stages",
+    "fixtures.database",
+    "fixtures.release",
 ]

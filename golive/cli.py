@@ -21,6 +21,7 @@ from golive.checklist import STAGES
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_DIR = ROOT / ".golive" / "sandbox"
 USAGE_ERROR = 4
+ARTIFACT_SUFFIXES = (".html", ".xml", ".json", ".sha256")
 
 
 def pytest_command(stage: str, env: str, reports: Path | None, extra: Sequence[str]) -> list[str]:
@@ -52,9 +53,9 @@ def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
     from golive.sandbox import Sandbox
 
     reports.mkdir(parents=True, exist_ok=True)
-    for stale in reports.glob("*.*"):
-        if stale.suffix in (".html", ".xml", ".json", ".sha256"):
-            stale.unlink()
+    for stage in STAGES:  # the previous demo's artifacts, and nothing else
+        for suffix in ARTIFACT_SUFFIXES:
+            (reports / f"{stage}{suffix}").unlink(missing_ok=True)
     extra = ["-n", workers] if workers != "0" else []
     codes: dict[str, int] = {}
     # SIGTERM (a CI job cancelled, a terminal closed) unwinds like Ctrl-C, so the sandbox is always stopped.
@@ -64,6 +65,9 @@ def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
         with Sandbox(Path(workdir), faults=faults) as sandbox:
             environ = {**os.environ, **sandbox.environ()}
             for stage in STAGES:
+                if stage == "smoke":  # the operator's step between the canary and smoke stages
+                    print("\ngolive demo: rolling deploy: every instance to the new release, paused jobs resumed")
+                sandbox.rollout.enter_stage(stage)
                 print(f"\n=== golive demo: stage {stage} ===", flush=True)
                 codes[stage] = run_stage(stage, "sandbox", reports, extra, environ)
     print("\ngolive demo: verdicts")
@@ -86,8 +90,10 @@ def _terminate(signum: int, frame: object) -> None:
 def _write_env_file(directory: Path, environ: Mapping[str, str]) -> Path:
     path = directory / "env.sh"
     lines = [f"export {name}={_shell_quote(value)}" for name, value in sorted(environ.items())]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
     return path
 
 
@@ -103,7 +109,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
     match args.action:
         case "faults":
             for fault in FAULTS.values():
-                print(f"{fault.name:<28} {', '.join(fault.items):<10} {fault.description}")
+                print(f"{fault.name:<28} {','.join(fault.items):<10} {fault.description}")
             return 0
         case "up":
             environ = sandbox.up(directory, args.fault)
@@ -116,6 +122,10 @@ def sandbox_command(args: argparse.Namespace) -> int:
         case "down":
             stopped = sandbox.down(directory)
             print("golive sandbox: stopped" if stopped else "golive sandbox: was not running")
+            return 0
+        case "deploy":  # the rolling deploy (deploy/rolling.sh calls it for the sandbox)
+            state = sandbox.deploy(directory)
+            print(f"golive sandbox: deployed {state['environ']['GOLIVE_RELEASE_TAG']} to every instance")
             return 0
         case "status":
             state = sandbox.status(directory)
@@ -140,9 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     demo_p.add_argument("-n", "--workers", default="auto", help="pytest-xdist workers per stage (0: no xdist)")
 
     box = sub.add_parser("sandbox", help="start, stop or inspect the sandbox")
-    box.add_argument("action", choices=["up", "down", "status", "faults"])
+    box.add_argument("action", choices=["up", "down", "status", "faults", "deploy"])
     box.add_argument("--fault", action="append", default=[], choices=list(FAULTS), metavar="NAME")
     box.add_argument("--dir", default=str(SANDBOX_DIR), help="the sandbox's working directory")
+
+    drill = sub.add_parser("restore-drill", help="restore the latest backup into a scratch database and record it")
+    drill.add_argument("--env", default=os.environ.get("GOLIVE_ENV"), help="environment name or path")
+    drill.add_argument("--record", default=None, help="where to write the record (default database.restore_record)")
 
     run = sub.add_parser("run", help="run one stage: pytest -m STAGE --env NAME")
     run.add_argument("stage", choices=STAGES)
@@ -162,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return demo(args.fault, Path(args.reports), args.workers)
             case "sandbox":
                 return sandbox_command(args)
+            case "restore-drill":
+                from golive import restore_drill
+
+                return restore_drill.command(args.env, args.record, ROOT)
             case "run":
                 if not args.env:
                     print("golive run: no environment: pass --env NAME or set GOLIVE_ENV", file=sys.stderr)
@@ -171,9 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             case _:
                 return USAGE_ERROR
     except (RuntimeError, ValueError, OSError) as exc:
-        if not _INTERRUPTED.is_set():  # otherwise a consequence of the interruption (a half-started sandbox)
+        if not _INTERRUPTED.is_set():
             print(f"golive: {exc}", file=sys.stderr)
             return 1
+        # a consequence of the interruption: a half-started sandbox, or a cluster that would not stop
+        print(f"golive: interrupted; on the way out: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         pass
     print("golive: interrupted; the sandbox was stopped", file=sys.stderr)

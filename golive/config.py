@@ -11,8 +11,10 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +27,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +51,9 @@ OPTIONAL_VARIABLES: tuple[str, ...] = (
     "PAGERDUTY_ROUTING_KEY",
     "SMOKE_USER",
     "SMOKE_PASSWORD",
+    "UPTIMEROBOT_API_KEY",
+    "GITLAB_API_TOKEN",
+    "CDN_API_TOKEN",
 )
 # Variables whose values are not secret (they may appear in reports).
 PUBLIC_VARIABLES: frozenset[str] = frozenset({"NODE_ENV", "SMOKE_USER"})
@@ -70,6 +76,16 @@ class HttpSettings(_Section):
     connect_timeout_s: PositiveFloat = 3.0
     ca_bundle: FilePath | None = None
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _loads_as_pem(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                ssl.create_default_context(cafile=str(path))
+            except (ssl.SSLError, ValueError) as exc:
+                raise ValueError(f"{path} is not a PEM certificate bundle ({exc})") from None
+        return path
+
 
 class AppSettings(_Section):
     base_url: HttpUrl
@@ -84,8 +100,11 @@ JsonScalar = str | int | float | bool
 
 class HealthPolicy(_Section):
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
-    expect_body: dict[str, JsonScalar] = Field(default_factory=lambda: {"status": "ok"})
-    db_expect_body: dict[str, JsonScalar] = Field(default_factory=lambda: {"status": "ok"})
+    # At least one field: an empty expectation would let any 200 answer pass.
+    expect_body: Annotated[dict[str, JsonScalar], Field(min_length=1)] = Field(default_factory=lambda: {"status": "ok"})
+    db_expect_body: Annotated[dict[str, JsonScalar], Field(min_length=1)] = Field(
+        default_factory=lambda: {"status": "ok"}
+    )
     latency_budget_ms: PositiveInt = 1000
 
 
@@ -108,10 +127,34 @@ class VariableSettings(_Section):
     node_env: str = "production"
     min_secret_length: PositiveInt = 16
 
+    @field_validator("required")
+    @classmethod
+    def _keeps_the_seed(cls, required: list[str]) -> list[str]:
+        dropped = [name for name in SEED_VARIABLES if name not in required]
+        if dropped:
+            raise ValueError(f"must keep the checklist's variables; missing {', '.join(dropped)}")
+        return required
+
+
+RAZORPAY_WEBHOOK_EVENTS = ("payment.captured", "payment.failed", "refund.processed", "order.paid")
+
+
+class WebhookAttestation(_Section):
+    """A person's confirmation of the Dashboard's webhook settings, for accounts without the webhooks API."""
+
+    by: str
+    role: str
+    on: date
+    note: str = ""
+
 
 class RazorpaySettings(_Section):
     key_mode: Literal["live", "test"] | None = None
     api_url: HttpUrl = HttpUrl("https://api.razorpay.com")
+    webhook_secret_min_length: PositiveInt = 20
+    webhook_url: HttpUrl | None = None
+    webhook_events: list[str] = Field(default_factory=lambda: list(RAZORPAY_WEBHOOK_EVENTS))
+    webhook_attestation: WebhookAttestation | None = None
 
 
 class SentrySettings(_Section):
@@ -137,6 +180,261 @@ class SideEffectSettings(_Section):
     allowed: bool = False
 
 
+class CiSettings(_Section):
+    """REL-01: where the release commit's CI pipeline is (GitLab's API; token in GITLAB_API_TOKEN)."""
+
+    gitlab_url: HttpUrl | None = None
+    project: str | None = None
+    required_suites: list[str] = Field(default_factory=lambda: ["unit", "integration"])
+
+
+class ReleaseSettings(_Section):
+    """Where the release files live and how fresh people's confirmations must be."""
+
+    dir: Path = Path("releases")
+    repo: Path | None = None
+    signoff_max_age_hours: PositiveInt = 72
+    notification_max_age_hours: PositiveInt = 48
+    training_max_age_days: PositiveInt = 30
+    training_minutes: tuple[PositiveInt, PositiveInt] = (60, 90)
+
+
+class BackupSourceSettings(_Section):
+    """Where the backup inventory comes from (DB-02, DB-03, LIVE-02, restore-drill)."""
+
+    kind: Literal["directory"] = "directory"
+    path: Path
+    pattern: str = "*"
+    date_from: Literal["name", "mtime"] = "name"
+
+
+class MigrationSettings(_Section):
+    """The migration dry-run (REL-03, REL-04, RB-02): SQL files, the applied set, the verdict's limits."""
+
+    dir: Path
+    applied_table: str | None = None
+    applied_column: str = "name"
+    large_table_rows: PositiveInt = 100_000
+    statement_budget_ms: PositiveInt = 2_000
+    max_transaction_age_s: PositiveFloat = 60.0
+
+
+class DatabaseSettings(_Section):
+    """The target database: TLS, PITR, replicas, backups and the restore record (DB-01..05, LIVE-02, POST-01)."""
+
+    connect_timeout_s: PositiveFloat = 5.0
+    statement_timeout_ms: PositiveInt = 10_000
+    min_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "require"
+    min_tls_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
+    archive_max_delay_s: PositiveInt = 600
+    expected_replicas: list[str] = Field(default_factory=list)
+    max_replay_lag_s: PositiveFloat = 30.0
+    max_replay_lag_bytes: PositiveInt = 64 * 1024 * 1024
+    backups: BackupSourceSettings | None = None
+    backup_max_age_h: PositiveFloat = 26.0
+    retention_days: PositiveInt = 30
+    prelaunch_window_h: PositiveFloat = 24.0
+    restore_record: Path | None = None
+    restore_max_age_days: PositiveFloat = 7.0
+    restore_tables: list[str] = Field(default_factory=list)
+    restore_row_tolerance: Annotated[float, Field(ge=0)] = 0.1
+    tool_timeout_s: PositiveFloat = 120.0
+    migrations: MigrationSettings | None = None
+
+
+class PaymentCheck(_Section):
+    """One query against the app's database and the value its first column must have (PAY-04)."""
+
+    what: str
+    query: str
+    expect: JsonScalar
+
+
+class PaymentSettings(_Section):
+    """How golive drives the app's payment flows (PAY-03, PAY-04, SMK-02, SMK-03, POST-03)."""
+
+    webhook_path: str = "/api/webhooks/razorpay"
+    webhook_deadline_s: PositiveFloat = 5.0
+    effect_query: str | None = None
+    order_path: str = "/api/orders"
+    order_payload: dict[str, JsonScalar] = Field(
+        default_factory=lambda: {"amount": 10000, "currency": "INR", "receipt": "golive-{run_id}"}
+    )
+    order_id_field: str = "razorpay_order_id"
+    payment: Literal["sandbox", "existing"] | None = None
+    test_payment_id: str | None = None
+    refund_amount: PositiveInt = 100
+    checks: list[PaymentCheck] = Field(default_factory=list)
+    timeout_s: PositiveFloat = 30.0
+    poll_interval_s: PositiveFloat = 0.5
+    allow_live: bool = False
+    live_amount_cap: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _existing_payment_named(self) -> PaymentSettings:
+        if self.payment == "existing" and not self.test_payment_id:
+            raise ValueError("payment = 'existing' needs test_payment_id (a test payment made once by a person)")
+        if self.allow_live and self.live_amount_cap is None:
+            raise ValueError("allow_live needs live_amount_cap (the most golive may charge, in paise)")
+        return self
+
+
+class CanaryPolicy(_Section):
+    """CAN-01: how the canary is sampled against the baselines, and when the analysis stops (Argo/Kayenta style)."""
+
+    initial_delay_s: Annotated[float, Field(ge=0)] = 30.0
+    interval_s: PositiveFloat = 15.0
+    window_s: PositiveFloat = 600.0
+    probe_timeout_s: PositiveFloat = 5.0
+    requests_per_interval: PositiveInt = 5
+    extra_paths: list[str] = Field(default_factory=list)
+    failure_limit: Annotated[int, Field(ge=0)] = 0
+    consecutive_error_limit: Annotated[int, Field(ge=0)] = 1
+    inconclusive_limit: Annotated[int, Field(ge=0)] = 0
+    min_samples: Annotated[int, Field(ge=3)] = 10
+    max_error_rate_increase: Annotated[float, Field(ge=0, le=1)] = 0.01
+    latency_confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.98
+    latency_floor_ms: Annotated[float, Field(ge=0)] = 25.0
+    latency_floor_ratio: Annotated[float, Field(ge=0)] = 0.25
+    score_pass: Annotated[float, Field(ge=0, le=100)] = 95.0
+    score_marginal: Annotated[float, Field(ge=0, le=100)] = 75.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CanaryPolicy:
+        if self.window_s < self.interval_s:
+            raise ValueError("window_s must be at least interval_s")
+        if self.score_marginal > self.score_pass:
+            raise ValueError("score_marginal must not exceed score_pass")
+        return self
+
+
+class SmokeSettings(_Section):
+    """SMK-01: the login flow the smoke account (SMOKE_USER/SMOKE_PASSWORD) goes through."""
+
+    login_path: str = "/api/login"
+    me_path: str = "/api/me"
+    token_field: str = "token"
+
+
+class FlagSource(_Section):
+    """LIVE-03: where the feature flags are read, in which format, and which flags this release names as risky."""
+
+    url: HttpUrl | None = None
+    format: Literal["unleash", "json"] = "unleash"
+    risky: list[str] = Field(default_factory=list)
+
+
+class JobSource(_Section):
+    """LIVE-04 / POST-04: the jobs status endpoint and the non-critical jobs paused for this release."""
+
+    url: HttpUrl | None = None
+    pause: list[str] = Field(default_factory=list)
+    paused_state: str = "paused"
+
+
+_ERROR_RATE = 'sum(rate(http_requests_total{status=~"5.."}[{window}])) / sum(rate(http_requests_total[{window}]))'
+_LATENCY_P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[{window}])))"
+
+
+class MetricsSource(_Section):
+    """OBS-05, POST-02: the Prometheus HTTP API, its queries ({window} becomes a range such as 3600s), tolerances."""
+
+    prometheus_url: HttpUrl | None = None
+    error_rate_query: str = _ERROR_RATE
+    latency_p95_query: str = _LATENCY_P95
+    request_rate_query: str = "sum(rate(http_requests_total[{window}]))"
+    baseline_window_s: PositiveInt = 3600
+    min_requests: PositiveInt = 100
+    observe_s: PositiveFloat = 300.0
+    baseline_offset_s: PositiveFloat = 3600.0
+    error_rate_factor: Annotated[float, Field(ge=1)] = 1.5
+    error_rate_margin: Annotated[float, Field(ge=0, le=1)] = 0.005
+    latency_factor: Annotated[float, Field(ge=1)] = 1.5
+    latency_margin_ms: Annotated[float, Field(ge=0)] = 50.0
+
+
+class UptimeSource(_Section):
+    """OBS-03: the uptime monitor's API (UPTIMEROBOT_API_KEY) and the paths it must check (default: both health)."""
+
+    provider: Literal["uptimerobot"] | None = None
+    api_url: HttpUrl = HttpUrl("https://api.uptimerobot.com")
+    paths: list[str] = Field(default_factory=list)
+
+
+class StageOrderSettings(_Section):
+    """A later stage starts only after the previous one passed for the same release (golive/stage_order.py)."""
+
+    enforce: bool | None = None  # default: enforced everywhere but the sandbox
+    max_age_h: PositiveFloat = 24.0
+
+
+class StageSettings(_Section):
+    """The go-live stages: canary analysis, rolling deploy, smoke login, flags and jobs (issue 6)."""
+
+    version_field: str = "version"
+    commit_field: str = "commit"
+    canary: CanaryPolicy = CanaryPolicy()
+    smoke: SmokeSettings = SmokeSettings()
+    flags: FlagSource = FlagSource()
+    jobs: JobSource = JobSource()
+    order: StageOrderSettings = StageOrderSettings()
+    metrics: MetricsSource = MetricsSource()
+    uptime: UptimeSource = UptimeSource()
+
+
+_ENDPOINT = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$"
+
+
+class TlsSettings(_Section):
+    """HTTPS and certificates (TLS-01..04): which domains, the thresholds, HTTP on port 80, HSTS, webhooks."""
+
+    domains: list[Annotated[str, Field(pattern=_ENDPOINT)]] = Field(default_factory=list)
+    min_days_left: PositiveInt = 21
+    renew_before_days: PositiveInt | None = None
+    renew_at_fraction: Annotated[float, Field(gt=0, lt=1)] = 2 / 3
+    min_rsa_bits: PositiveInt = 2048
+    min_ec_bits: PositiveInt = 256
+    http_port: Annotated[int, Field(ge=1, le=65535)] = 80
+    hsts_min_age_s: PositiveInt = 31_536_000
+    hsts_include_subdomains: bool = False
+    webhook_urls: list[HttpUrl] = Field(default_factory=list)
+    webhook_record_query: str = "select count(*) from webhook_events where event_id = %s"
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+
+    @model_validator(mode="after")
+    def _ports_in_range(self) -> TlsSettings:
+        for domain in self.domains:
+            port = domain.rpartition("]")[2] if domain.startswith("[") else domain
+            if ":" in port and not 0 < int(port.rpartition(":")[2]) < 65536:
+                raise ValueError(f"domains: {domain!r} has a port outside 1-65535")
+        return self
+
+
+class CdnPurgeSettings(_Section):
+    """How the CDN's cache is invalidated (CDN-02): provider, scope, API and zone; the token is CDN_API_TOKEN."""
+
+    provider: Literal["cloudflare", "fastly", "cloudfront", "akamai", "other"]
+    scope: Literal["url", "prefix", "tag", "everything"] = "url"
+    api_url: HttpUrl = HttpUrl("https://api.cloudflare.com")
+    zone_id: str | None = None
+    canary_path: str | None = None
+
+
+class CdnSettings(_Section):
+    """Static assets through the CDN and the reviewed cache rules (CDN-01, CDN-02)."""
+
+    base_url: HttpUrl | None = None
+    assets: list[str] = Field(default_factory=list)
+    html_paths: list[str] = Field(default_factory=lambda: ["/"])
+    markers: list[str] = Field(
+        default_factory=lambda: ["Via", "X-Cache", "CF-Cache-Status", "X-Served-By", "Age", "X-Amz-Cf-Id"]
+    )
+    asset_min_max_age_days: PositiveInt = 30
+    require_immutable: bool = True
+    html_max_shared_age_s: Annotated[int, Field(ge=0)] = 300
+    purge: CdnPurgeSettings | None = None
+
+
 Tier = Literal["sandbox", "staging", "production"]
 
 
@@ -156,6 +454,13 @@ class Environment(_Section):
     alerts: AlertSettings = AlertSettings()
     side_effects: SideEffectSettings = SideEffectSettings()
     # Sections of later checks are added below, one field per line (database, tls/cdn, payments, stages, release).
+    stages: StageSettings = StageSettings()
+    payments: PaymentSettings = PaymentSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    release: ReleaseSettings = ReleaseSettings()
+    ci: CiSettings = CiSettings()
+    tls: TlsSettings = TlsSettings()  # and cdn: HTTPS, certificates and CDN (TLS-01..04, CDN-01/02)
+    cdn: CdnSettings = CdnSettings()
 
     @property
     def is_strict(self) -> bool:

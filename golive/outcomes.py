@@ -8,6 +8,7 @@ from typing import NoReturn
 import pytest
 
 NOT_VERIFIED_PREFIX = "not verified: "
+ATTESTED_PROP = "golive.attested"
 
 
 class Outcome(StrEnum):
@@ -49,3 +50,8 @@ class ProbeError(Exception):
 def not_verified(reason: str) -> NoReturn:
     """End the check as *not verified*, with the reason (a missing setting, a side effect not allowed...)."""
     pytest.skip(NOT_VERIFIED_PREFIX + reason)
+
+
+def record_attestation(user_properties: list[tuple[str, object]], statements: list[str]) -> None:
+    """Mark a check's pass as *attested*: a person confirmed it (who, which role, when)."""
+    user_properties.extend((ATTESTED_PROP, statement) for statement in statements)

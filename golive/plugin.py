@@ -6,11 +6,12 @@ golive.config, the artifact in golive.report; this module only connects them to 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets as _random
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from pytest_html import extras as html_extras
 
-from golive.checklist import STAGES, Checklist, load_checklist
+from golive.checklist import CHECKLIST_PATH, STAGES, Checklist, load_checklist
 from golive.config import (
     ConfigError,
     Environment,
@@ -31,7 +32,8 @@ from golive.config import (
     release_from,
 )
 from golive.evidence import observations_from
-from golive.outcomes import NOT_VERIFIED_PREFIX, Outcome, ProbeError
+from golive.outcomes import ATTESTED_PROP, NOT_VERIFIED_PREFIX, Outcome, ProbeError
+from golive.release import ReleaseFile
 from golive.report import (
     CheckResult,
     ItemResult,
@@ -47,6 +49,7 @@ from golive.report import (
     write_manifest,
 )
 from golive.secrets import REGISTRY
+from golive.waivers import WaiverFile, apply_waivers, load_waivers
 
 ITEM_PROP = "golive.item"
 OUTCOME_PROP = "golive.outcome"
@@ -71,6 +74,8 @@ class RunState:
     reports_dir: Path | None = None
     tests: dict[str, CheckResult] = field(default_factory=dict)
     checked_items: set[str] = field(default_factory=set)
+    deselected: dict[str, list[str]] = field(default_factory=dict)  # item -> its checks a filter left out
+    incomplete: list[str] = field(default_factory=list)  # why the run cannot be trusted to be complete
     results: list[ItemResult] = field(default_factory=list)
     decision: Verdict | None = None
     stamp: Stamp | None = None
@@ -141,6 +146,12 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _checklist_path(config: pytest.Config) -> Path:
+    """The project's checklist.toml (beside checks/), or the one golive ships when the project has none."""
+    local = config.rootpath / "checklist.toml"
+    return local if local.is_file() else CHECKLIST_PATH
+
+
 def _new_state(config: pytest.Config) -> RunState:
     settings = RunSettings()
     worker = getattr(config, "workerinput", None)
@@ -160,7 +171,7 @@ def _new_state(config: pytest.Config) -> RunState:
         variables = Variables.read(env)
         variables.register(REGISTRY)
     return RunState(
-        checklist=load_checklist(),
+        checklist=load_checklist(_checklist_path(config)),
         env=env,
         variables=variables,
         stage=stage_of(config.option.markexpr or ""),
@@ -252,6 +263,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("golive: checks and checklist disagree:\n  " + "\n  ".join(problems))
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Remember the checks of this stage that a filter (-k, --deselect, -m beyond the stage) left out."""
+    if not items:
+        return
+    state = run_state(items[0].config)
+    for item in items:
+        item_id = _item_marker_id(item)
+        stages = {m.name for m in item.iter_markers() if m.name in STAGES}
+        if item_id is not None and (state.stage is None or state.stage in stages):
+            state.deselected.setdefault(item_id, []).append(item.nodeid)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker("side_effect")
     if marker is None:
@@ -268,7 +291,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Outcome, str] | None:
     if report.passed:
-        return (Outcome.PASSED, "") if report.when == "call" else None
+        if report.when != "call":
+            return None
+        attested = [str(v) for k, v in report.user_properties if k == ATTESTED_PROP]
+        return (Outcome.ATTESTED, "attested: " + "; ".join(attested)) if attested else (Outcome.PASSED, "")
     if report.skipped:
         message = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         message = message.removeprefix("Skipped: ").removeprefix(NOT_VERIFIED_PREFIX)
@@ -311,7 +337,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _scrub_report(report: pytest.TestReport) -> None:
     """Last line of defence: no registered secret survives in failure text or captured output."""
-    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, REGISTRY.scrub(reason))
+    elif report.longrepr is not None:
         text = str(report.longrepr)
         scrubbed = REGISTRY.scrub(text)
         if scrubbed != text:
@@ -323,14 +352,16 @@ def _scrub_report(report: pytest.TestReport) -> None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    props = dict(report.user_properties)
-    item_id = props.get(ITEM_PROP)
-    if not isinstance(item_id, str) or OUTCOME_PROP not in props:
-        return
     config = _CONFIG.get("config")
     if config is None:
         return
     state = run_state(config)
+    props = dict(report.user_properties)
+    item_id = props.get(ITEM_PROP)
+    if not isinstance(item_id, str) or OUTCOME_PROP not in props:
+        if report.failed and report.nodeid.startswith(f"{CHECKS_DIR}/"):
+            state.incomplete.append(f"{report.nodeid} ended without a result ({report.when}): the check crashed")
+        return
     outcome = Outcome(str(props[OUTCOME_PROP]))
     previous = state.tests.get(report.nodeid)
     if previous is not None and report.when == "teardown" and outcome is not Outcome.ERROR:
@@ -350,14 +381,38 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 _CONFIG: dict[str, pytest.Config] = {}
 
 
+class _ScrubLogs(logging.Filter):
+    """Scrubs every log record before any handler (live log, log file, captured log) formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = REGISTRY.scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, ()
+        return True
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     _CONFIG["config"] = session.config
+    logs = session.config.pluginmanager.get_plugin("logging-plugin")
+    if logs is not None:
+        for name in ("log_cli_handler", "log_file_handler", "caplog_handler", "report_handler"):
+            handler = getattr(logs, name, None)
+            if isinstance(handler, logging.Handler):
+                handler.addFilter(_ScrubLogs())
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """xdist: merge the items each worker found checks for."""
-    run_state(node.config).checked_items.update(node.workeroutput.get("golive_checked_items", []))
+    """xdist: merge what each worker found; a worker that died sent nothing, and the run is incomplete."""
+    state = run_state(node.config)
+    output = getattr(node, "workeroutput", None)
+    if output is None:
+        state.incomplete.append(f"xdist worker {node.gateway.id} died: its checks' results may be lost")
+        return
+    state.checked_items.update(output.get("golive_checked_items", []))
+    for item_id, nodeids in output.get("golive_deselected", {}).items():
+        state.deselected.setdefault(item_id, []).extend(nodeids)
 
 
 @pytest.hookimpl(tryfirst=True, wrapper=True)
@@ -367,13 +422,18 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     worker = getattr(config, "workeroutput", None)
     if worker is not None:
         worker["golive_checked_items"] = sorted(state.checked_items)
+        worker["golive_deselected"] = state.deselected
     if state.env is None or worker is not None or state.reports_dir is None:
         return (yield)
     env = state.env
-    state.results = item_results(
-        state.checklist, state.stage, list(state.tests.values()), frozenset(state.checked_items)
+    results = item_results(
+        state.checklist, state.stage, list(state.tests.values()), frozenset(state.checked_items), state.deselected
     )
-    state.decision = verdict(state.results, env.is_strict)
+    state.results = apply_waivers(results, _waivers(state, env, config.rootpath))
+    if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        code = pytest.ExitCode(session.exitstatus)
+        state.incomplete.append(f"pytest ended with exit code {int(code)} ({code.name.lower().replace('_', ' ')})")
+    state.decision = verdict(state.results, env.is_strict, tuple(dict.fromkeys(state.incomplete)))
     state.stamp = Stamp(
         stage=state.label,
         environment=env.name,
@@ -390,6 +450,17 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     return result
 
 
+def _waivers(state: RunState, env: Environment, root: Path) -> WaiverFile:
+    directory = env.release.dir if env.release.dir.is_absolute() else root / env.release.dir
+    owners = ReleaseFile.load(directory, state.release.tag).section("owners")
+    return load_waivers(
+        directory / f"{state.release.tag}.waivers.toml",
+        {str(k): str(v) for k, v in owners.items()} if isinstance(owners, dict) else {},
+        {item.id: item.owner for item in state.checklist.items},
+        datetime.now(UTC).date(),
+    )
+
+
 def _write_artifacts(session: pytest.Session, state: RunState) -> None:
     assert state.reports_dir is not None
     assert state.stamp is not None
@@ -398,10 +469,18 @@ def _write_artifacts(session: pytest.Session, state: RunState) -> None:
     ticks = tick_rows(state.checklist, state.results)
     json_path = state.reports_dir / f"{state.label}.json"
     write_json(document(state.stamp, state.results, state.decision, ticks), json_path, REGISTRY)
-    artifacts = [Path(config.option.htmlpath), Path(config.option.xmlpath), json_path]
+    # the paths as pytest and pytest-html expand them ($VAR, ~)
+    artifacts = [
+        Path(os.path.expanduser(os.path.expandvars(p))) for p in (config.option.htmlpath, config.option.xmlpath)
+    ]
+    artifacts.append(json_path)
+    missing = [str(p) for p in artifacts if not p.exists()]
     manifest = state.reports_dir / f"{state.label}.sha256"
     write_manifest([p for p in artifacts if p.exists()], manifest)
     leaks = leak_scan(REGISTRY, [*artifacts, manifest])
+    if missing:  # an artifact the scan could not see: the sign-off cannot stand
+        unseen = tuple(f"artifact {m} was not written" for m in missing)
+        state.decision = replace(state.decision, go=False, incomplete=(*state.decision.incomplete, *unseen))
     tr = config.pluginmanager.get_plugin("terminalreporter")
     lines = _closing_lines(state, leaks, [*artifacts, manifest])
     if tr is not None:
@@ -418,6 +497,7 @@ def _closing_lines(state: RunState, leaks: list[Any], artifacts: list[Path]) -> 
     for r in state.results:
         if not r.outcome.clears:
             lines.append(f"  {r.item.id:<8} {r.outcome.value:<12} {r.reason}")
+    lines += [f"golive: incomplete run: {reason}" for reason in state.decision.incomplete]
     if leaks:
         lines.append("golive: SECRET LEAK: the artifacts were removed:")
         lines += [f"  {leak}" for leak in leaks]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -57,24 +58,42 @@ class ItemResult:
     duration_s: float
     tests: tuple[str, ...]
     side_effects: tuple[str, ...]
+    # Some of the item's checks were filtered out of the run (-k, --deselect): never a pass, whatever the mode.
+    filtered: bool = False
 
 
 def item_results(
-    checklist: Checklist, stage: str | None, tests: list[CheckResult], checked_items: frozenset[str]
+    checklist: Checklist,
+    stage: str | None,
+    tests: list[CheckResult],
+    checked_items: frozenset[str],
+    deselected: Mapping[str, list[str]] | None = None,
 ) -> list[ItemResult]:
-    """Every item of the stage, in checklist order; items without a test are *not verified*, saying why."""
+    """Every item of the stage, in checklist order; items without a test are *not verified*, saying why.
+
+    ``deselected`` maps items to their checks that a filter (-k, --deselect) left out of the run: such an
+    item is not verified, even when the checks that did run passed.
+    """
     by_item: dict[str, list[CheckResult]] = {}
     for test in tests:
         by_item.setdefault(test.item_id, []).append(test)
+    left_out = deselected or {}
     results = []
     for item in checklist.for_stage(stage):
         mine = by_item.get(item.id, [])
+        skipped = left_out.get(item.id, [])
         if not mine:
-            reason = "its check was not selected in this run" if item.id in checked_items else NO_CHECK_YET
-            results.append(ItemResult(item, Outcome.NOT_VERIFIED, reason, (), 0.0, (), ()))
+            if item.id in checked_items or skipped:
+                reason, filtered = "its check was not selected in this run", True
+            else:
+                reason, filtered = NO_CHECK_YET, False
+            results.append(ItemResult(item, Outcome.NOT_VERIFIED, reason, (), 0.0, (), (), filtered))
             continue
         outcome = worst([t.outcome for t in mine])
         reasons = [f"{_param(t.nodeid)}{t.reason}" for t in mine if t.outcome == outcome and t.reason]
+        if skipped:
+            outcome = worst([outcome, Outcome.NOT_VERIFIED])
+            reasons.append(f"{len(skipped)} of its checks were filtered out of this run: {', '.join(skipped)}")
         results.append(
             ItemResult(
                 item=item,
@@ -84,6 +103,7 @@ def item_results(
                 duration_s=round(sum(t.duration_s for t in mine), 3),
                 tests=tuple(t.nodeid for t in mine),
                 side_effects=tuple(sorted({t.side_effect for t in mine if t.side_effect})),
+                filtered=bool(skipped),
             )
         )
     return results
@@ -98,17 +118,21 @@ def _param(nodeid: str) -> str:
 class Verdict:
     go: bool
     blocking: tuple[ItemResult, ...]
+    incomplete: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         return "GO" if self.go else "NO-GO"
 
 
-def verdict(results: list[ItemResult], strict: bool) -> Verdict:
-    """Strict: anything not passed, attested or validly waived blocks. Otherwise only failures and errors do."""
+def verdict(results: list[ItemResult], strict: bool, incomplete: tuple[str, ...] = ()) -> Verdict:
+    """Strict: anything not passed, attested or validly waived blocks. Otherwise failures, errors and items
+    whose checks were filtered out do. A run that did not complete (interrupted, a collection error, a crashed
+    check) is never a go, and says why."""
     blocking_outcomes = {o for o in Outcome if not o.clears} if strict else {Outcome.FAILED, Outcome.ERROR}
-    blocking = tuple(r for r in results if r.outcome in blocking_outcomes)
-    return Verdict(go=bool(results) and not blocking, blocking=blocking)
+    blocking = tuple(r for r in results if r.outcome in blocking_outcomes or (r.filtered and not r.outcome.clears))
+    proved = any(r.outcome.clears for r in results)
+    return Verdict(go=proved and not blocking and not incomplete, blocking=blocking, incomplete=incomplete)
 
 
 def tick_rows(checklist: Checklist, results: list[ItemResult]) -> list[dict[str, Any]]:
@@ -143,6 +167,7 @@ def document(stamp: Stamp, results: list[ItemResult], decision: Verdict, ticks: 
         "finished_at": stamp.finished_at,
         "verdict": "go" if decision.go else "no-go",
         "blocking": [r.item.id for r in decision.blocking],
+        "incomplete": list(decision.incomplete),
         "items": [
             {
                 "id": r.item.id,
@@ -179,7 +204,9 @@ _COLOURS = {
 
 def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, ticks: list[dict[str, Any]]) -> str:
     """The static sign-off section: readable with scripts stripped (ticket systems strip them)."""
-    cell = 'style="border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left"'
+    # explicit colours: pytest-html's light grey text is too faint for a sign-off (contrast below 4.5:1)
+    cell = 'style="border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left;color:#1f2328"'
+    tight = cell[:-1] + ';white-space:nowrap"'
     colour = "#1a7f37" if decision.go else "#cf222e"
     stamp_rows = [
         ("Stage", stamp.stage),
@@ -193,16 +220,18 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         ("Finished", stamp.finished_at),
     ]
     out = [
-        '<section id="golive-signoff">',
+        '<section id="golive-signoff" style="color:#1f2328">',
         f'<h2 id="golive-verdict" style="color:{colour}">Verdict: {decision.label}</h2>',
     ]
+    if decision.incomplete:
+        out.append(f"<p><strong>Incomplete run:</strong> {escape('; '.join(decision.incomplete))}</p>")
     if decision.blocking:
         blockers = ", ".join(f"{r.item.id} ({r.outcome.value})" for r in decision.blocking)
-        out.append(f"<p><strong>Blocking:</strong> {escape(blockers)}</p>")
+        out.append(f'<p style="max-width:80em"><strong>Blocking:</strong> {escape(blockers)}</p>')
     out.append('<table id="golive-stamp" style="border-collapse:collapse">')
     out += [f"<tr><th {cell}>{escape(k)}</th><td {cell}>{escape(v)}</td></tr>" for k, v in stamp_rows]
     out.append("</table>")
-    out.append("<h3>Sign-off</h3>")
+    out.append('<h3 style="color:#1f2328">Sign-off</h3>')
     out.append('<table id="golive-items" style="border-collapse:collapse">')
     out.append(
         "<tr>"
@@ -216,14 +245,17 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         lines += [f"side effect: {s}" for s in r.side_effects]
         details = "<br>".join(escape(line) for line in lines) or "&nbsp;"
         out.append(
-            f"<tr><td {cell}>{escape(r.item.id)}</td><td {cell}>{escape(r.item.title)}</td>"
-            f"<td {cell}>{escape(r.item.owner)}</td>"
+            f"<tr><td {tight}>{escape(r.item.id)}</td><td {cell}>{escape(r.item.title)}</td>"
+            f"<td {tight}>{escape(r.item.owner)}</td>"
             f'<td {cell}><strong style="color:{_COLOURS[r.outcome]}">{escape(r.outcome.value)}</strong></td>'
             f"<td {cell}>{details}</td></tr>"
         )
     out.append("</table>")
-    out.append("<h3>Final quick ticks (section 8)</h3>")
+    out.append('<h3 style="color:#1f2328">Final quick ticks (section 8)</h3>')
     out.append('<table id="golive-ticks" style="border-collapse:collapse">')
+    out.append(
+        "<tr>" + "".join(f"<th {cell}>{h}</th>" for h in ("Tick", "Final quick tick", "From its items")) + "</tr>"
+    )
     for t in ticks:
         mark = {"ticked": "[x]", "not ticked": "[ ]", "elsewhere": "[-]"}[t["status"]]
         out.append(

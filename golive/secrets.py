@@ -17,13 +17,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote
 
 MASK = "****"
 # Values shorter than this are not scanned for: they would match ordinary text (and ENV-02 flags them).
 MIN_SCAN_LENGTH = 6
 # base64 fragments shorter than this would match ordinary base64 data by chance.
 MIN_B64_FRAGMENT = 10
+# Path segments at least this long are secret on their own (tokens in webhook URLs), shorter ones are words.
+MIN_SEGMENT = 16
 
 
 class Secret:
@@ -62,12 +64,20 @@ class Secret:
         return len(self._value)
 
 
-def url_password(url: str) -> str | None:
-    """The password part of a URL, if any (``postgresql://user:pw@host/db`` -> ``pw``)."""
-    try:
-        return urlsplit(url.strip()).password
-    except ValueError:
-        return None
+def url_secrets(url: str) -> set[str]:
+    """The parts of a URL that are secret on their own: the password, a long user name without a password (a
+    Sentry DSN's key), and long path segments (a Slack webhook's token), also percent-decoded. Parsed
+    leniently: a malformed URL is still a secret."""
+    _scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        return set()
+    authority, _, tail = rest.partition("/")
+    userinfo, at, _host = authority.rpartition("@")
+    user, _, password = userinfo.partition(":") if at else ("", "", "")
+    if password or len(user) < MIN_SEGMENT:
+        user = ""  # a user name beside a password is a name; alone and long it is the key (a Sentry DSN's)
+    segments = [segment for segment in tail.partition("?")[0].split("/") if len(segment) >= MIN_SEGMENT]
+    return {form for part in (user, password, *segments) if part for form in (part, unquote(part))}
 
 
 def _b64_fragments(raw: bytes) -> set[str]:
@@ -106,10 +116,7 @@ class SecretRegistry:
     def add(self, name: str, value: str | None) -> None:
         if not value:
             return
-        candidates = {value, value.strip()}
-        password = url_password(value)
-        if password:
-            candidates.add(password)
+        candidates = {value, value.strip(), *url_secrets(value)}
         with self._lock:
             for candidate in candidates:
                 if len(candidate) >= MIN_SCAN_LENGTH:
@@ -131,8 +138,10 @@ class SecretRegistry:
             yield value, name, "plain"
             for encoded in {quote(value, safe=""), quote_plus(value, safe="")} - {value}:
                 yield encoded, name, "URL-encoded"
-            for escaped in {html.escape(value), json.dumps(value)[1:-1]} - {value}:
-                yield escaped, name, "escaped"
+            as_json = json.dumps(value)[1:-1]
+            for escaped in {html.escape(value), as_json, html.escape(as_json), json.dumps(html.escape(value))[1:-1]}:
+                if escaped != value:
+                    yield escaped, name, "escaped"
             for fragment in _b64_fragments(value.encode()):
                 yield fragment, name, "base64"
 

@@ -3,48 +3,8 @@ tests then hold that item to passing on the healthy sandbox and failing on each 
 
 from golive.checklist import load_checklist
 
-WAITING_FOR_A_CHECK = {
-    "DB-01",
-    "DB-02",
-    "DB-03",
-    "DB-04",
-    "DB-05",
-    "TLS-01",
-    "TLS-02",
-    "TLS-03",
-    "TLS-04",
-    "CDN-01",
-    "CDN-02",
-    "PAY-01",
-    "PAY-02",
-    "PAY-03",
-    "PAY-04",
-    "OBS-03",
-    "OBS-05",
-    "REL-01",
-    "REL-02",
-    "REL-03",
-    "REL-04",
-    "LIVE-01",
-    "LIVE-02",
-    "LIVE-03",
-    "LIVE-04",
-    "CAN-01",
-    "CAN-02",
-    "SMK-01",
-    "SMK-02",
-    "SMK-03",
-    "POST-01",
-    "POST-02",
-    "POST-03",
-    "POST-04",
-    "RB-01",
-    "RB-02",
-    "RB-03",
-    "TEAM-01",
-    "TEAM-02",
-    "TEAM-03",
-    "TEAM-04",
-}
+WAITING_FOR_A_CHECK: set[str] = set()
 
 IMPLEMENTED = load_checklist().ids() - WAITING_FOR_A_CHECK
+# The outcome each implemented item has on the healthy sandbox: people's confirmations are "attested".
+HEALTHY = {item.id: "attested" if item.proof == "attestation" else "passed" for item in load_checklist().items}

@@ -1,6 +1,7 @@
 """The GitLab pipeline's wiring: stages in go-live order, each checklist stage a pytest gate keeping its
 artifacts, manual deploy gates that block, run one at a time, only for protected release tags."""
 
+import itertools
 import re
 import shlex
 
@@ -53,8 +54,19 @@ def test_deploys_are_blocking_manual_gates_for_protected_tags(deploy, after):
 def test_each_stage_needs_the_one_before():
     assert job("canary")["needs"] == ["preflight", "deploy-canary"]
     assert job("deploy")["needs"] == ["canary"]
-    assert job("smoke")["needs"] == ["deploy"]
+    assert job("smoke")["needs"] == ["canary", "deploy"]
     assert job("postlaunch")["needs"] == ["smoke"]
+
+
+def test_each_checklist_job_receives_the_reports_before_it():
+    """Artifacts travel only through `needs`: each checklist job needs the checklist job before it."""
+    for before, stage in itertools.pairwise(STAGES):
+        assert before in job(stage)["needs"], (stage, before)
+
+
+def test_checklist_jobs_install_golive_editable():
+    """golive finds checklist.toml and environments/ in the checkout: a plain `pip install .` would not."""
+    assert PIPELINE[".checklist"]["before_script"] == ["python -m pip install --quiet -e ."]
 
 
 def test_release_identity_reaches_the_report_stamp():

@@ -6,15 +6,12 @@ and where the runbook is.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from golive.outcomes import ProbeError
-from golive.probes.http import describe_error
+from golive.probes.http import request
 from golive.secrets import Secret
 
 
@@ -66,14 +63,15 @@ class AlertDelivery:
         return 200 <= self.status < 300
 
 
+def endpoint_of(url: str) -> str:
+    """scheme://host[:port] of a URL, never its path (webhook paths are secret); lenient with malformed URLs."""
+    scheme, sep, rest = url.strip().partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}" if sep and host else "(malformed URL)"
+
+
 def post_json(http: httpx.Client, channel: str, url: str, payload: dict[str, Any]) -> AlertDelivery:
-    """POST one alert; the endpoint is shown as scheme://host only (webhook paths are secret)."""
-    parts = urlsplit(url)
-    endpoint = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
-    started = time.perf_counter()
-    try:
-        answer = http.post(url, json=payload)
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"{channel} at {endpoint}: {describe_error(exc)}") from None
-    latency = round((time.perf_counter() - started) * 1000, 1)
-    return AlertDelivery(channel, endpoint, answer.status_code, answer.text[:300].strip(), latency)
+    """POST one alert within the client's deadline."""
+    endpoint = endpoint_of(url)
+    answer = request(http, "POST", url, f"{channel} at {endpoint}", json=payload)
+    return AlertDelivery(channel, endpoint, answer.status, answer.text[:300].strip(), answer.latency_ms)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -63,15 +64,46 @@ class Response:
             return None
 
 
-def get(client: httpx.Client, url: str) -> Response:
-    """GET with the client's timeouts; a connect error or timeout raises ProbeError with one line."""
+# A probe reads at most this much of an answer: health bodies and API answers are small.
+MAX_BODY_BYTES = 256 * 1024
+
+
+def deadline_of(client: httpx.Client) -> float:
+    """The most one exchange may take, whatever the server does: the connect plus the read timeout.
+
+    httpx's timeouts apply per network operation, so a server dripping one byte at a time would never trip
+    them; this bounds the whole exchange.
+    """
+    timeout = client.timeout
+    return (timeout.connect or 0.0) + (timeout.read or 0.0)
+
+
+def request(client: httpx.Client, method: str, url: str, what: str, **kwargs: Any) -> Response:
+    """One HTTP exchange within the client's deadline and MAX_BODY_BYTES; anything that keeps it from
+    measuring (refused, timed out, endless, invalid URL) raises ProbeError with one line naming ``what``."""
+    deadline = deadline_of(client)
     started = time.perf_counter()
+    body = bytearray()
     try:
-        answer = client.get(url)
+        with client.stream(method, url, **kwargs) as answer:
+            for chunk in answer.iter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise ProbeError(f"{what}: the answer is larger than {MAX_BODY_BYTES} bytes")
+                if time.perf_counter() - started > deadline:
+                    raise ProbeError(f"{what}: no complete answer within {deadline:.0f} s")
+            status, headers, encoding = answer.status_code, dict(answer.headers), answer.encoding or "utf-8"
+    except httpx.InvalidURL:
+        raise ProbeError(f"{what}: not a valid URL") from None
     except httpx.HTTPError as exc:
-        raise ProbeError(f"GET {url}: {describe_error(exc)}") from None
-    latency = (time.perf_counter() - started) * 1000
-    return Response(url, answer.status_code, round(latency, 1), dict(answer.headers), answer.text[:4096])
+        raise ProbeError(f"{what}: {describe_error(exc)}") from None
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return Response(url, status, latency, headers, bytes(body).decode(encoding, errors="replace"))
+
+
+def get(client: httpx.Client, url: str) -> Response:
+    """GET with the client's timeouts and deadline."""
+    return request(client, "GET", url, f"GET {url}")
 
 
 @dataclass(frozen=True)
@@ -113,7 +145,7 @@ def judge_health(
         expected[f"body.{key}"] = want
         if key not in body:
             problems.append(f"body.{key} missing, expected {want!r}")
-        elif got != want:
+        elif type(got) is not type(want) or got != want:  # 1 is not true, "1" is not 1
             problems.append(f"body.{key} = {got!r}, expected {want!r}")
     for key in ("version", "commit"):
         if isinstance(body.get(key), str):

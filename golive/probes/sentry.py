@@ -18,7 +18,7 @@ from sentry_sdk.transport import Transport
 from sentry_sdk.utils import BadDsn, EndpointType, event_from_exception
 
 from golive.outcomes import ProbeError
-from golive.probes.http import describe_error
+from golive.probes.http import Response, request
 from golive.secrets import Secret
 
 RUN_ID_TAG = "golive.run_id"
@@ -55,14 +55,13 @@ class _DeliveringTransport(Transport):
         url = auth.get_api_url(EndpointType.ENVELOPE)
         endpoint = f"{self.parsed_dsn.scheme}://{self.parsed_dsn.netloc}"
         headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth.to_header()}
-        started = time.perf_counter()
         try:
-            answer = self._http.post(url, content=envelope.serialize(), headers=headers)
-        except httpx.HTTPError as exc:
-            self.failures.append(f"Sentry ingest at {endpoint}: {describe_error(exc)}")
+            answer = request(self._http, "POST", url, f"Sentry ingest at {endpoint}", content=envelope.serialize(),
+                             headers=headers)  # fmt: skip
+        except ProbeError as exc:
+            self.failures.append(str(exc))
             return
-        latency = round((time.perf_counter() - started) * 1000, 1)
-        self.deliveries.append(Delivery(endpoint, answer.status_code, answer.text[:300], latency))
+        self.deliveries.append(Delivery(endpoint, answer.status, answer.text[:300], answer.latency_ms))
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def send_test_error(dsn: Secret, http: httpx.Client, run_id: str, release: str, 
     """Raise, catch and send one GoliveTestError tagged with the run id; the ingest answer is returned."""
     try:
         transport = _DeliveringTransport(dsn.reveal(), http)
-    except BadDsn:
+    except (BadDsn, ValueError):
         raise ProbeError("SENTRY_DSN is not a valid DSN, so no event can be sent (see ENV-02)") from None
     options: dict[str, Any] = {
         "dsn": dsn.reveal(),
@@ -83,7 +82,6 @@ def send_test_error(dsn: Secret, http: httpx.Client, run_id: str, release: str, 
         "default_integrations": False,
         "release": release,
         "environment": environment,
-        "send_default_pii": False,
         "include_local_variables": False,
     }
     client = sentry_sdk.Client(**options)
@@ -129,18 +127,16 @@ def confirm_event(
     polls = 0
     while True:
         polls += 1
-        try:
-            answer = http.get(url, headers=headers)
-        except httpx.HTTPError as exc:
-            raise ProbeError(f"Sentry API at {api_url}: {describe_error(exc)}") from None
+        answer = request(http, "GET", url, f"Sentry API at {api_url}", headers=headers)
         waited = round(time.monotonic() - started, 2)
-        if answer.status_code == 200:
-            tags = {t.get("key"): t.get("value") for t in answer.json().get("tags", []) if isinstance(t, dict)}
+        body = answer.json_body()
+        if answer.status == 200 and isinstance(body, dict):
+            tags = {t.get("key"): t.get("value") for t in body.get("tags", []) if isinstance(t, dict)}
             return Confirmation(True, polls, waited, {str(k): str(v) for k, v in tags.items()})
-        if answer.status_code in (401, 403):
-            raise ProbeError(f"Sentry API refused SENTRY_AUTH_TOKEN (HTTP {answer.status_code}) for {org}/{project}")
-        if answer.status_code != 404:
-            raise ProbeError(f"Sentry API answered HTTP {answer.status_code} for event {event_id}")
+        if answer.status in (401, 403):
+            raise ProbeError(f"Sentry API refused SENTRY_AUTH_TOKEN (HTTP {answer.status}) for {org}/{project}")
+        if answer.status != 404:
+            raise ProbeError(f"Sentry API answered HTTP {answer.status} for event {event_id}")
         if _detail(answer) != EVENT_NOT_FOUND:
             raise ProbeError(f"Sentry API: no project {org}/{project} ({_detail(answer) or 'HTTP 404'})")
         if waited + interval_s > timeout_s:
@@ -148,9 +144,6 @@ def confirm_event(
         time.sleep(interval_s)
 
 
-def _detail(answer: httpx.Response) -> str:
-    try:
-        body = answer.json()
-    except ValueError:
-        return ""
+def _detail(answer: Response) -> str:
+    body = answer.json_body()
     return str(body.get("detail", "")) if isinstance(body, dict) else ""

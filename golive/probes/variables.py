@@ -133,12 +133,13 @@ def _secret_strength(name: str, value: str, minimum: int) -> Finding:
 def validate_variables(variables: Variables, env: Environment) -> list[Finding]:
     """ENV-02: each present variable well-formed and consistent with the environment.
 
-    Absent variables are ENV-01's finding and are skipped here.
+    Absent variables are ENV-01's finding: they are listed here as absent, without a problem of their own.
     """
     findings: list[Finding] = []
     for name in env.variables.required:
         secret = variables.secret(name)
         if secret is None:
+            findings.append(Finding(name, "absent (see ENV-01)"))
             continue
         value = secret.reveal()
         blank = _whitespace(name, value)

@@ -5,7 +5,7 @@ In-process: `with Sandbox(workdir) as sandbox: sandbox.environ()`. As a daemon f
 """
 
 from golive.sandbox.app import Release
-from golive.sandbox.daemon import down, status, up
+from golive.sandbox.daemon import deploy, down, status, up
 from golive.sandbox.faults import FAULTS, Fault, FaultState
 from golive.sandbox.runtime import SENTRY_ORG, SENTRY_PROJECT, SMOKE_USER, Sandbox, SandboxError
 
@@ -19,6 +19,7 @@ __all__ = [
     "Release",
     "Sandbox",
     "SandboxError",
+    "deploy",
     "down",
     "status",
     "up",

@@ -6,6 +6,7 @@ round-robin reverse proxy over the baseline instances.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -34,7 +35,21 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from golive.sandbox.rollout import Rollout, RolloutMiddleware, admin_routes
 from golive.sandbox.standins import FaultSwitch
+
+# Payment faults (golive.sandbox.faults): how a webhook endpoint or an order endpoint goes wrong in real apps.
+WEBHOOK_ACCEPTS_BAD_SIGNATURE = "app-webhook-accepts-bad-signature"
+WEBHOOK_RESERIALISES = "app-webhook-verifies-reserialised-json"
+WEBHOOK_ACCEPTS_KEY_SECRET = "app-webhook-accepts-key-secret"
+WEBHOOK_PROCESSES_DUPLICATES = "app-webhook-processes-duplicates"
+WEBHOOK_SLOW = "app-webhook-slow"
+REFUND_NOT_RECORDED = "app-refund-not-recorded"
+INVOICE_NOT_GENERATED = "app-invoice-not-generated"
+WEBHOOK_DOWN = "app-webhook-down"
+WEBHOOK_DROPS_EVENTS = "app-webhook-drops-events"
+ORDERS_NOT_AT_RAZORPAY = "app-orders-not-at-razorpay"
+SLOW_WEBHOOK_SECONDS = 6.0
 
 STATIC_ASSET = "/static/app.3f9c2b1e.js"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -74,7 +89,7 @@ class Release:
     """What is deployed: the release tag, its commit and the artifact's digest."""
 
     tag: str = "v1.4.0"
-    commit: str = "9b1e4c7a2f3d5e6b8a0c1d2e3f4a5b6c7d8e9f01"
+    commit: str = "5a05267a8904e07aba7bb4efb1958e73ee8f6001"  # what releases.make_release_repo commits
     digest: str = "sha256:4f2a9c1e7b3d5a8f0e6c2b4d9a1f3e5c7b9d2a4f6e8c0b1d3a5f7e9c2b4d6a8f"
 
 
@@ -215,6 +230,28 @@ async def _order_paid(conn: psycopg.AsyncConnection[Any], payload: dict[str, Any
     )
 
 
+async def _payment_captured_adding_up(conn: psycopg.AsyncConnection[Any], payload: dict[str, Any]) -> None:
+    """Fault WEBHOOK_PROCESSES_DUPLICATES: a handler that credits the amount again on every delivery."""
+    payment = payload["payment"]["entity"]
+    await conn.execute(
+        "insert into payments (razorpay_payment_id, razorpay_order_id, amount, currency, status, method)"
+        " values (%s, %s, %s, %s, %s, %s)"
+        " on conflict (razorpay_payment_id) do update set amount = payments.amount + excluded.amount",
+        (payment["id"], payment.get("order_id"), payment["amount"], payment["currency"], payment["status"],
+         payment.get("method")),
+    )  # fmt: skip
+
+
+async def _order_paid_without_invoice(conn: psycopg.AsyncConnection[Any], payload: dict[str, Any]) -> None:
+    """Fault INVOICE_NOT_GENERATED: the order is marked paid, the invoice never written."""
+    order = payload["order"]["entity"]
+    await conn.execute(
+        "insert into orders (razorpay_order_id, amount, currency, receipt, status) values (%s, %s, %s, %s, 'paid')"
+        " on conflict (razorpay_order_id) do update set status = 'paid'",
+        (order["id"], order["amount"], order["currency"], order.get("receipt")),
+    )
+
+
 EVENT_HANDLERS: dict[str, EventHandler] = {
     "payment.captured": _payment_captured,
     "refund.processed": _refund_processed,
@@ -233,6 +270,7 @@ class ReferenceApp:
         )
         self.razorpay.cert_path = str(settings.ca_file)  # the SDK otherwise trusts only its bundled CA list
         self._pool: AsyncConnectionPool | None = None
+        self.rollout: Rollout | None = None
 
     @property
     def pool(self) -> AsyncConnectionPool:
@@ -282,13 +320,18 @@ class ReferenceApp:
         )
 
     async def health(self, _request: Request) -> Response:
-        unhealthy = self.faults.on("health-unhealthy") or (
-            self.settings.instance == "canary" and self.faults.on("canary-unhealthy")
+        unhealthy = (
+            self.faults.on("health-unhealthy")
+            or (self.settings.instance == "canary" and self.faults.on("canary-unhealthy"))
+            or (self.settings.instance == "instance-2" and self.faults.on("instance-unhealthy"))
         )
+        version, commit = self.settings.release.tag, self.settings.release.commit
+        if self.rollout is not None:  # the go-live state says which release this instance serves right now
+            version, commit = self.rollout.release_of(self.settings.instance)
         body = {
             "status": "degraded" if unhealthy else "ok",
-            "version": self.settings.release.tag,
-            "commit": self.settings.release.commit,
+            "version": version,
+            "commit": commit,
             "instance": self.settings.instance,
         }
         return JSONResponse(body, status_code=503 if unhealthy else 200)
@@ -342,11 +385,14 @@ class ReferenceApp:
         if not isinstance(receipt, str) or not 0 < len(receipt) <= 40:
             return _error(400, "receipt must be a string of 1 to 40 characters")
         try:
-            order = await run_in_threadpool(
-                self.razorpay.order.create,
-                {"amount": amount, "currency": currency, "receipt": receipt},
-                timeout=RAZORPAY_TIMEOUT,
-            )
+            if self.faults.on(ORDERS_NOT_AT_RAZORPAY):  # a stubbed gateway left in: an id Razorpay never issued
+                order = {"id": "order_" + secrets.token_hex(7), "status": "created"}
+            else:
+                order = await run_in_threadpool(
+                    self.razorpay.order.create,
+                    {"amount": amount, "currency": currency, "receipt": receipt},
+                    timeout=RAZORPAY_TIMEOUT,
+                )
         except razorpay.errors.BadRequestError as error:
             return _error(400, f"Razorpay refused the order: {error}")
         except (razorpay.errors.GatewayError, razorpay.errors.ServerError, requests.RequestException) as error:
@@ -361,21 +407,48 @@ class ReferenceApp:
         assert row is not None  # insert ... returning always yields the row
         return JSONResponse({"id": row[0], "razorpay_order_id": order["id"]}, status_code=201)
 
+    def _signature_ok(self, raw: bytes, signature: str) -> bool:
+        """HMAC over the raw body with the webhook secret; the payment faults break it in their own ways."""
+        signed = raw
+        if self.faults.on(WEBHOOK_RESERIALISES):  # the "workaround" of razorpay-python#121: parse, dump, verify
+            try:
+                signed = json.dumps(json.loads(raw), separators=(",", ":")).encode()
+            except ValueError:
+                return False
+        secrets_tried = [self.settings.razorpay_webhook_secret]
+        if self.faults.on(WEBHOOK_ACCEPTS_KEY_SECRET):  # "try the key secret too": a forged-event hole
+            secrets_tried.append(self.settings.razorpay_key_secret)
+        given = signature.encode("latin-1", errors="replace")
+        return any(hmac.compare_digest(_sign(s.encode(), signed).encode(), given) for s in secrets_tried)
+
+    def _handler(self, event: str) -> EventHandler | None:
+        if event == "refund.processed" and self.faults.on(REFUND_NOT_RECORDED):
+            return None
+        if event == "order.paid" and self.faults.on(INVOICE_NOT_GENERATED):
+            return _order_paid_without_invoice
+        if event == "payment.captured" and self.faults.on(WEBHOOK_PROCESSES_DUPLICATES):
+            return _payment_captured_adding_up
+        return EVENT_HANDLERS.get(event)
+
     async def razorpay_webhook(self, request: Request) -> Response:
         raw = await request.body()
         signature = request.headers.get("x-razorpay-signature")
-        if not signature:
-            return _error(400, "missing X-Razorpay-Signature header")
-        expected = _sign(self.settings.razorpay_webhook_secret.encode(), raw)
-        if not hmac.compare_digest(expected.encode(), signature.encode("latin-1")):
-            return _error(400, "invalid X-Razorpay-Signature")
+        if self.faults.on(WEBHOOK_DOWN):
+            return _error(503, "webhook processing is paused")
+        if not self.faults.on(WEBHOOK_ACCEPTS_BAD_SIGNATURE):
+            if not signature:
+                return _error(400, "missing X-Razorpay-Signature header")
+            if not self._signature_ok(raw, signature):
+                return _error(400, "invalid X-Razorpay-Signature")
         event_id = request.headers.get("x-razorpay-event-id")
         if not event_id:
             return _error(400, "missing X-Razorpay-Event-Id header")
         event = await _json_object(request)
         if event is None or not isinstance(event.get("event"), str) or not isinstance(event.get("payload"), dict):
             return _error(400, "the body is not a Razorpay event (an object with event and payload)")
-        handler = EVENT_HANDLERS.get(event["event"])
+        handler = self._handler(event["event"])
+        if self.faults.on(WEBHOOK_DROPS_EVENTS):
+            return JSONResponse({"status": "processed"})
         try:
             async with self.pool.connection(timeout=DATABASE_TIMEOUT) as conn, conn.transaction():
                 cursor = await conn.execute(
@@ -383,8 +456,10 @@ class ReferenceApp:
                     " on conflict (event_id) do nothing returning id",
                     (event_id, event["event"], Jsonb(event)),
                 )
-                if await cursor.fetchone() is None:
+                if await cursor.fetchone() is None and not self.faults.on(WEBHOOK_PROCESSES_DUPLICATES):
                     return JSONResponse({"status": "duplicate"})
+                if self.faults.on(WEBHOOK_SLOW):
+                    await asyncio.sleep(SLOW_WEBHOOK_SECONDS)
                 if handler is not None:
                     await handler(conn, event["payload"])
         except (KeyError, TypeError) as error:
@@ -392,11 +467,15 @@ class ReferenceApp:
         return JSONResponse({"status": "processed"})
 
 
-def create_app(settings: AppSettings, faults: FaultSwitch) -> Starlette:
-    """One instance of the reference app."""
+def create_app(settings: AppSettings, faults: FaultSwitch, rollout: Rollout | None = None) -> Starlette:
+    """One instance of the reference app (with the sandbox's go-live state, when given: see rollout.py)."""
     app = ReferenceApp(settings, faults)
-    starlette = Starlette(routes=app.routes(), lifespan=app.lifespan)
+    app.rollout = rollout
+    routes = app.routes() + (admin_routes(rollout) if rollout is not None else [])
+    starlette = Starlette(routes=routes, lifespan=app.lifespan)
     starlette.add_middleware(HSTSMiddleware)
+    if rollout is not None:
+        starlette.add_middleware(RolloutMiddleware, instance=settings.instance, rollout=rollout)
     return starlette
 
 

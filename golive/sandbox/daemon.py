@@ -34,6 +34,7 @@ LOG_FILE = "daemon.log"
 CONTROL_FILE = "control.lock"
 
 _OWNER_POLL = 1.0
+_DEPLOY_POLL = 0.1
 _KILL_GRACE = 30.0
 
 
@@ -56,22 +57,28 @@ def serve(workdir: Path, faults: Sequence[str], owner_pid: int | None = None) ->
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopping.set())
+    deploying = threading.Event()  # SIGUSR1: `golive sandbox deploy` (see deploy() below)
+    signal.signal(signal.SIGUSR1, lambda _signum, _frame: deploying.set())
     sandbox = Sandbox(workdir, faults)
     wrote_state = False
     try:
         sandbox.start()
-        _write_state(
-            sandbox.workdir,
-            {
-                "pid": os.getpid(),
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "faults": sorted(sandbox.faults.active),
-                "environ": sandbox.environ(),
-            },
-        )
+        state = {
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "faults": sorted(sandbox.faults.active),
+            "environ": sandbox.environ(),
+            "deployed": False,
+        }
+        _write_state(sandbox.workdir, state)
         wrote_state = True
         print(f"golive sandbox ready in {sandbox.workdir} (pid {os.getpid()})", file=sys.stderr, flush=True)
-        while not stopping.wait(_OWNER_POLL):
+        while not stopping.wait(_DEPLOY_POLL):
+            if deploying.is_set() and not state["deployed"]:
+                sandbox.rollout.deploy()
+                state["deployed"] = True
+                _write_state(sandbox.workdir, state)
+                print("rolling deploy done: every instance serves the new release", file=sys.stderr, flush=True)
             if owner_pid is not None and not pid_alive(owner_pid):
                 print(f"owner process {owner_pid} is gone: stopping", file=sys.stderr, flush=True)
                 break
@@ -245,3 +252,28 @@ def _released(workdir: Path, deadline: float) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def deploy(workdir: Path, timeout: float = 15) -> dict[str, Any]:
+    """Play the rolling deploy on the sandbox daemon running in workdir: every instance then serves the new
+    release and the jobs paused for the go-live run again (the sandbox's rollout.deploy()). Returns the state.
+
+    SandboxError when no sandbox runs there or it does not confirm within timeout. Deploying twice is a no-op.
+    """
+    workdir = workdir.absolute()
+    if not workdir.is_dir():
+        raise SandboxError(f"no sandbox is running in {workdir}")
+    with _control(workdir, timeout):
+        state = _read_state(workdir) if in_use(workdir) else None
+        if state is None:
+            raise SandboxError(f"no sandbox is running in {workdir} (start one: golive sandbox up --dir {workdir})")
+        if state.get("deployed"):
+            return state
+        os.kill(state["pid"], signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = _read_state(workdir)
+            if state is not None and state.get("deployed"):
+                return state
+            time.sleep(0.05)
+        raise SandboxError(f"the sandbox in {workdir} did not confirm the deploy within {timeout:.0f} s")

@@ -12,6 +12,7 @@ import os
 import pwd
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -34,6 +35,7 @@ HOST = "127.0.0.1"
 _COMMAND_TIMEOUT = 60.0
 _STREAMING_TIMEOUT = 20.0
 _SHARED_TMP = "/tmp"
+MARKER = ".golive-sandbox-clusters"  # in every clusters directory a sandbox made, and only there
 _MAX_SOCKET_PATH = 107 - len("/.s.PGSQL.65535")  # a unix socket path holds at most 107 bytes
 
 SCHEMA = """
@@ -149,26 +151,34 @@ class Account:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(cwd)}
         if password is not None:
             env["PGPASSWORD"] = password
+        # Its own process group, so an interruption ends the program and everything it started (initdb's
+        # `postgres --single`), not only the program itself.
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            user=self.uid,
+            group=self.gid,
+            extra_groups=[] if self.uid is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                args,
-                cwd=cwd,
-                env=env,
-                user=self.uid,
-                group=self.gid,
-                extra_groups=[] if self.uid is not None else None,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=_COMMAND_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise PostgresError(f"{Path(args[0]).name} did not finish within {_COMMAND_TIMEOUT:.0f} s") from None
-        if done.returncode != 0:
-            detail = (done.stderr or done.stdout).strip()
-            raise PostgresError(f"{Path(args[0]).name} failed (exit {done.returncode}): {detail}")
-        return done.stdout
+            stdout, stderr = process.communicate(timeout=_COMMAND_TIMEOUT)
+        except BaseException as interruption:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            if isinstance(interruption, subprocess.TimeoutExpired):
+                raise PostgresError(f"{Path(args[0]).name} did not finish within {_COMMAND_TIMEOUT:.0f} s") from None
+            raise
+        if process.returncode != 0:
+            detail = (stderr or stdout).strip()
+            raise PostgresError(f"{Path(args[0]).name} failed (exit {process.returncode}): {detail}")
+        return stdout
 
 
 def find_bindir() -> Path:
@@ -230,17 +240,40 @@ def _pg_ctl_stop(bindir: Path, data_dir: Path) -> None:
         )
 
 
+def _ours(link: Path) -> Path | None:
+    """The clusters' directory behind workdir/postgres if a sandbox made it (its marker file is there, and a
+    symlink leads only into a golive-pg-* directory of /tmp); None for anything else, which is never touched."""
+    if not (link.is_dir() or link.is_symlink()):
+        return None
+    root = link.resolve()  # pg_ctl runs as the cluster's owner, who may not reach it through workdir
+    if not (root / MARKER).is_file():
+        return None
+    if link.is_symlink() and not (root.parent == Path(_SHARED_TMP) and root.name.startswith("golive-pg-")):
+        return None
+    return root
+
+
 def remove_stale(workdir: Path) -> None:
-    """Stop whatever PostgreSQL a previous sandbox left running in workdir and delete its clusters."""
+    """Stop whatever PostgreSQL a previous sandbox left running in workdir and delete its clusters.
+
+    Best effort for each cluster: a failure to stop the replica never leaves the primary running.
+    """
     link = workdir / "postgres"
-    if link.exists():
-        root = link.resolve()  # pg_ctl runs as the cluster's owner, who may not reach it through workdir
-        bindir = find_bindir()
-        for name in ("replica", "primary"):
+    root = _ours(link)
+    if root is None:
+        return
+    bindir = find_bindir()
+    errors = []
+    for name in ("replica", "primary"):
+        try:
             _pg_ctl_stop(bindir, root / name)
-        shutil.rmtree(root)
+        except PostgresError as error:
+            errors.append(f"{name}: {error}")
+    shutil.rmtree(root, ignore_errors=bool(errors))
     if link.is_symlink():
         link.unlink()
+    if errors:
+        raise PostgresError("could not stop every cluster: " + "; ".join(errors))
 
 
 @dataclass(frozen=True, repr=False)
@@ -319,6 +352,7 @@ class Postgres:
             # /tmp itself, not $TMPDIR: the postgres account must be able to reach the clusters.
             self.link.symlink_to(tempfile.mkdtemp(prefix="golive-pg-", dir=_SHARED_TMP))
         self.root = root = self.link.resolve()
+        (root / MARKER).write_text("made by golive's sandbox: remove_stale may delete this directory\n")
         for name in ("run", "archive", "tls"):
             (root / name).mkdir()
         shutil.copyfile(self.ca.ca_file, root / "tls" / "ca.pem")

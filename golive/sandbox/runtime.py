@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
 import socket
 import ssl
 import string
@@ -21,13 +22,21 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from golive.sandbox import dbfaults
 from golive.sandbox.app import AppSettings, Release, create_app, create_front, hash_password
+from golive.sandbox.edge import Edge, with_hsts_faults
 from golive.sandbox.faults import FaultState, apply_env_faults
 from golive.sandbox.postgres import HOST, Credentials, Postgres, PostgresError
+from golive.sandbox.releases import make_release_repo, write_release_files
+from golive.sandbox.rollout import Rollout, SyntheticUsers
 from golive.sandbox.standins import Store, create_alerts_app, create_razorpay_app, create_sentry_app
+from golive.sandbox.standins.gitlab_api import create_gitlab_app
+from golive.sandbox.standins.prometheus import create_prometheus_app
+from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
 from golive.sandbox.tls import LocalCA, create_local_ca
 
 SENTRY_ORG = "golive-sandbox"
+GITLAB_PROJECT = "golive-sandbox/web-app"
 SENTRY_PROJECT = "app"
 SMOKE_USER = "smoke@golive.test"
 INSTANCES = ("instance-1", "instance-2", "canary")
@@ -80,6 +89,8 @@ class SandboxSecrets:
     aws_secret_access_key: str
     cdn_api_token: str
     smoke_password: str
+    gitlab_token: str
+    uptimerobot_api_key: str
     session_secret: bytes
     database: Credentials
 
@@ -99,6 +110,8 @@ class SandboxSecrets:
             aws_secret_access_key=_random(40),
             cdn_api_token=_random(40),
             smoke_password=_random(24),
+            gitlab_token="glpat-" + _random(20),
+            uptimerobot_api_key="u" + str(secrets.randbelow(10**7)) + "-" + secrets.token_hex(12),
             session_secret=secrets.token_bytes(32),
             database=Credentials(app=_random(32), replicator=_random(32)),
         )
@@ -142,6 +155,10 @@ class ServerGroup:
             lifespan="on",
             timeout_graceful_shutdown=2,
         )
+        self._servers.append((uvicorn.Server(config), sock))
+
+    def add_configured(self, sock: socket.socket, config: uvicorn.Config) -> None:
+        """A server with a config of its own (plain HTTP, or TLS from its own SSLContext): the edge, edge.py."""
         self._servers.append((uvicorn.Server(config), sock))
 
     def start(self) -> None:
@@ -200,11 +217,15 @@ class Sandbox:
         self.release = release or Release()
         self.secrets = SandboxSecrets.generate()
         self.store = Store()
+        self.rollout = Rollout(self.release.tag, self.release.commit, self.faults)  # go-live state: rollout.py
+        self._users: SyntheticUsers | None = None  # background traffic for the metrics stand-in
         self._lock = filelock.FileLock(lock_path(self.workdir), thread_local=False)
         self._ca: LocalCA | None = None
         self._postgres: Postgres | None = None
+        self._db_faults: dbfaults.DatabaseFaults | None = None  # backups, restore record, DB faults
         self._servers: ServerGroup | None = None
         self._urls: dict[str, str] = {}
+        self._edge: Edge | None = None  # www, legacy TLS, plain HTTP, CDN: edge.py
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -231,22 +252,35 @@ class Sandbox:
             raise
 
     def _start(self) -> None:
+        shutil.rmtree(self.workdir / "release-repo", ignore_errors=True)
+        make_release_repo(self.workdir / "release-repo", self.release)
+        write_release_files(self.workdir / "releases", self.release, self.faults.active)
         ca = self._ca = create_local_ca(self.workdir)
         try:
             postgres = self._postgres = Postgres(self.workdir, ca, self.secrets.database)
             postgres.start(SMOKE_USER, hash_password(self.secrets.smoke_password))
+            self._db_faults = dbfaults.start(self.workdir, postgres, self.faults.active)
         except PostgresError as error:
             raise SandboxError(f"PostgreSQL did not start: {error}") from error
         servers = self._servers = ServerGroup(ca)
-        sockets = {name: _listen() for name in ("front", *INSTANCES, "razorpay", "sentry", "alerts")}
+        servers_named = ("front", *INSTANCES, "razorpay", "sentry", "alerts", "gitlab", "prometheus", "uptime")
+        sockets = {name: _listen() for name in servers_named}
         self._urls = {name: url for name, (_, url) in sockets.items()}
         for instance in INSTANCES:
-            servers.add(sockets[instance][0], create_app(self._settings(instance, postgres, ca), self.faults))
+            app = create_app(self._settings(instance, postgres, ca), self.faults, self.rollout)
+            servers.add(sockets[instance][0], app)
         upstreams = [self._urls["instance-1"], self._urls["instance-2"]]
-        servers.add(sockets["front"][0], create_front(upstreams, ca.ca_file))
+        servers.add(sockets["front"][0], with_hsts_faults(create_front(upstreams, ca.ca_file), self.faults))
+        self._edge = Edge(self.workdir, ca, self.faults, self._urls["front"], self.secrets.cdn_api_token)
+        for edge_socket, edge_config in self._edge.servers():
+            servers.add_configured(edge_socket, edge_config)
         s = self.secrets
         standins = {
-            "razorpay": create_razorpay_app(s.razorpay_key_id, s.razorpay_key_secret, self.faults, self.store),
+            "prometheus": create_prometheus_app(self.rollout, self.faults),
+            "uptime": create_uptimerobot_app(s.uptimerobot_api_key, self._urls["front"], self.faults),
+            "razorpay": create_razorpay_app(
+                s.razorpay_key_id, s.razorpay_key_secret, self.faults, self.store, webhook_ca=ca.ca_file
+            ),
             "sentry": create_sentry_app(
                 s.sentry_public_key,
                 s.sentry_project_id,
@@ -257,12 +291,19 @@ class Sandbox:
                 self.store,
             ),
             "alerts": create_alerts_app(s.slack_path, s.pagerduty_routing_key, self.faults, self.store),
+            "gitlab": create_gitlab_app(
+                s.gitlab_token, GITLAB_PROJECT, self.release.tag, self.release.commit, self.faults
+            ),
         }
         for name, app in standins.items():
             servers.add(sockets[name][0], app)
         servers.start()
-        self.store.add_razorpay_webhook(self._urls["front"] + WEBHOOK_PATH, WEBHOOK_EVENTS)
+        self.store.add_razorpay_webhook(
+            self._urls["front"] + WEBHOOK_PATH, WEBHOOK_EVENTS, secret=s.razorpay_webhook_secret
+        )
         self._wait_answering(ca)
+        self._users = SyntheticUsers([self._urls["instance-1"], self._urls["instance-2"]], ca.ca_file)
+        self._users.start()
 
     def _settings(self, instance: str, postgres: Postgres, ca: LocalCA) -> AppSettings:
         return AppSettings(
@@ -289,12 +330,16 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every server, then PostgreSQL; idempotent. Keeps the CA files; deletes the clusters."""
+        if self._users is not None:
+            self._users.stop()
+            self._users = None
         if self._servers is not None:
             self._servers.stop()
             self._servers = None
         if self._postgres is not None:
             self._postgres.stop()
             self._postgres = None
+            self._db_faults = None
         if self._lock.is_locked:
             self._lock.release()
 
@@ -308,6 +353,9 @@ class Sandbox:
     def set_faults(self, faults: Iterable[str]) -> None:
         """Switch the active faults while the sandbox runs (ValueError for an unknown name)."""
         self.faults.set(faults)
+        if self._db_faults is not None:
+            self._db_faults.apply(self.faults.active)
+        write_release_files(self.workdir / "releases", self.release, self.faults.active)
 
     def environ(self) -> dict[str, str]:
         """The environment a go-live run against this sandbox gets: the app's secrets and golive's settings."""
@@ -339,10 +387,17 @@ class Sandbox:
             "GOLIVE_SANDBOX_INSTANCE_1_URL": urls["instance-1"],
             "GOLIVE_SANDBOX_INSTANCE_2_URL": urls["instance-2"],
             "GOLIVE_SANDBOX_RAZORPAY_URL": urls["razorpay"],
+            "GOLIVE_SANDBOX_RAZORPAY_KEY_MODE": "test",
             "GOLIVE_SANDBOX_SENTRY_URL": urls["sentry"],
             "GOLIVE_SANDBOX_PAGERDUTY_URL": urls["alerts"] + "/v2/enqueue",
+            "GOLIVE_SANDBOX_GITLAB_URL": urls["gitlab"],
+            "GOLIVE_SANDBOX_PROMETHEUS_URL": urls["prometheus"],
+            "GOLIVE_SANDBOX_UPTIME_URL": urls["uptime"],
+            "UPTIMEROBOT_API_KEY": s.uptimerobot_api_key,
+            "GITLAB_API_TOKEN": s.gitlab_token,
             "GOLIVE_RELEASE_TAG": self.release.tag,
             "GOLIVE_RELEASE_COMMIT": self.release.commit,
             "GOLIVE_RELEASE_DIGEST": self.release.digest,
         }
-        return apply_env_faults(environ, self.faults.active)
+        environ.update(self._edge.environ() if self._edge else {})
+        return dbfaults.edit_environ(apply_env_faults(environ, self.faults.active), self.faults.active)

@@ -4,13 +4,16 @@ from pathlib import Path
 import pytest
 
 from golive.sandbox import Sandbox
+from tests.e2e.harness import SANDBOXES
 
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """One real sandbox per test process (PostgreSQL + replica, the app over HTTPS, the stand-ins)."""
     with Sandbox(tmp_path_factory.mktemp("sandbox")) as box:
+        SANDBOXES[str(box.workdir)] = box
         yield box
+        SANDBOXES.pop(str(box.workdir), None)
 
 
 @pytest.fixture

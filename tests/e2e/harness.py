@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# The sandboxes of this test process by directory: run_checks plays the operator and moves the one a run targets
+# to the go-live state its stage expects (smoke and postlaunch run after the rolling deploy; see rollout.py).
+SANDBOXES: dict[str, Any] = {}
 # Variables of the outer pytest run that must not reach the inner one.
 _OUTER = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "PYTEST_CURRENT_TEST",
           "PYTEST_ADDOPTS", "GOLIVE_ENV")  # fmt: skip
@@ -60,6 +63,9 @@ def run_checks(
     """pytest -m STAGE --env=ENV against the checks, exactly as a user runs it."""
     command = [sys.executable, "-m", "pytest", "-m", stage, f"--env={env}", f"--golive-reports={reports}",
                "-p", "no:cacheprovider", *extra]  # fmt: skip
+    box = SANDBOXES.get(environ.get("GOLIVE_SANDBOX_DIR", ""))
+    if box is not None:
+        box.rollout.enter_stage(stage)
     started = time.monotonic()
     done = subprocess.run(command, cwd=ROOT, env=dict(environ), capture_output=True, text=True, timeout=timeout)
     return Run(done.returncode, done.stdout + done.stderr, reports, stage, time.monotonic() - started)

@@ -76,6 +76,10 @@ def test_black_holed_host_ends_within_the_timeout(healthy, tmp_path, reports):
     assert run.item("OBS-01")["outcome"] == "error"
     assert "connect timed out" in run.item("OBS-01")["reason"]
     assert run.item("OBS-01")["duration_s"] < 3
+    # The webhook drill stops at the first delivery the endpoint does not answer, instead of timing out per case.
+    assert run.item("PAY-03")["outcome"] == "error"
+    assert "connect timed out" in run.item("PAY-03")["reason"]
+    assert run.item("PAY-03")["duration_s"] < 3
     assert elapsed < 60
 
 
@@ -142,3 +146,23 @@ def test_black_holed_alert_webhook_ends_within_the_timeout(healthy, tmp_path, re
         "error", f"alert webhook at https://127.0.0.1:{port}: connect timed out (no answer to the TCP/TLS handshake)"
     )  # fmt: skip
     assert found["duration_s"] < 3
+
+
+def test_no_variables_at_all(healthy, reports):
+    seed = ("DATABASE_URL", "RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET", "ALERT_WEBHOOK_URL",
+            "SENTRY_DSN", "NODE_ENV")  # fmt: skip
+    run = run_checks("preflight", clean_environ(healthy.environ(), drop=seed), reports)
+    assert run.item("ENV-01")["reason"].startswith("missing or blank: DATABASE_URL, RAZORPAY_KEY_ID")
+    assert run.item("ENV-02")["outcome"] == "not_verified"
+    assert (
+        run.item("ENV-02")["reason"] == "none of the required variables is set, so none could be validated (see ENV-01)"
+    )
+
+
+def test_sentry_arrival_unconfirmed_is_not_a_pass_in_strict_mode(healthy, reports):
+    run = run_checks("preflight", clean_environ(healthy.environ(), drop=("SENTRY_AUTH_TOKEN",)), reports)
+    item = run.item("OBS-04")
+    assert item["outcome"] == "not_verified"
+    assert item["reason"].endswith(
+        "but its arrival is unconfirmed: set SENTRY_AUTH_TOKEN and sentry.org/sentry.project"
+    )

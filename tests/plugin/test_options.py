@@ -28,3 +28,15 @@ def test_collect_only_writes_no_report(pytester):
     result = pytester.runpytest_subprocess("-m", "preflight", "--env", "t", "--collect-only", "--golive-reports=r")
     assert result.ret == 0
     assert not (pytester.path / "r").exists() or list((pytester.path / "r").iterdir()) == []
+
+
+def test_report_paths_with_variables_are_expanded_and_scanned(pytester, monkeypatch):
+    make_project(pytester, CHECK)
+    monkeypatch.setenv("RDIR", str(pytester.path / "elsewhere"))
+    result = pytester.runpytest_subprocess(
+        "-m", "preflight", "--env", "t", "--golive-reports=reports", "--junitxml=$RDIR/junit.xml"
+    )
+    assert (pytester.path / "elsewhere" / "junit.xml").exists()
+    manifest = (pytester.path / "reports" / "preflight.sha256").read_text()
+    assert "junit.xml" in manifest
+    assert "golive: incomplete run" not in result.stdout.str()

@@ -119,3 +119,14 @@ def test_attaches_raw_text(variables, extras):
     assert "golive: SECRET LEAK: the artifacts were removed:" in output
     assert "the value of RAZORPAY_KEY_SECRET appears (base64)" in output
     assert list(Path(pytester.path / "reports").iterdir()) == []
+
+
+def test_live_logs_and_log_files_are_scrubbed(pytester, monkeypatch):
+    monkeypatch.setenv("RAZORPAY_KEY_SECRET", PLANTED)
+    make_project(pytester, LEAKY_CHECKS)
+    result = pytester.runpytest_subprocess(
+        "-m", "preflight", "--env", "t", "--golive-reports=reports", "--log-cli-level=INFO", "--log-file=run.log"
+    )
+    assert "log [RAZORPAY_KEY_SECRET ****]" in result.stdout.str()
+    assert find_leaks(result.stdout.str(), {"key": PLANTED}) == []
+    assert find_leaks((pytester.path / "run.log").read_text(), {"key": PLANTED}) == []

@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 
 from golive.sandbox import SMOKE_USER, Release, Sandbox, SandboxError
+from golive.sandbox.rollout import PREVIOUS_COMMIT, PREVIOUS_TAG
 
 INSTANCE_URLS = {
     "GOLIVE_SANDBOX_INSTANCE_1_URL": "instance-1",
@@ -30,10 +31,12 @@ def test_ca_file_holds_the_root_only(env):
 def test_instance_health_over_verified_tls(https, env, key, instance):
     answer = https.get(env[key] + "/api/health")
     assert answer.status_code == 200
+    # before the rolling deploy the baselines serve the previous release, the canary the new one (rollout.py)
+    tag, commit = (Release().tag, Release().commit) if instance == "canary" else (PREVIOUS_TAG, PREVIOUS_COMMIT)
     assert answer.json() == {
         "status": "ok",
-        "version": Release().tag,
-        "commit": Release().commit,
+        "version": tag,
+        "commit": commit,
         "instance": instance,
     }
     assert answer.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"

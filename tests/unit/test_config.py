@@ -14,23 +14,10 @@ from golive.config import (
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = 'name = "x"\ntier = "{tier}"\n[app]\nbase_url = "https://app.example.com"\n'
 
-SANDBOX_VARS = {
-    "GOLIVE_SANDBOX_CA": str(ROOT / "pyproject.toml"),  # any existing file stands in for the CA bundle
-    "GOLIVE_SANDBOX_APP_URL": "https://127.0.0.1:4001",
-    "GOLIVE_SANDBOX_CANARY_URL": "https://127.0.0.1:4002",
-    "GOLIVE_SANDBOX_INSTANCE_1_URL": "https://127.0.0.1:4003",
-    "GOLIVE_SANDBOX_INSTANCE_2_URL": "https://127.0.0.1:4004",
-    "GOLIVE_SANDBOX_RAZORPAY_URL": "https://127.0.0.1:4005",
-    "GOLIVE_SANDBOX_SENTRY_URL": "https://127.0.0.1:4006",
-    "GOLIVE_SANDBOX_PAGERDUTY_URL": "https://127.0.0.1:4007/v2/enqueue",
-}
 
-
-def test_shipped_environments_load():
-    sandbox = load_environment("sandbox", ROOT, SANDBOX_VARS)
-    assert sandbox.is_strict
-    assert sandbox.key_mode == "test"
-    assert [str(u) for u in sandbox.app.instances] == ["https://127.0.0.1:4003/", "https://127.0.0.1:4004/"]
+def test_the_example_environment_loads():
+    """environments/example.toml documents every section and must stay loadable (the sandbox's file is
+    loaded by every end-to-end run)."""
     example = load_environment("example", ROOT, {})
     assert example.tier == "production"
     assert example.is_strict
@@ -114,3 +101,21 @@ def test_variables_keep_raw_values_and_mask_them():
     assert not variables.present("DATABASE_URL")
     with pytest.raises(KeyError):
         variables.public("RAZORPAY_KEY_SECRET")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            '[variables]\nrequired = ["NODE_ENV"]\n',
+            "variables.required: must keep the checklist's variables; missing DATABASE_URL",
+        ),
+        ("[health]\nexpect_body = {}\n", "health.expect_body: Dictionary should have at least 1 item"),
+        ('[http]\nca_bundle = "pyproject.toml"\n', "http.ca_bundle: pyproject.toml is not a PEM certificate bundle"),
+    ],
+)
+def test_settings_that_would_hollow_out_checks_are_refused(extra, expected, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ConfigError) as raised:
+        parse_environment(MINIMAL.format(tier="production") + extra, "p.toml", {})
+    assert str(raised.value).startswith(f"p.toml: {expected}"), str(raised.value)

@@ -5,7 +5,7 @@ import pytest
 
 from golive.config import HealthPolicy, HttpSettings
 from golive.outcomes import ProbeError
-from golive.probes.http import Response, check_health, get, judge_health, make_client
+from golive.probes.http import MAX_BODY_BYTES, Response, check_health, get, judge_health, make_client
 from tests.netutil import blackhole, closed_port, http_server, json_answer
 
 POLICY = HealthPolicy(expect_body={"status": "ok"}, latency_budget_ms=500)
@@ -79,3 +79,59 @@ def test_client_has_explicit_timeouts():
     with make_client(HttpSettings(timeout_s=4, connect_timeout_s=2)) as client:
         assert client.timeout == httpx.Timeout(4, connect=2)
         assert client.follow_redirects is False
+
+
+def test_a_dripping_server_cannot_hold_a_probe_past_its_deadline():
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip():
+        conn, _ = listener.accept()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                break
+            time.sleep(0.1)
+        conn.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/health"
+    started = time.monotonic()
+    try:
+        settings = HttpSettings(timeout_s=0.5, connect_timeout_s=0.5)
+        with make_client(settings) as client, pytest.raises(ProbeError, match=r"no complete answer within 1 s"):
+            get(client, url)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 2
+
+
+def test_an_endless_answer_is_cut_at_the_size_limit():
+    huge = (200, {}, b"x" * (MAX_BODY_BYTES + 10))
+    with (
+        http_server(lambda method, path, body: huge) as base,
+        make_client(HttpSettings()) as client,
+        pytest.raises(ProbeError, match="larger than 262144 bytes"),
+    ):
+        get(client, base + "/")
+
+
+def test_an_invalid_url_is_one_line():
+    with (
+        make_client(HttpSettings()) as client,
+        pytest.raises(ProbeError, match=r"^GET https://h:80a/: not a valid URL$"),
+    ):
+        get(client, "https://h:80a/")
+
+
+def test_true_is_not_one():
+    verdict = judge_health(answer(text='{"status": 1}'), 200, {"status": True}, 500)
+    assert verdict.problems == ("body.status = 1, expected True",)

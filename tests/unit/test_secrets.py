@@ -5,9 +5,9 @@ from urllib.parse import quote
 
 import pytest
 
-from golive.secrets import MASK, Secret, SecretRegistry, url_password
+from golive.secrets import MASK, Secret, SecretRegistry, url_secrets
 
-PLANTED = "Pl4nted/Secret+Value=42"
+PLANTED = 'Pl4nted/Secret+Value=42&"q"\\'  # characters every encoding changes
 
 
 def registry_with(*values: str) -> SecretRegistry:
@@ -37,9 +37,22 @@ def test_secret_refuses_to_be_pickled():
         pickle.dumps(Secret("A", PLANTED))
 
 
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("postgresql://app:Sup3r%40S3cretPw@db.internal:5432/app", {"Sup3r%40S3cretPw", "Sup3r@S3cretPw"}),
+        ("smtps://golive-mailer:pw12345678@mail:465", {"pw12345678"}),
+        ("https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/4501", {"0123456789abcdef0123456789abcdef"}),
+        ("https://[hooks.slack.com/services/T0/B0/SECRETTOKENabc12345", {"SECRETTOKENabc12345"}),
+        ("not a url", set()),
+    ],
+)
+def test_url_parts_that_are_secret_on_their_own(url, parts):
+    assert url_secrets(url) == parts
+
+
 def test_url_password_is_registered_on_its_own():
     url = "postgresql://app:Sup3rS3cretPw@db.internal:5432/app"
-    assert url_password(url) == "Sup3rS3cretPw"
     registry = registry_with(url)
     assert registry.scan_text("auth failed for Sup3rS3cretPw", "log")
     assert "Sup3rS3cretPw" not in registry.scrub("password was Sup3rS3cretPw")
@@ -52,8 +65,9 @@ def test_url_password_is_registered_on_its_own():
         lambda v: quote(v, safe=""),
         lambda v: escape(v),
         lambda v: json.dumps(v)[1:-1],
+        lambda v: escape(json.dumps(v)[1:-1]),
     ],
-    ids=["plain", "url", "html", "json"],
+    ids=["plain", "url", "html", "json", "json-in-html"],
 )
 def test_scrub_removes_plain_and_encoded_forms(encode):
     registry = registry_with(PLANTED)

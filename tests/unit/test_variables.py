@@ -28,6 +28,8 @@ def problems(**changes):
 def test_healthy_values_pass_and_show_no_secret():
     findings = validate_variables(Variables(GOOD), production())
     assert [f.problem for f in findings] == [None] * 7
+    absent = validate_variables(Variables({}), production())
+    assert [(f.shown, f.problem) for f in absent] == [("absent (see ENV-01)", None)] * 7
     shown = " ".join(f.shown for f in findings)
     assert "pw0123456789" not in shown
     assert "abcdefabcdef" not in shown

@@ -13,8 +13,16 @@ Refund timing: a refund request stays in flight for REFUND_IN_FLIGHT_SECONDS bef
 request with the same X-Refund-Idempotency key arriving meanwhile gets Razorpay's 409. A booked refund is
 "pending" and reads as "processed" from REFUND_SETTLE_SECONDS after its creation on.
 
+Webhooks: like Razorpay, the stand-in POSTs every event to each active account webhook subscribed to it, as
+compact PHP-style JSON signed with the webhook's secret (X-Razorpay-Signature, X-Razorpay-Event-Id), and
+retries a delivery that gets no 2xx within DELIVERY_TIMEOUT_SECONDS. Events: payment.authorized,
+payment.captured and order.paid (on capture), refund.created (on booking) and refund.processed (on settling).
+
 Fault "razorpay-keys-revoked": the key pair is refused with 401 "Authentication failed", as Razorpay answers
 for a key that was revoked on the Dashboard.
+Faults "razorpay-webhook-missing", "razorpay-webhook-inactive", "razorpay-webhook-event-missing": GET /v1/webhooks
+lists no webhook, lists them disabled, or lists them without refund.processed (what the Dashboard would show;
+deliveries go on, so only the configuration check sees it).
 """
 
 from __future__ import annotations
@@ -22,14 +30,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import re
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -42,6 +54,13 @@ from golive.sandbox.standins.store import FaultSwitch, Store, new_entity_id
 REFUND_IN_FLIGHT_SECONDS = 0.3
 REFUND_SETTLE_SECONDS = 0.5
 KEYS_REVOKED_FAULT = "razorpay-keys-revoked"
+WEBHOOK_MISSING_FAULT = "razorpay-webhook-missing"
+WEBHOOK_INACTIVE_FAULT = "razorpay-webhook-inactive"
+WEBHOOK_EVENT_MISSING_FAULT = "razorpay-webhook-event-missing"
+DROPPED_EVENT = "refund.processed"  # what the account's webhook lacks under WEBHOOK_EVENT_MISSING_FAULT
+DELIVERY_TIMEOUT_SECONDS = 5.0  # Razorpay's window for a 2xx
+DELIVERY_RETRY_DELAYS = (1.0, 2.0)  # then it retries (Razorpay backs off for 24 h; the sandbox gives up sooner)
+ACCOUNT_ID = "acc_GoLiveSandbox01"
 
 FEE_RATE = 0.02  # Razorpay's standard domestic fee
 GST_RATE = 0.18  # charged on the fee
@@ -91,6 +110,8 @@ class _Account:
     payments: dict[str, Entity] = field(default_factory=dict)
     refunds: dict[str, Entity] = field(default_factory=dict)
     idempotent_refunds: dict[str, _IdempotentRefund] = field(default_factory=dict)
+    webhook_verify: ssl.SSLContext | bool = True
+    deliveries: set[asyncio.Task[None]] = field(default_factory=set)
 
     def routes(self) -> list[tuple[str, re.Pattern[str], Handler]]:
         ident = "(?P<ident>[^/]+)"
@@ -222,6 +243,8 @@ class _Account:
         payment.update(status="captured", captured=True, fee=round(fee * (1 + GST_RATE)), tax=round(fee * GST_RATE))
         order = self.orders[payment["order_id"]]
         order.update(status="paid", amount_paid=order["amount"], amount_due=0)
+        self.emit("payment.captured", payment=payment)
+        self.emit("order.paid", payment=payment, order=order)
 
     async def complete_payment(self, request: Request, _: str) -> Entity:
         """Sandbox only: the customer pays the order, as Checkout would have done in a browser."""
@@ -264,6 +287,7 @@ class _Account:
         }
         self.payments[payment["id"]] = payment
         order.update(status="attempted", attempts=order["attempts"] + 1)
+        self.emit("payment.authorized", payment=payment)
         auto_capture = order["_auto_capture"]
         if auto_capture is None:
             auto_capture = self.store.razorpay_auto_capture
@@ -342,7 +366,15 @@ class _Account:
             "_settles_at": time.monotonic() + REFUND_SETTLE_SECONDS,
         }
         self.refunds[refund["id"]] = refund
+        self.emit("refund.created", refund=refund, payment=payment)
+        asyncio.get_running_loop().call_later(REFUND_SETTLE_SECONDS, self.settle, refund["id"])
         return refund
+
+    def settle(self, refund_id: str) -> None:
+        """The refund is processed: announced once by webhook, whether or not someone read it meanwhile."""
+        refund = self.refunds[refund_id]
+        refund["status"] = "processed"
+        self.emit("refund.processed", refund=refund, payment=self.payments[refund["payment_id"]])
 
     async def list_refunds(self, request: Request, _: str) -> Entity:
         return self.page(request, map(self.refund_view, self.refunds.values()))
@@ -358,12 +390,65 @@ class _Account:
     # -- webhooks ---------------------------------------------------------------------------------------------
 
     async def list_webhooks(self, request: Request, _: str) -> Entity:
-        return self.page(request, self.store.razorpay_webhook_list())
+        webhooks = [] if self.faults.on(WEBHOOK_MISSING_FAULT) else self.store.razorpay_webhook_list()
+        for webhook in webhooks:
+            if self.faults.on(WEBHOOK_INACTIVE_FAULT):
+                webhook.update(active=False, disabled_at=webhook["updated_at"])
+            if self.faults.on(WEBHOOK_EVENT_MISSING_FAULT):
+                webhook["events"] = {k: v for k, v in webhook["events"].items() if k != DROPPED_EVENT}
+        return self.page(request, webhooks)
+
+    def emit(self, event: str, **entities: Entity) -> None:
+        """Delivers event to every active webhook subscribed to it, in the background, as Razorpay does."""
+        targets = self.store.razorpay_webhook_targets(event)
+        if not targets:
+            return
+        envelope = {
+            "entity": "event",
+            "account_id": ACCOUNT_ID,
+            "event": event,
+            "contains": list(entities),
+            "payload": {name: {"entity": _public(entity)} for name, entity in entities.items()},
+            "created_at": int(time.time()),
+        }
+        body = json.dumps(envelope, separators=(",", ":")).replace("/", "\\/").encode()
+        event_id = new_entity_id("evt_")
+        loop = asyncio.get_running_loop()
+        for url, secret in targets:
+            task = loop.create_task(self.deliver(event, event_id, url, secret, body))
+            self.deliveries.add(task)
+            task.add_done_callback(self.deliveries.discard)
+
+    async def deliver(self, event: str, event_id: str, url: str, secret: str | None, body: bytes) -> None:
+        headers = {"Content-Type": "application/json", "X-Razorpay-Event-Id": event_id,
+                   "User-Agent": "Razorpay-Webhook/v1"}  # fmt: skip
+        if secret:
+            headers["X-Razorpay-Signature"] = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        timeout = httpx.Timeout(DELIVERY_TIMEOUT_SECONDS)
+        async with httpx.AsyncClient(verify=self.webhook_verify, timeout=timeout, trust_env=False) as client:
+            for attempt, delay in enumerate((0.0, *DELIVERY_RETRY_DELAYS), start=1):
+                await asyncio.sleep(delay)
+                record: Entity = {"event": event, "event_id": event_id, "url": url, "attempt": attempt,
+                                  "status": None, "error": None, "at": time.time()}  # fmt: skip
+                try:
+                    answer = await client.post(url, content=body, headers=headers)
+                    record["status"] = answer.status_code
+                except httpx.HTTPError as error:
+                    record["error"] = type(error).__name__
+                self.store.record_razorpay_delivery(record)
+                if record["status"] is not None and 200 <= record["status"] < 300:
+                    return
 
 
-def create_razorpay_app(key_id: str, key_secret: str, faults: FaultSwitch, store: Store) -> Starlette:
-    """The Razorpay API of one test account whose key pair is (key_id, key_secret)."""
-    account = _Account(key_id, key_secret, faults, store)
+def create_razorpay_app(
+    key_id: str, key_secret: str, faults: FaultSwitch, store: Store, webhook_ca: Path | None = None
+) -> Starlette:
+    """The Razorpay API of one test account whose key pair is (key_id, key_secret).
+
+    Webhook deliveries verify the receiver's TLS certificate against webhook_ca (else the system store).
+    """
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(webhook_ca)) if webhook_ca else True
+    account = _Account(key_id, key_secret, faults, store, webhook_verify=verify)
     routes = account.routes()
 
     async def dispatch(request: Request) -> JSONResponse:

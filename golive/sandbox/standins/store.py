@@ -39,12 +39,15 @@ class Store:
         'release', 'environment', 'platform', 'timestamp', 'received_at', 'visible'}; 'visible' is False when
         the event was dropped after ingest (fault sentry-event-lost) and so never reaches the web API.
     razorpay_webhooks: the account's webhook entities that GET /v1/webhooks lists; add with add_razorpay_webhook.
+    razorpay_deliveries: every webhook delivery the Razorpay stand-in attempted, {'event', 'event_id', 'url',
+        'attempt', 'status' (None when no answer), 'error', 'at'}.
     razorpay_auto_capture: the account's capture setting (Razorpay's default is automatic capture).
     """
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     sentry_events: list[dict[str, Any]] = field(default_factory=list)
     razorpay_webhooks: list[dict[str, Any]] = field(default_factory=list)
+    razorpay_deliveries: list[dict[str, Any]] = field(default_factory=list)
     razorpay_auto_capture: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -68,9 +71,18 @@ class Store:
         return None
 
     def add_razorpay_webhook(
-        self, url: str, events: Iterable[str], *, active: bool = True, secret_exists: bool = True
+        self,
+        url: str,
+        events: Iterable[str],
+        *,
+        active: bool = True,
+        secret_exists: bool = True,
+        secret: str | None = None,
     ) -> dict[str, Any]:
-        """Configures one webhook on the stand-in account, as the Razorpay Dashboard would."""
+        """Configures one webhook on the stand-in account, as the Razorpay Dashboard would.
+
+        With a secret the stand-in delivers the subscribed events to url, signed; the listing never shows it.
+        """
         now = int(time.time())
         webhook = {
             "id": new_entity_id(),
@@ -85,11 +97,26 @@ class Store:
             "entity": "webhook",
             "active": active,
             "events": dict.fromkeys(events, True),
+            "_secret": secret,
         }
         with self.lock:
             self.razorpay_webhooks.append(webhook)
         return webhook
 
     def razorpay_webhook_list(self) -> list[dict[str, Any]]:
+        """The webhooks as the API lists them (the secret itself is never shown)."""
         with self.lock:
-            return [dict(webhook) for webhook in self.razorpay_webhooks]
+            return [{k: v for k, v in webhook.items() if k != "_secret"} for webhook in self.razorpay_webhooks]
+
+    def razorpay_webhook_targets(self, event: str) -> list[tuple[str, str | None]]:
+        """(url, secret) of every active webhook subscribed to event: where the stand-in delivers it."""
+        with self.lock:
+            return [
+                (webhook["url"], webhook.get("_secret"))
+                for webhook in self.razorpay_webhooks
+                if webhook["active"] and webhook["events"].get(event)
+            ]
+
+    def record_razorpay_delivery(self, delivery: dict[str, Any]) -> None:
+        with self.lock:
+            self.razorpay_deliveries.append(delivery)
