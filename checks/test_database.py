@@ -141,6 +141,7 @@ def test_replica_lag(target_db, replica_url, database, evidence):
         f"replica {replica.where}",
         {"in_recovery": standby.in_recovery, "receive_lsn": standby.receive_lsn, "replay_lsn": standby.replay_lsn,
          "lag_s": standby.lag_s, "replay_paused": standby.paused},
-        {"in_recovery": True, "lag_s": f"<= {database.max_replay_lag_s:g}"}, ok=not standby.problems,
+        {"in_recovery": True, "lag_s": f"<= {database.max_replay_lag_s:g}", "replay_paused": False},
+        ok=not standby.problems,
     )  # fmt: skip
     assert not standby.problems, "; ".join(standby.problems)

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import httpx
-from scipy.stats import mannwhitneyu
 
 from golive.config import CanaryPolicy, HealthPolicy
 from golive.outcomes import ProbeError
@@ -155,6 +154,9 @@ def latency_metric(path: str, canary: Sequence[float], baseline: Sequence[float]
     if len(set(canary) | set(baseline)) == 1:
         p_value = 1.0
     else:
+        # scipy.stats costs about a second to import: only the canary stage, which compares latencies, pays it.
+        from scipy.stats import mannwhitneyu
+
         p_value = float(mannwhitneyu(canary, baseline, alternative="greater").pvalue)
     high = p_value < 1 - policy.latency_confidence and shift > floor
     detail = (f"canary p50 {statistics.median(canary):.1f} ms p95 {_pct(canary, 0.95):.1f} ms vs baseline "

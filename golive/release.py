@@ -16,9 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-
 SIGNOFF_ROLES: tuple[str, ...] = ("engineering-lead", "product-owner", "support-lead", "on-call-lead")
 CONTACT_ROLES: tuple[str, ...] = (
     "primary-on-call",
@@ -235,6 +232,9 @@ def review_training(
 
 
 def _pdf_pages(path: Path) -> int:
+    from pypdf import PdfReader  # imported when a runbook is read, not by every run that loads the plugin
+    from pypdf.errors import PdfReadError
+
     try:
         return len(PdfReader(str(path)).pages)
     except (PdfReadError, OSError, ValueError):

@@ -330,12 +330,17 @@ def inspect_standby(session: Session, settings: DatabaseSettings) -> StandbyRepo
     problems = []
     if not in_recovery:
         problems.append(f"{session.name} at {session.where} is not in recovery: it is a primary, not a replica")
+    if paused:
+        problems.append(
+            f"replica replay paused (pg_is_wal_replay_paused(); received {receive}, replayed {replay}): "
+            "it applies none of the primary's writes until pg_wal_replay_resume()"
+        )
     if lag_s is None:
         lag_s = math.inf
     if lag_s > settings.max_replay_lag_s:
         shown = "unknown (nothing replayed yet)" if math.isinf(lag_s) else f"{lag_s:.1f} s"
         problems.append(
-            f"replica replay lag {shown} (received {receive}, replayed {replay}"
-            f"{', replay paused' if paused else ''}), threshold {settings.max_replay_lag_s:g} s"
+            f"replica replay lag {shown} (received {receive}, replayed {replay}), "
+            f"threshold {settings.max_replay_lag_s:g} s"
         )
     return StandbyReport(bool(in_recovery), receive, replay, last_replay, float(lag_s), bool(paused), tuple(problems))
