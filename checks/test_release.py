@@ -27,7 +27,7 @@ def test_ci_passed_for_the_release_commit(gitlab_api, environment, golive_run, h
     """The release commit's CI pipeline succeeded, with its unit and integration suites run and green."""
     release, required = golive_run.release, environment.ci.required_suites
     review = review_pipeline(http, gitlab_api.url, gitlab_api.project, gitlab_api.token, release.tag, release.commit,
-                             required)  # fmt: skip
+                             required, release.pipeline)  # fmt: skip
     pipeline = review.pipeline or {}
     evidence.record(
         f"GitLab {gitlab_api.project} pipeline {pipeline.get('id')}",

@@ -165,7 +165,7 @@ def judge_html(page: Fetched, rules: AssetRules) -> AssetVerdict:
 class PurgeResult:
     canary: str
     before: tuple[bool, ...]  # hit flags of the warm-up requests
-    purge_status: int
+    purge_status: int | None  # None: nothing was purged (the canary was never a hit)
     purge_ms: float
     after_hit: bool
     problems: tuple[str, ...]
@@ -196,8 +196,14 @@ def purge_cloudflare(
 def purge_canary(client: httpx.Client, canary_url: str, api_url: str, zone_id: str, token: Secret) -> PurgeResult:
     """Warm the canary URL twice, purge it through the API, and require the next request to be a miss."""
     before = tuple(is_hit(fetch(client, canary_url).headers) for _ in range(2))
-    status, errors, elapsed = purge_cloudflare(client, api_url, zone_id, token, canary_url)
     problems = []
+    if not before[-1]:
+        problems.append(
+            f"{canary_url} was still a cache miss on the second request: the CDN does not cache it, so a miss "
+            "after a purge would prove nothing; expected a hit before purging (nothing was purged)"
+        )
+        return PurgeResult(canary_url, before, None, 0.0, False, tuple(problems))
+    status, errors, elapsed = purge_cloudflare(client, api_url, zone_id, token, canary_url)
     if errors:
         problems.append(f"purge of {canary_url} refused: HTTP {status} {errors}")
         return PurgeResult(canary_url, before, status, elapsed, False, tuple(problems))

@@ -34,23 +34,47 @@ def _get(http: httpx.Client, url: str, token: Secret, what: str) -> Any:
     return body
 
 
+def _count(suite: dict[str, Any], key: str, name: str) -> int:
+    value = suite.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProbeError(f"GitLab API test report: suite {name!r} {key} is {value!r}, not a count")
+    return value
+
+
 def review_pipeline(
-    http: httpx.Client, api_url: str, project: str, token: Secret, tag: str, commit: str, required: list[str]
+    http: httpx.Client,
+    api_url: str,
+    project: str,
+    token: Secret,
+    tag: str,
+    commit: str,
+    required: list[str],
+    running_pipeline: str | None = None,
 ) -> PipelineReview:
-    """The newest pipeline for (tag, commit) succeeded and every required suite ran tests with none failing."""
+    """The newest pipeline for (tag, commit) succeeded and every required suite ran tests with none failing.
+
+    ``running_pipeline`` is the pipeline golive itself runs in (CI_PIPELINE_ID): it is still running, so it is
+    not the release's CI verdict and is passed over."""
     base = f"{api_url.rstrip('/')}/api/v4/projects/{quote(project, safe='')}"
     review = PipelineReview()
     found = _get(http, f"{base}/pipelines?sha={commit}&ref={quote(tag, safe='')}&order_by=id&sort=desc", token,
                  f"pipelines of {project}")  # fmt: skip
-    if not isinstance(found, list) or not found:
-        review.problems.append(f"no CI pipeline for {tag} at {commit[:12]} in {project}")
+    if not isinstance(found, list):
+        raise ProbeError(f"GitLab API listed the pipelines of {project} as {type(found).__name__}, not a list")
+    others = [p for p in found if isinstance(p, dict) and str(p.get("id")) != (running_pipeline or "")]
+    if not others:
+        own = f" other than the running golive pipeline {running_pipeline}" if running_pipeline and found else ""
+        review.problems.append(f"no CI pipeline for {tag} at {commit[:12]} in {project}{own}")
         return review
-    pipeline = review.pipeline = found[0]
+    pipeline = review.pipeline = others[0]
     status = pipeline.get("status")
     if status != "success":
         review.problems.append(f"pipeline {pipeline.get('id')} for {tag} is {status!r}, expected 'success'")
     report = _get(http, f"{base}/pipelines/{pipeline.get('id')}/test_report", token, f"pipeline {pipeline.get('id')}")
-    suites = {s.get("name"): s for s in report.get("test_suites", []) if isinstance(s, dict)}
+    listed = report.get("test_suites") if isinstance(report, dict) else None
+    if not isinstance(listed, list):
+        raise ProbeError(f"GitLab API test report of pipeline {pipeline.get('id')} has no test_suites list")
+    suites = {s.get("name"): s for s in listed if isinstance(s, dict)}
     for name in required:
         suite = suites.get(name)
         if suite is None:
@@ -58,7 +82,7 @@ def review_pipeline(
                 f"pipeline {pipeline.get('id')} has no {name!r} test suite (suites: {sorted(suites)})"
             )
             continue
-        counts = {k: int(suite.get(k, 0)) for k in ("total_count", "failed_count", "error_count")}
+        counts = {k: _count(suite, k, name) for k in ("total_count", "failed_count", "error_count")}
         review.suites[name] = counts
         if counts["total_count"] == 0:
             review.problems.append(f"suite {name!r} ran no tests")

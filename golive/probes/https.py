@@ -60,8 +60,10 @@ def check_redirect(client: httpx.Client, https_base: str, http_port: int, path: 
     if answer.status_code not in PERMANENT:
         what = f"answered {answer.status_code}" + (f" to {location}" if location else "")
         problems.append(f"GET {url} {what}; expected a permanent redirect (301 or 308) to {expected}")
+    if location is None and answer.status_code in PERMANENT:
+        problems.append(f"GET {url} answered {answer.status_code} without a Location header; expected {expected}")
     if location is not None and answer.status_code in (*PERMANENT, 302, 303, 307):
-        absolute = str(httpx.URL(url).join(location))
+        absolute = str(httpx.URL(url).join(location))  # httpx already refused a Location that is not a URL
         if absolute != expected:
             problems.append(f"GET {url} redirects to {absolute}; expected {expected}")
     return RedirectVerdict(url, answer.status_code, location, expected, tuple(problems))

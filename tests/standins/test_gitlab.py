@@ -5,8 +5,9 @@ import pytest
 
 from golive.outcomes import ProbeError
 from golive.probes.ci import review_pipeline
-from golive.sandbox.standins.gitlab_api import PIPELINE_ID, PROJECT_ID, create_gitlab_app
+from golive.sandbox.standins.gitlab_api import PIPELINE_ID, PROJECT_ID, RERUN_PIPELINE_ID, create_gitlab_app
 from golive.secrets import Secret
+from tests.netutil import http_server, json_answer
 from tests.standins.accounts import TIMEOUT, Faults
 from tests.standins.conftest import serve
 
@@ -29,8 +30,8 @@ def http():
         yield client
 
 
-def review(http, base, token=TOKEN, project=PROJECT, tag=TAG, commit=COMMIT):
-    return review_pipeline(http, base, project, Secret("GITLAB_API_TOKEN", token), tag, commit, REQUIRED)
+def review(http, base, token=TOKEN, project=PROJECT, tag=TAG, commit=COMMIT, running=None):
+    return review_pipeline(http, base, project, Secret("GITLAB_API_TOKEN", token), tag, commit, REQUIRED, running)
 
 
 def test_a_green_pipeline_with_both_suites(gitlab, http):
@@ -77,3 +78,36 @@ def test_failed_pipeline_and_missing_suite(gitlab, http):
         "suite 'unit': 3 failed, 0 errors of 412, expected none",
     ]
     assert missing == [f"pipeline {PIPELINE_ID} has no 'integration' test suite (suites: ['unit'])"]
+
+
+def test_the_pipeline_golive_runs_in_is_not_the_releases_verdict(gitlab, http):
+    base, switch = gitlab
+    switch.active = {"ci-pipeline-rerun-running"}
+    try:
+        outside_ci = review(http, base)
+        inside_ci = review(http, base, running=str(RERUN_PIPELINE_ID))
+    finally:
+        switch.active = set()
+    assert outside_ci.problems[0] == f"pipeline {RERUN_PIPELINE_ID} for {TAG} is 'running', expected 'success'"
+    assert inside_ci.problems == []
+    assert inside_ci.pipeline["id"] == PIPELINE_ID
+    assert review(http, base, running=str(PIPELINE_ID)).problems == [
+        f"no CI pipeline for {TAG} at aaaaaaaaaaaa in {PROJECT} other than the running golive pipeline {PIPELINE_ID}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listing", "report", "message"),
+    [
+        ({"message": "odd"}, {}, "listed the pipelines of acme/web-app as dict, not a list"),
+        ([{"id": 7, "status": "success"}], ["x"], "test report of pipeline 7 has no test_suites list"),
+        ([{"id": 7, "status": "success"}], {"test_suites": [{"name": "unit", "total_count": "many"}]},
+         "suite 'unit' total_count is 'many', not a count"),
+    ],
+)  # fmt: skip
+def test_an_api_answer_of_another_shape_is_one_line(http, listing, report, message):
+    def handle(method, path, body):
+        return json_answer(200, report if path.endswith("/test_report") else listing)
+
+    with http_server(handle) as base, pytest.raises(ProbeError, match=message):
+        review(http, base)

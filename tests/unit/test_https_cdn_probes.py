@@ -43,6 +43,7 @@ def test_http_url_is_the_plain_twin_of_an_https_url():
         (308, "https://127.0.0.1:8443/redirect-probe?from=tls03", None),
         (302, "https://127.0.0.1:8443/redirect-probe?from=tls03", "answered 302 to https://127.0.0.1:8443/"),
         (200, None, "answered 200; expected a permanent redirect (301 or 308) to https://127.0.0.1:8443/"),
+        (301, None, "answered 301 without a Location header; expected https://127.0.0.1:8443/redirect-probe"),
         (301, "https://evil.example/redirect-probe?from=tls03", "redirects to https://evil.example/"),
         (301, "/redirect-probe?from=tls03", "redirects to http://127.0.0.1:"),
         (
@@ -61,6 +62,13 @@ def test_redirect_must_be_permanent_to_the_same_host_and_path_on_https(client, s
         assert verdict.problems == ()
     else:
         assert any(problem in p for p in verdict.problems), verdict.problems
+
+
+def test_a_location_that_is_not_a_url_is_a_probe_error(client):
+    with http_server(lambda method, path, body: (308, {"Location": "https://[::1"}, b"")) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with pytest.raises(ProbeError, match=r"the server broke the HTTP exchange \(Invalid URL in location header"):
+            check_redirect(client, "https://127.0.0.1:8443", port)
 
 
 def test_redirect_to_a_closed_port_is_a_probe_error(client):
@@ -193,21 +201,44 @@ def test_html_must_not_be_cached_publicly_for_long(cache_control, problem):
     assert verdict.problems == ([] if problem is None else [problem])
 
 
-def test_purge_through_a_cloudflare_shaped_api(client):
-    calls = []
+def caching_edge(calls, caches=True):
+    """A CDN edge: the first GET of a URL is a miss, later ones hits, until a purge empties the cache."""
+    cached = set()
 
     def handle(method, path, body):
         calls.append((method, path, body))
         if method == "POST":
+            cached.clear()
             return json_answer(200, {"success": True, "errors": [], "messages": [], "result": {"id": "z"}})
-        return 200, {"X-Cache": "MISS"}, b"x"
+        hit = path in cached
+        if caches:
+            cached.add(path)
+        return 200, {"X-Cache": "HIT" if hit else "MISS"}, b"x"
 
-    with http_server(handle) as base:
+    return handle
+
+
+def test_purge_through_a_cloudflare_shaped_api(client):
+    calls = []
+    with http_server(caching_edge(calls)) as base:
         result = purge_canary(client, base + "/static/a.js?purge-canary=r", base, "zone1", Secret("CDN_API_TOKEN", "t"))
     assert result.problems == ()
+    assert (result.before, result.purge_status, result.after_hit) == ((False, True), 200, False)
     assert [c[:2] for c in calls] == [("GET", "/static/a.js?purge-canary=r")] * 2 + [
         ("POST", "/client/v4/zones/zone1/purge_cache"), ("GET", "/static/a.js?purge-canary=r")]  # fmt: skip
     assert json.loads(calls[2][2]) == {"files": [base + "/static/a.js?purge-canary=r"]}
+
+
+def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(client):
+    calls = []
+    with http_server(caching_edge(calls, caches=False)) as base:
+        result = purge_canary(client, base + "/a.js", base, "zone1", Secret("CDN_API_TOKEN", "t"))
+    assert [c[0] for c in calls] == ["GET", "GET"]
+    assert result.purge_status is None
+    assert result.problems == (
+        f"{base}/a.js was still a cache miss on the second request: the CDN does not cache it, so a miss after a "
+        "purge would prove nothing; expected a hit before purging (nothing was purged)",
+    )
 
 
 def test_a_refused_purge_names_the_status_and_the_providers_error(client):

@@ -5,7 +5,9 @@ GET /api/v4/projects/{id}/pipelines/{pid}/test_report
 Auth as GitLab: `PRIVATE-TOKEN: <token>` or `Authorization: Bearer <token>`; a missing or wrong token gets
 401 {"message":"401 Unauthorized"}, another project 404 {"message":"404 Project Not Found"}, another pipeline
 404 {"message":"404 Not found"}. The project is named by its numeric id or its URL-encoded path.
-Faults: "ci-pipeline-failed" (the release pipeline failed), "ci-suite-missing" (no integration suite ran).
+Faults: "ci-pipeline-failed" (the release pipeline failed), "ci-suite-missing" (no integration suite ran),
+"ci-pipeline-rerun-running" (a newer pipeline for the same tag and commit is still running: the one golive runs
+in when it is CI_PIPELINE_ID, another one when it is not).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from golive.sandbox.standins.store import FaultSwitch
 
 PIPELINE_FAILED_FAULT = "ci-pipeline-failed"
 SUITE_MISSING_FAULT = "ci-suite-missing"
+RERUN_RUNNING_FAULT = "ci-pipeline-rerun-running"
 PROJECT_ID = 4021
 PIPELINE_ID = 118342
+RERUN_PIPELINE_ID = PIPELINE_ID + 57
 
 
 def _suite(name: str, total: int, failed: int = 0) -> dict[str, Any]:
@@ -48,13 +52,21 @@ def create_gitlab_app(token: str, project_path: str, tag: str, commit: str, faul
     def failed() -> bool:
         return faults.on(PIPELINE_FAILED_FAULT)
 
-    def pipeline() -> dict[str, Any]:
+    def pipeline(pid: int, iid: int, status: str, created: str, updated: str) -> dict[str, Any]:
         return {
-            "id": PIPELINE_ID, "iid": 311, "project_id": PROJECT_ID, "sha": commit, "ref": tag, "source": "push",
-            "status": "failed" if failed() else "success",
-            "web_url": f"https://gitlab.sandbox.golive.invalid/{project_path}/-/pipelines/{PIPELINE_ID}",
-            "created_at": "2026-11-20T09:01:00.000Z", "updated_at": "2026-11-20T09:14:00.000Z",
+            "id": pid, "iid": iid, "project_id": PROJECT_ID, "sha": commit, "ref": tag, "source": "push",
+            "status": status, "web_url": f"https://gitlab.sandbox.golive.invalid/{project_path}/-/pipelines/{pid}",
+            "created_at": created, "updated_at": updated,
         }  # fmt: skip
+
+    def listed() -> list[dict[str, Any]]:
+        """Newest first, as GitLab lists them with order_by=id&sort=desc."""
+        found = [pipeline(PIPELINE_ID, 311, "failed" if failed() else "success",
+                          "2026-11-20T09:01:00.000Z", "2026-11-20T09:14:00.000Z")]  # fmt: skip
+        if faults.on(RERUN_RUNNING_FAULT):
+            found.insert(0, pipeline(RERUN_PIPELINE_ID, 312, "running", "2026-11-20T10:30:00.000Z",
+                                     "2026-11-20T10:31:00.000Z"))  # fmt: skip
+        return found
 
     def refusal(request: Request) -> JSONResponse | None:
         if not authorised(request):
@@ -68,14 +80,15 @@ def create_gitlab_app(token: str, project_path: str, tag: str, commit: str, faul
         if refused is not None:
             return refused
         sha, ref = request.query_params.get("sha"), request.query_params.get("ref")
-        found = pipeline()
-        matches = (sha in (None, found["sha"])) and (ref in (None, found["ref"]))
-        return JSONResponse([found] if matches else [])
+        return JSONResponse([p for p in listed() if sha in (None, p["sha"]) and ref in (None, p["ref"])])
 
     async def test_report(request: Request) -> JSONResponse:
         refused = refusal(request)
         if refused is not None:
             return refused
+        if request.path_params["pipeline"] == str(RERUN_PIPELINE_ID) and faults.on(RERUN_RUNNING_FAULT):
+            return JSONResponse({"total_time": 0, "total_count": 0, "success_count": 0, "failed_count": 0,
+                                 "skipped_count": 0, "error_count": 0, "test_suites": []})  # fmt: skip
         if request.path_params["pipeline"] != str(PIPELINE_ID):
             return JSONResponse({"message": "404 Not found"}, status_code=404)
         suites = [_suite("unit", 412, failed=3 if failed() else 0)]
