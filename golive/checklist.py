@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 STAGES: tuple[str, ...] = ("preflight", "canary", "smoke", "postlaunch")
 CHECKLIST_PATH = Path(__file__).resolve().parent.parent / "checklist.toml"
@@ -55,16 +55,16 @@ class Checklist:
         return tuple(item for item in self.items if stage in item.stages)
 
 
+ITEM_FIELDS = ("id", "title", "section", "stages", "owner", "proof")
+
+
 class ChecklistError(ValueError):
     """checklist.toml is inconsistent."""
 
 
-def parse_checklist(text: str) -> Checklist:
-    data = tomllib.loads(text)
-    items: list[Item] = []
-    seen: set[str] = set()
-    for raw in data.get("item", []):
-        item = Item(
+def _item(number: int, raw: Any) -> Item:
+    try:
+        return Item(
             id=raw["id"],
             title=raw["title"],
             section=raw["section"],
@@ -72,6 +72,21 @@ def parse_checklist(text: str) -> Checklist:
             owner=raw["owner"],
             proof=raw["proof"],
         )
+    except (KeyError, TypeError) as exc:
+        raise ChecklistError(
+            f"checklist: item {number} is not a table with {', '.join(ITEM_FIELDS)} ({exc!r})"
+        ) from None
+
+
+def parse_checklist(text: str) -> Checklist:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ChecklistError(f"checklist: not valid TOML: {exc}") from None
+    items: list[Item] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(data.get("item", []), start=1):
+        item = _item(number, raw)
         if item.id in seen:
             raise ChecklistError(f"checklist: item {item.id} is listed twice")
         unknown = set(item.stages) - set(STAGES)

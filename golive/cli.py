@@ -18,7 +18,17 @@ from pathlib import Path
 
 from golive.checklist import STAGES
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def project_root(start: Path) -> Path:
+    """The golive project a command works on: the nearest directory from ``start`` up that holds checklist.toml
+    and checks/, else the checkout golive itself runs from (an editable install)."""
+    for directory in (start, *start.parents):
+        if (directory / "checklist.toml").is_file() and (directory / "checks").is_dir():
+            return directory
+    return Path(__file__).resolve().parent.parent
+
+
+ROOT = project_root(Path.cwd().resolve())
 SANDBOX_DIR = ROOT / ".golive" / "sandbox"
 USAGE_ERROR = 4
 ARTIFACT_SUFFIXES = (".html", ".xml", ".json", ".sha256")

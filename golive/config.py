@@ -94,6 +94,16 @@ class AppSettings(_Section):
     health_path: str = "/api/health"
     health_db_path: str = "/api/health/db"
 
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, url: HttpUrl) -> HttpUrl:
+        if url.scheme != "https":
+            raise ValueError(
+                f"expected the public https:// URL, got {url.scheme}:// (TLS-01..03 scan its host; "
+                "HTTP-01 tries plain http on it by itself)"
+            )
+        return url
+
 
 JsonScalar = str | int | float | bool
 
@@ -531,7 +541,13 @@ def parse_environment(text: str, source: str, environ: Mapping[str, str]) -> Env
 
 def load_environment(ref: str, root: Path, environ: Mapping[str, str] | None = None) -> Environment:
     path = resolve_environment_path(ref, root)
-    return parse_environment(path.read_text(encoding="utf-8"), str(path), os.environ if environ is None else environ)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return parse_environment(text, str(path), os.environ if environ is None else environ)
 
 
 class Variables:
@@ -584,6 +600,7 @@ class Release(BaseModel):
     tag: str
     commit: str
     digest: str
+    pipeline: str | None = None  # CI_PIPELINE_ID: the pipeline this run is part of, when GitLab CI runs it
 
 
 def release_from(settings: RunSettings, environ: Mapping[str, str]) -> Release:
@@ -591,6 +608,7 @@ def release_from(settings: RunSettings, environ: Mapping[str, str]) -> Release:
         tag=settings.release_tag or environ.get("CI_COMMIT_TAG") or "unreleased",
         commit=settings.release_commit or environ.get("CI_COMMIT_SHA") or "unknown",
         digest=settings.release_digest or "unknown",
+        pipeline=environ.get("CI_PIPELINE_ID") or None,
     )
 
 

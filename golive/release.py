@@ -46,6 +46,8 @@ class ReleaseFile:
             return cls(path, tomllib.loads(path.read_text(encoding="utf-8")))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             return cls(path, None, f"{path}: not valid TOML ({exc})")
+        except OSError as exc:
+            return cls(path, None, f"{path}: cannot be read ({exc.strerror or exc})")
 
     def section(self, name: str) -> dict[str, Any] | list[Any] | None:
         return None if self.data is None else self.data.get(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,15 @@ def load_waivers(path: Path, owners: dict[str, str], item_owners: dict[str, str]
     if not path.is_file():
         return WaiverFile(path, waivers, refused)
     try:
-        entries: list[Any] = tomllib.loads(path.read_text(encoding="utf-8")).get("waiver", [])
+        entries: Any = tomllib.loads(path.read_text(encoding="utf-8")).get("waiver", [])
+    except OSError as exc:
+        _refuse(refused, "", f"{path.name}: cannot be read ({exc.strerror or exc})")
+        return WaiverFile(path, waivers, refused)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         _refuse(refused, "", f"{path.name}: not valid TOML ({exc})")
+        return WaiverFile(path, waivers, refused)
+    if not isinstance(entries, list):
+        _refuse(refused, "", f"{path.name}: waiver must be an array of [[waiver]] tables, got {type(entries).__name__}")
         return WaiverFile(path, waivers, refused)
     for number, entry in enumerate(entries, start=1):
         item = str(entry.get("item", "")) if isinstance(entry, dict) else ""
@@ -71,8 +77,8 @@ def load_waivers(path: Path, owners: dict[str, str], item_owners: dict[str, str]
             _refuse(refused, "", f"{where}: {item} is not a checklist item")
             continue
         expires = entry["expires"]
-        if not isinstance(expires, date):
-            _refuse(refused, item, f"{where}: expires must be a date, got {expires!r}")
+        if not isinstance(expires, date) or isinstance(expires, datetime):
+            _refuse(refused, item, f"{where}: expires must be a date (YYYY-MM-DD), got {expires!r}")
             continue
         if expires < today:
             _refuse(refused, item, f"{where}: expired on {expires}")

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from golive.cli import project_root
 from golive.sandbox.faults import FAULTS
 from tests.e2e.harness import ROOT, clean_environ
 from tests.sandbox.processes import wait_gone
@@ -27,6 +28,15 @@ def test_faults_are_listed_with_their_items():
     assert len(lines) == len(FAULTS)
     for line, fault in zip(lines, FAULTS.values(), strict=True):
         assert line.split()[:2] == [fault.name, ",".join(fault.items)]
+
+
+def test_the_project_is_found_from_the_working_directory_up(tmp_path):
+    project = tmp_path / "shop-golive"
+    (project / "checks" / "extra").mkdir(parents=True)
+    (project / "checklist.toml").write_text("")
+    assert project_root(project) == project
+    assert project_root(project / "checks" / "extra") == project
+    assert project_root(tmp_path) == ROOT
 
 
 def test_unknown_fault_and_missing_environment_are_usage_errors():

@@ -32,6 +32,9 @@ def test_section_8_ticks_cover_the_seed_ticks():
         ('[[item]]\nid="A-01"\ntitle="t"\nsection="s"\nstages=["launch"]\nowner="o"\nproof="automated"\n', "stages"),
         ('[[item]]\nid="A-01"\ntitle="t"\nsection="s"\nstages=["smoke"]\nowner="o"\nproof="vibes"\n', "proof"),
         ('[[tick]]\ntitle="t"\nitems=["NOPE-01"]\n', "unknown items"),
+        ('[[item]]\nid="A-01"\ntitle="t"\n', r"item 1 is not a table with id, title, section, stages, owner, proof"),
+        ("item = [1]\n", "item 1 is not a table"),
+        ("[[item]\n", "not valid TOML"),
     ],
 )
 def test_inconsistent_checklists_are_refused(text, message):

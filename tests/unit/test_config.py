@@ -59,6 +59,12 @@ def test_malformed_url_names_the_key_not_a_traceback():
         parse_environment(text, "s.toml", {})
 
 
+def test_plain_http_base_url_is_refused_before_any_check_runs():
+    text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "http://app.example.com"\n'
+    with pytest.raises(ConfigError, match=r"^s.toml: app.base_url: expected the public https:// URL"):
+        parse_environment(text, "s.toml", {})
+
+
 def test_interpolation_names_the_missing_variable():
     text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "${APP_URL}"\n'
     with pytest.raises(ConfigError, match=r"^s.toml: app.base_url: refers to \$\{APP_URL\}, which is not set$"):
@@ -78,6 +84,13 @@ def test_errors_never_show_the_value():
 def test_not_toml_is_one_line():
     with pytest.raises(ConfigError, match=r"^s.toml: not valid TOML"):
         parse_environment("name = ", "s.toml", {})
+
+
+def test_an_environment_file_that_is_not_text_is_one_line(tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"name = '\xff'\n")
+    with pytest.raises(ConfigError, match=r"binary.toml: not UTF-8 text \(invalid start byte at byte 8\)$"):
+        load_environment(str(binary), ROOT, {})
 
 
 def test_environment_reference_resolution(tmp_path):

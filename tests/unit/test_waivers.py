@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from golive.checklist import load_checklist
 from golive.outcomes import Outcome
@@ -43,6 +43,9 @@ def test_invalid_waivers_waive_nothing_and_say_why(tmp_path):
     cases = {
         "expired on 2026-11-25": {"expires": TODAY - timedelta(days=1)},
         "missing ticket": {"ticket": None},
+        "expires must be a date (YYYY-MM-DD), got datetime.datetime(2026, 11, 29, 10, 0)": {
+            "expires": datetime(2026, 11, 29, 10, 0)
+        },
         "approver Neha Kapoor owns TEAM-01 (support-lead); someone else must approve": {"approver": "Neha Kapoor"},
     }
     for expected, fields in cases.items():
@@ -66,3 +69,17 @@ def test_no_file_no_waivers_and_passing_items_are_untouched(tmp_path):
     assert waivers.waivers == {}
     results = failing_team01()
     assert apply_waivers(results, waivers) == results
+
+
+def test_a_waiver_file_that_is_not_a_list_of_tables_or_not_text_waives_nothing(tmp_path):
+    path = tmp_path / "v1.waivers.toml"
+    cases = {
+        b'waiver = "TEAM-01"\n': "v1.waivers.toml: waiver must be an array of [[waiver]] tables, got str",
+        b"[waiver]\nitem = 'TEAM-01'\n": "v1.waivers.toml: waiver must be an array of [[waiver]] tables, got dict",
+        b"\xff\xfe[[waiver]]": "v1.waivers.toml: not valid TOML ('utf-8' codec can't decode byte 0xff",
+    }
+    for body, expected in cases.items():
+        path.write_bytes(body)
+        waivers = load_waivers(path, OWNERS, ITEM_OWNERS, TODAY)
+        assert waivers.waivers == {}
+        assert waivers.refused[""][0].startswith(expected), waivers.refused
