@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/golive demo
 
 test: $(STAMP)
-	$(PY) -m pytest tests -p no:cacheprovider -n $(WORKERS) --dist loadfile -q -m "not pipeline"
+	$(PY) -m pytest tests -p no:cacheprovider -n $(WORKERS) --dist loadscope -q -m "not pipeline"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.junitxml import xml_key as junit_xml_key  # LogXML: suite name and global properties
 from pytest_html import extras as html_extras
 
-from golive.checklist import CHECKLIST_PATH, STAGES, Checklist, load_checklist
+from golive.checklist import CHECKLIST_PATH, STAGES, Checklist, ChecklistError, load_checklist
 from golive.config import (
     ConfigError,
     Environment,
@@ -43,6 +44,7 @@ from golive.report import (
     item_results,
     leak_scan,
     signoff_html,
+    stamp_properties,
     tick_rows,
     verdict,
     write_json,
@@ -170,8 +172,13 @@ def _new_state(config: pytest.Config) -> RunState:
             raise pytest.UsageError(f"golive: {exc}") from None
         variables = Variables.read(env)
         variables.register(REGISTRY)
+    checklist_path = _checklist_path(config)
+    try:
+        checklist = load_checklist(checklist_path)
+    except (ChecklistError, OSError, UnicodeDecodeError) as exc:
+        raise pytest.UsageError(f"golive: {checklist_path}: {exc}") from None
     return RunState(
-        checklist=load_checklist(_checklist_path(config)),
+        checklist=checklist,
         env=env,
         variables=variables,
         stage=stage_of(config.option.markexpr or ""),
@@ -445,9 +452,20 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
         started_at=state.started_at,
         finished_at=_utc_now(),
     )
+    _stamp_junit(config, state.stamp, state.decision)
     result = yield
     _write_artifacts(session, state)
     return result
+
+
+def _stamp_junit(config: pytest.Config, stamp: Stamp, decision: Verdict) -> None:
+    """Name the JUnit suite after the stage and environment and stamp it (junitxml writes it after this hook)."""
+    xml = config.stash.get(junit_xml_key, None)
+    if xml is None:
+        return
+    xml.suite_name = f"golive-{stamp.stage}-{stamp.environment}"
+    for name, value in stamp_properties(stamp, decision):
+        xml.add_global_property(name, value)
 
 
 def _waivers(state: RunState, env: Environment, root: Path) -> WaiverFile:

@@ -202,6 +202,27 @@ _COLOURS = {
 }
 
 
+def stamp_properties(stamp: Stamp, decision: Verdict) -> list[tuple[str, str]]:
+    """The stamp as JUnit testsuite properties (CI shows them beside the results)."""
+    release = stamp.release
+    return [
+        ("golive.stage", stamp.stage),
+        ("golive.environment", stamp.environment),
+        ("golive.tier", stamp.tier),
+        ("golive.strict", str(stamp.strict).lower()),
+        ("golive.release", release.tag),
+        ("golive.commit", release.commit),
+        ("golive.digest", release.digest),
+        *([("golive.pipeline", release.pipeline)] if release.pipeline else []),
+        ("golive.run_id", stamp.run_id),
+        ("golive.operator", stamp.operator),
+        ("golive.started_at", stamp.started_at),
+        ("golive.finished_at", stamp.finished_at),
+        ("golive.verdict", decision.label),
+        ("golive.blocking", " ".join(r.item.id for r in decision.blocking)),
+    ]
+
+
 def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, ticks: list[dict[str, Any]]) -> str:
     """The static sign-off section: readable with scripts stripped (ticket systems strip them)."""
     # explicit colours: pytest-html's light grey text is too faint for a sign-off (contrast below 4.5:1)
@@ -214,6 +235,7 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         ("Release", stamp.release.tag),
         ("Commit", stamp.release.commit),
         ("Artifact digest", stamp.release.digest),
+        *([("CI pipeline", stamp.release.pipeline)] if stamp.release.pipeline else []),
         ("Run id", stamp.run_id),
         ("Operator", stamp.operator),
         ("Started", stamp.started_at),

@@ -21,6 +21,17 @@ def job(name: str) -> dict:
     return {**base, **spec}
 
 
+def needs(name: str) -> list[str]:
+    """The jobs a job needs, by name (a need is a name or a {job, optional} table)."""
+    return [n if isinstance(n, str) else n["job"] for n in job(name).get("needs", [])]
+
+
+def jobs_in_pipeline(tag: str | None, protected: bool) -> set[str]:
+    """The jobs GitLab creates: a job whose rules all compare CI_COMMIT_TAG is left out of a pipeline without one."""
+    names = {n for n, spec in PIPELINE.items() if isinstance(spec, dict) and "stage" in spec}
+    return {n for n in names if "rules" not in job(n) or (tag is not None and protected)}
+
+
 def test_stages_in_go_live_order():
     assert PIPELINE["stages"] == ["preflight", "deploy-canary", "canary", "deploy", "smoke", "postlaunch"]
 
@@ -48,14 +59,26 @@ def test_deploys_are_blocking_manual_gates_for_protected_tags(deploy, after):
     assert rule["when"] == "manual"
     assert spec["allow_failure"] is False
     assert spec["resource_group"] == "$TARGET_ENV"
-    assert deploy in job(after)["needs"]
+    assert {"job": deploy, "optional": True} in job(after)["needs"]
 
 
 def test_each_stage_needs_the_one_before():
-    assert job("canary")["needs"] == ["preflight", "deploy-canary"]
-    assert job("deploy")["needs"] == ["canary"]
-    assert job("smoke")["needs"] == ["canary", "deploy"]
-    assert job("postlaunch")["needs"] == ["smoke"]
+    assert needs("canary") == ["preflight", "deploy-canary"]
+    assert needs("deploy") == ["canary"]
+    assert needs("smoke") == ["canary", "deploy"]
+    assert needs("postlaunch") == ["smoke"]
+
+
+@pytest.mark.parametrize(("tag", "protected"), [("v2.0.0", True), (None, False)], ids=["release-tag", "web"])
+def test_every_required_need_is_in_the_pipeline_gitlab_creates(tag, protected):
+    """GitLab refuses a pipeline in which a job needs a job that is not there, unless the need is optional."""
+    present = jobs_in_pipeline(tag, protected)
+    assert {"preflight", "canary", "smoke", "postlaunch"} <= present
+    assert ({"deploy-canary", "deploy"} <= present) is (tag is not None)
+    for name in present:
+        for need in job(name).get("needs", []):
+            if isinstance(need, str) or not need.get("optional"):
+                assert (need if isinstance(need, str) else need["job"]) in present, (name, need)
 
 
 def test_each_checklist_job_receives_the_reports_before_it():

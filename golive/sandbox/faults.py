@@ -51,7 +51,7 @@ FAULTS: dict[str, Fault] = _registry(
     Fault("sentry-ingest-rejects", ("OBS-04",), "Sentry ingest refuses the DSN's key",
           (f"Sentry ingest at {_LOCAL}", "; expected 2xx")),
     Fault("sentry-event-lost", ("OBS-04",), "Sentry ingest answers 200 but the event never shows in the API",
-          ("accepted by ingest but not visible in golive-sandbox/app after", "limit 10.0s")),
+          ("accepted by ingest but not visible in golive-sandbox/app after", "limit 5.0s")),
     Fault("alert-webhook-rejects", ("OBS-06",), "the Slack webhook answers 403 invalid_token",
           (f"alert webhook at {_LOCAL}", "answered HTTP 403 'invalid_token'; expected 2xx")),
     Fault("pagerduty-rejects", ("OBS-06",), "PagerDuty Events API answers 400 invalid event",

@@ -9,6 +9,9 @@ from tests.e2e.harness import clean_environ, run_checks
 from tests.pending import HEALTHY, IMPLEMENTED
 
 PROVABLE = [name for name, fault in FAULTS.items() if set(fault.items) <= IMPLEMENTED]
+# The faults are dealt into shards, one test class each: `--dist loadscope` sends each class to a worker of its
+# own (every worker has its own sandbox), so the fault runs are spread over the workers, not queued on one.
+SHARDS = 6
 
 
 def test_every_fault_of_an_implemented_item_says_what_its_message_must_contain():
@@ -17,8 +20,23 @@ def test_every_fault_of_an_implemented_item_says_what_its_message_must_contain()
         assert FAULTS[name].expect, f"fault {name} declares no expected message"
 
 
-@pytest.mark.parametrize("fault", PROVABLE)
-def test_fault_breaks_exactly_its_item(sandbox, reports, fault):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.cls is not None and issubclass(metafunc.cls, FaultShard):
+        metafunc.parametrize("fault", PROVABLE[metafunc.cls.shard :: SHARDS])
+
+
+class FaultShard:
+    shard = 0
+
+    def test_fault_breaks_exactly_its_item(self, sandbox, reports, fault):
+        check_fault(sandbox, reports, fault)
+
+
+for _shard in range(SHARDS):
+    globals()[f"TestFaults{_shard}"] = type(f"TestFaults{_shard}", (FaultShard,), {"shard": _shard})
+
+
+def check_fault(sandbox, reports, fault):
     spec = FAULTS[fault]
     sandbox.set_faults([fault])
     try:

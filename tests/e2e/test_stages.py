@@ -66,7 +66,17 @@ def test_artifacts_are_complete_and_verifiable(healthy, reports):
                  *pending, "Sentry ingest"):  # fmt: skip
         assert text in html, text
     assert html.count(doc_run_id) >= 2  # stamp + metadata
-    suite = ET.parse(reports / "preflight.xml").getroot()
+    suite = ET.parse(reports / "preflight.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("name") == "golive-preflight-sandbox"
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["golive.release"] == environ["GOLIVE_RELEASE_TAG"]
+    assert properties["golive.commit"] == environ["GOLIVE_RELEASE_COMMIT"]
+    assert properties["golive.digest"] == environ["GOLIVE_RELEASE_DIGEST"]
+    assert properties["golive.run_id"] == doc_run_id
+    assert properties["golive.operator"] == run.doc["operator"]
+    assert properties["golive.verdict"] == verdict.removeprefix("Verdict: ")
+    assert properties["golive.blocking"] == " ".join(run.doc["blocking"])
     cases = suite.iter("testcase")
     assert all(case.get("file", "").startswith("checks/") for case in cases)
 

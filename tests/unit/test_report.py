@@ -20,7 +20,8 @@ from golive.report import (
 from golive.secrets import SecretRegistry
 
 CHECKLIST = load_checklist()
-STAMP = Stamp("preflight", "sandbox", "sandbox", True, Release(tag="v1", commit="c" * 40, digest="sha256:" + "d" * 64),
+RELEASE = Release(tag="v1", commit="c" * 40, digest="sha256:" + "d" * 64, pipeline="118342")
+STAMP = Stamp("preflight", "sandbox", "sandbox", True, RELEASE,
               "run-1", "ops", "2026-11-26T10:00:00+00:00", "2026-11-26T10:01:00+00:00")  # fmt: skip
 
 
@@ -83,7 +84,7 @@ def test_document_and_signoff_table_carry_the_stamp_and_escape_text():
     ticks = tick_rows(CHECKLIST, results)
     doc = document(STAMP, results, decision, ticks)
     assert doc["verdict"] == "no-go"
-    assert doc["release"] == {"tag": "v1", "commit": "c" * 40, "digest": "sha256:" + "d" * 64}
+    assert doc["release"] == {"tag": "v1", "commit": "c" * 40, "digest": "sha256:" + "d" * 64, "pipeline": "118342"}
     assert doc["items"][0]["evidence"] == [
         {"subject": "<script>alert(1)</script>", "measured": {"status": 503}, "expected": {"status": 200}, "ok": False}
     ]
