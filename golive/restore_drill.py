@@ -9,8 +9,6 @@ failed drill shows as a failed DB-05.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,8 +20,8 @@ from psycopg import sql
 
 from golive.config import Environment, Variables
 from golive.outcomes import ProbeError
-from golive.probes.backups import inventory, pg_tool
-from golive.probes.db import read_only_session
+from golive.probes.backups import inventory, pg_restore
+from golive.probes.db import describe_db_error, read_only_session
 from golive.probes.restore import write_record
 from golive.scratch import ScratchPostgres
 
@@ -81,7 +79,7 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
             record["target"] = f"scratch PostgreSQL {scratch.version} (local, temporary)"
             target = scratch.create_database(SCRATCH_DB)
             restore_started = time.perf_counter()
-            _pg_restore(latest.location, target, settings.tool_timeout_s)
+            pg_restore(latest.location, target, settings.tool_timeout_s, latest.name)
             record["restore_s"] = round(time.perf_counter() - restore_started, 2)
             with psycopg.connect(target, autocommit=True) as conn:
                 counts = _row_counts(conn)
@@ -91,6 +89,8 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
                                                  settings.restore_row_tolerance)  # fmt: skip
     except ProbeError as error:
         problems.append(str(error))
+    except psycopg.Error as error:  # the scratch database, or the source's statistics, refused a query
+        problems.append(f"restored database: {describe_db_error(error)}")
     finished = datetime.now(UTC)
     record["finished_at"] = finished.isoformat(timespec="seconds")
     record["duration_s"] = round(time.perf_counter() - clock, 2)
@@ -98,18 +98,6 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
     record["detail"] = "; ".join(problems)
     write_record(Path(path), record)
     return DrillResult(record, Path(path))
-
-
-def _pg_restore(dump: str, target: str, timeout_s: float) -> None:
-    command = [pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "-d", target, dump]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False,
-                              stdin=subprocess.DEVNULL, env={**os.environ, "PGCONNECT_TIMEOUT": "5"})  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise ProbeError(f"pg_restore did not finish within {timeout_s:g} s") from None
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
-        raise ProbeError(f"pg_restore failed: {reason.removeprefix('pg_restore: error: ')}")
 
 
 def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 def closed_port() -> int:
@@ -24,6 +26,39 @@ def blackhole() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
         yield sock.getsockname()[1]
+
+
+@contextmanager
+def tls_blackhole(chain: Path, key: Path) -> Iterator[int]:
+    """A loopback port that completes TLS handshakes with the given certificate, reads the request and never
+    answers (a hung handler behind TLS)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, key)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.settimeout(0.2)
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = sock.accept()
+                    conn.settimeout(5)
+                    held.append(context.wrap_socket(conn, server_side=True))
+                except (TimeoutError, OSError, ssl.SSLError):
+                    continue
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield sock.getsockname()[1]
+        finally:
+            stop.set()
+            thread.join(timeout=2)
+            for conn in held:
+                conn.close()
 
 
 Handler = Callable[[str, str, bytes], tuple[int, dict[str, str], bytes]]

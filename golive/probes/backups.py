@@ -8,6 +8,7 @@ Nights are UTC calendar dates.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -83,6 +84,21 @@ def pg_tool(name: str) -> str:
     for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
         return str(candidate)
     raise ProbeError(f"{name} not found: install the PostgreSQL client programs")
+
+
+def pg_restore(dump: str, target: str, timeout_s: float, what: str) -> None:
+    """Restore a custom-format dump into the database at ``target`` (a scratch database's conninfo), stopping at
+    the first error; ProbeError names ``what`` was restored and pg_restore's first line of complaint."""
+    command = [pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "-d", target, dump]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout_s,
+                              check=False, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "PGCONNECT_TIMEOUT": "5"})  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"pg_restore of {what} did not finish within {timeout_s:g} s") from None
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
+        raise ProbeError(f"pg_restore of {what} failed: {reason.removeprefix('pg_restore: error: ')}")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from golive.config import DatabaseSettings, MigrationSettings
 from golive.outcomes import ProbeError
-from golive.probes.backups import pg_tool
+from golive.probes.backups import pg_restore, pg_tool
 from golive.probes.db import Session, describe_db_error
 from golive.scratch import ScratchPostgres
 from golive.secrets import Secret
@@ -113,10 +113,13 @@ def migration_files(directory: Path) -> list[Migration]:
             continue
         stem = path.name.removesuffix(".sql")
         reverse = directory / f"{stem}.down.sql"
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+            has_reverse = reverse.is_file() and bool(_code(reverse.read_text(encoding="utf-8")))
+        except UnicodeDecodeError as exc:
+            raise ProbeError(f"migration {path.name} (or its .down.sql) is not UTF-8 text: {exc.reason}") from None
         mark = STEP_MARK.search(text)
         step = f"step {mark.group(1)} of {mark.group(2)}{mark.group(3).rstrip()}" if mark else None
-        has_reverse = reverse.is_file() and bool(_code(reverse.read_text(encoding="utf-8")))
         found.append(Migration(stem, path, text, reverse if has_reverse else None, step))
     return found
 
@@ -154,19 +157,35 @@ class Activity:
     query: str
 
 
+_LITERALS = re.compile(
+    r"(?P<dollar>\$(?P<tag>[A-Za-z_]\w*)?\$).*?(?:(?P=dollar)|$)"  # $$...$$ and $tag$...$tag$
+    r"|[EeBbXxUu]?'(?:[^']|'')*(?:'|$)"  # '...', E'...', B'...', X'...', U&'...' (to the end when cut off)
+    r"|(?<![\w$])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w$])",  # numbers
+    re.DOTALL,
+)
+QUERY_SHOWN = 80
+
+
+def redact_literals(query: str) -> str:
+    """Another session's statement as evidence may show: its literals (values the app sent, which may be
+    personal data or secrets) become ``?``, as pg_stat_statements shows them; whitespace collapsed, cut short."""
+    shown = " ".join(_LITERALS.sub("?", query).split())
+    return shown if len(shown) <= QUERY_SHOWN else shown[: QUERY_SHOWN - 1] + "…"
+
+
 def long_transactions(session: Session, max_age_s: float) -> list[Activity]:
     """Client sessions of the target database in a transaction longer than max_age_s, or waiting on a lock
     (golive's own sessions, such as the dry-run's pg_dump, excepted)."""
     rows = session.rows(
         "select pid, usename, state, extract(epoch from now() - xact_start)::float8, pg_blocking_pids(pid),"
-        " left(regexp_replace(query, '\\s+', ' ', 'g'), 80)"
+        " left(query, 4000)"
         " from pg_stat_activity where datname = current_database() and backend_type = 'client backend'"
         " and pid <> pg_backend_pid() and xact_start is not null and application_name not like 'golive%%'"
         " and (now() - xact_start > make_interval(secs => %s) or cardinality(pg_blocking_pids(pid)) > 0)"
         " order by xact_start",
         (max_age_s,),
     )
-    return [Activity(int(p), u, s, round(float(a), 1), list(b), str(q)) for p, u, s, a, b, q in rows]
+    return [Activity(int(p), u, s, round(float(a), 1), list(b), redact_literals(str(q))) for p, u, s, a, b, q in rows]
 
 
 # --- the dry-run
@@ -241,22 +260,14 @@ def _dump_schema(url: Secret, settings: DatabaseSettings, target: Path) -> None:
     command = [pg_tool("pg_dump"), "--schema-only", "--no-owner", "--no-privileges", "-Fc", "-f", str(target),
                "-d", make_conninfo(**params)]  # fmt: skip
     try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=settings.tool_timeout_s,
+        done = subprocess.run(command, env=env, capture_output=True, text=True, errors="replace",
+                              timeout=settings.tool_timeout_s,
                               check=False, stdin=subprocess.DEVNULL)  # fmt: skip
     except subprocess.TimeoutExpired:
         raise ProbeError(f"pg_dump --schema-only did not finish within {settings.tool_timeout_s:g} s") from None
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
         raise ProbeError(f"pg_dump --schema-only of {url.name} failed: {reason.removeprefix('pg_dump: error: ')}")
-
-
-def _restore(dump: Path, conninfo: str, timeout_s: float) -> None:
-    command = [pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "-d", conninfo, str(dump)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False,
-                          stdin=subprocess.DEVNULL)  # fmt: skip
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
-        raise ProbeError(f"restoring the schema copy failed: {reason.removeprefix('pg_restore: error: ')}")
 
 
 def dry_run(
@@ -272,7 +283,7 @@ def dry_run(
         dump = scratch.root / "schema.dump"
         _dump_schema(url, settings, dump)
         target = scratch.create_database("dry_run")
-        _restore(dump, target, settings.tool_timeout_s)
+        pg_restore(str(dump), target, settings.tool_timeout_s, "the schema copy")
         copy_s = time.perf_counter() - started
         traced_at = time.perf_counter()
         with psycopg.connect(target, options=f"-c statement_timeout={int(settings.tool_timeout_s * 1000)}") as conn:

@@ -21,6 +21,7 @@ from golive.sandbox.postgres import APP_DATABASE, APP_ROLE, HOST, Postgres, Post
 _WAIT = 15.0
 POPULATED_ROWS = 5000  # above the sandbox's database.migrations.large_table_rows (1000)
 HELD_FOR_S = 5.5  # above the sandbox's database.migrations.max_transaction_age_s (5)
+HELD_LITERAL = "card 4111 1111 1111 1111"  # a value the app sent: shown as ? in REL-03's evidence
 _LAG_BYTES = 2 * 1024 * 1024
 _PLAIN_HBA = f"host    {APP_DATABASE:<12} {APP_ROLE:<12} {HOST}/32   scram-sha-256  # golive fault db-without-tls\n"
 
@@ -221,7 +222,8 @@ class DatabaseFaults:
 
     def _on_long_running_transaction(self) -> None:
         held = self._held = psycopg.connect(self.pg.superuser_conninfo(self.pg.primary_port, APP_DATABASE))
-        held.execute("select count(*) from orders")  # opens the transaction, holds AccessShareLock on orders
+        # opens the transaction, holds AccessShareLock on orders; the literal must not reach any report
+        held.execute(f"select count(*) from orders where receipt <> '{HELD_LITERAL}'")
         time.sleep(HELD_FOR_S)  # older than the sandbox's database.migrations.max_transaction_age_s
 
     def _off_long_running_transaction(self) -> None:

@@ -12,14 +12,19 @@ class Fault:
     """A way to break the sandbox: its name, the checklist items it breaks, and what it does.
 
     ``stage`` is the go-live stage where the broken item shows; ``expect`` are phrases the item's failure
-    message must contain (measured and expected values), which the project's tests hold it to.
+    message must contain (measured and expected values), which the project's tests hold it to: the same for
+    every item, or by item when the fault breaks items that measure different things.
     """
 
     name: str
     items: tuple[str, ...]
     description: str
-    expect: tuple[str, ...] = ()
+    expect: tuple[str, ...] | Mapping[str, tuple[str, ...]] = ()
     stage: str = "preflight"
+
+    def phrases(self, item: str) -> tuple[str, ...]:
+        """What the failure message of ``item`` must contain."""
+        return self.expect.get(item, ()) if isinstance(self.expect, Mapping) else self.expect
 
 
 def _registry(*faults: Fault) -> dict[str, Fault]:
@@ -91,7 +96,7 @@ FAULTS: dict[str, Fault] = _registry(
     Fault("migration-rewrites-table", ("REL-03",), "a pending migration adds a column with a volatile default",
           ("0005_refunds_ref: rewrites public.refunds", "expected no table rewrite")),
     Fault("long-running-transaction", ("REL-03",), "a session on the target holds a transaction open",
-          ("has had a transaction open for", "(limit 5 s): select count(*) from orders")),
+          ("has had a transaction open for", "(limit 5 s): select count(*) from orders where receipt <> ?")),
     Fault("migration-destructive-unplanned", ("REL-04",), "a pending migration renames a column in one step",
           ("0005_orders_rename_receipt renames column public.orders.receipt to receipt_ref and is not marked as a "
            "step of a multi-step plan",)),
@@ -132,8 +137,10 @@ FAULTS: dict[str, Fault] = _registry(
           ("/static/app.3f9c2b1e.js: no Cache-Control; expected public, max-age >= 2592000 s, immutable",)),
     Fault("cdn-html-cached-publicly", ("CDN-01",), "the CDN serves HTML with Cache-Control: public, max-age=86400",
           ("HTML", "'public, max-age=86400' lets shared caches keep it 86400 s; expected at most 300 s",)),
-    Fault("cdn-bypassed", ("CDN-01",), "static assets come straight from the origin: no CDN markers, no caching",
-          ("no CDN marker", "expected one of Via, X-Cache")),
+    Fault("cdn-bypassed", ("CDN-01", "CDN-02"),
+          "static assets come straight from the origin: no CDN markers, no caching, so no purge can be shown",
+          {"CDN-01": ("no CDN marker", "expected one of Via, X-Cache"),
+           "CDN-02": ("was still a cache miss on the second request", "expected a hit before purging")}),
     Fault("cdn-purge-not-configured", ("CDN-02",), "the CDN API token has no purge permission (403)",
           ("refused: HTTP 403", "Authentication error")),
     # --- payments (Razorpay)

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SANDBOXES: dict[str, Any] = {}
 # Variables of the outer pytest run that must not reach the inner one.
 _OUTER = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "PYTEST_CURRENT_TEST",
-          "PYTEST_ADDOPTS", "GOLIVE_ENV")  # fmt: skip
+          "PYTEST_ADDOPTS", "GOLIVE_ENV",
+          # GitLab's, when the project's own tests run in a GitLab job: the runs under test set their own
+          "CI_PIPELINE_ID", "CI_COMMIT_TAG", "CI_COMMIT_SHA", "GITLAB_USER_LOGIN")  # fmt: skip
 
 
 @dataclass

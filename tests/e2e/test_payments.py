@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.harness import ROOT, clean_environ, run_checks
-from tests.netutil import blackhole, closed_port, http_server, json_answer
+from tests.netutil import blackhole, closed_port, http_server, json_answer, tls_blackhole
 
 SANDBOX_TOML = (ROOT / "environments" / "sandbox.toml").read_text()
 CHECKS = "checks/test_payments.py"
@@ -72,13 +72,14 @@ def test_black_holed_razorpay_api_ends_within_the_timeout(healthy, tmp_path, rep
 
 
 def test_webhook_endpoint_that_never_answers_fails_after_one_delivery(healthy, tmp_path, reports):
-    with blackhole() as port:  # plain HTTP: the connection opens, the request is never answered
-        env = env_file(tmp_path, **{'base_url = "${GOLIVE_SANDBOX_APP_URL}"': f'base_url = "http://127.0.0.1:{port}"'})
+    tls = Path(healthy.environ()["GOLIVE_SANDBOX_DIR"]) / "tls"
+    with tls_blackhole(tls / "server.pem", tls / "server.key") as port:  # the handshake done, never an answer
+        env = env_file(tmp_path, **{'base_url = "${GOLIVE_SANDBOX_APP_URL}"': f'base_url = "https://127.0.0.1:{port}"'})
         run = payments(healthy, reports, env=env)
     item = run.item("PAY-03")
-    assert item["outcome"] == "failed"
+    assert item["outcome"] == "failed", item
     assert item["reason"] == (
-        f"POST http://127.0.0.1:{port}/api/webhooks/razorpay: correctly signed: no answer within 7.0 s, "
+        f"POST https://127.0.0.1:{port}/api/webhooks/razorpay: correctly signed: no answer within 7.0 s, "
         "expected 2xx within 5.0 s; correctly signed: effect 0, expected 10000")  # fmt: skip
     assert len(item["evidence"]) == 1  # the forged deliveries were not sent to wait out the same timeout
     assert item["duration_s"] < 10

@@ -45,9 +45,9 @@ def test_an_unrestorable_dump_gives_a_failed_record(healthy, tmp_path):
     assert done.returncode == 1
     doc = json.loads(record.read_text())
     assert doc["result"] == "failed"
-    assert doc["detail"].startswith("pg_restore failed: ")
+    assert doc["detail"].startswith("pg_restore of ")
     problem = judge_restore_record(record, datetime.now(UTC), 7).problem
-    assert "has result 'failed' (pg_restore failed: " in problem
+    assert "has result 'failed' (pg_restore of " in problem
 
 
 def test_no_environment_is_a_usage_error(healthy, tmp_path):

@@ -29,13 +29,14 @@ def assert_only_pending_items_block(run):
 
 def test_preflight_on_the_healthy_sandbox(healthy, reports):
     environ = healthy.environ()
-    run = run_checks("preflight", clean_environ({**environ, **OPERATOR}), reports)
+    # as in GitLab CI: REL-01 passes over the pipeline golive runs in; the report names it
+    run = run_checks("preflight", clean_environ({**environ, **OPERATOR, "CI_PIPELINE_ID": "118399"}), reports)
     assert_only_pending_items_block(run)
     assert [item["id"] for item in run.doc["items"]] == [i.id for i in load_checklist().for_stage("preflight")]
     doc = run.doc
     assert doc["release"] == {
         "tag": environ["GOLIVE_RELEASE_TAG"], "commit": environ["GOLIVE_RELEASE_COMMIT"],
-        "digest": environ["GOLIVE_RELEASE_DIGEST"],
+        "digest": environ["GOLIVE_RELEASE_DIGEST"], "pipeline": "118399",
     }  # fmt: skip
     assert (doc["environment"], doc["stage"], doc["operator"], doc["strict"]) == (
         "sandbox",

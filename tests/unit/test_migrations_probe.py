@@ -7,7 +7,7 @@ import pytest
 from golive.config import DatabaseSettings, MigrationSettings
 from golive.outcomes import ProbeError
 from golive.probes.db import read_only_session
-from golive.probes.migrations import dry_run, long_transactions, migration_files, split_statements
+from golive.probes.migrations import dry_run, long_transactions, migration_files, redact_literals, split_statements
 from golive.sandbox import Sandbox
 from golive.secrets import Secret
 
@@ -46,6 +46,27 @@ def test_migration_files_pair_reverse_scripts_and_read_step_marks(tmp_path):
 def test_missing_migrations_directory(tmp_path):
     with pytest.raises(ProbeError, match=r"migrations directory .*/none does not exist"):
         migration_files(tmp_path / "none")
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("select count(*) from orders", "select count(*) from orders"),
+        ("UPDATE users SET email = 'a@b.in', n = 42 WHERE id=7", "UPDATE users SET email = ?, n = ? WHERE id=?"),
+        ("select E'it''s\\n', $$body$$, $q$x$q$ from t1", "select ?, ?, ? from t1"),
+        ("insert into cards values ('4111 1111", "insert into cards values (?"),  # cut off inside the literal
+        ("select\n  a -1.5e3,\tb", "select a ?, b"),
+        ("select " + "x, " * 40 + "y", ("select " + "x, " * 40)[:79] + "…"),
+    ],
+)
+def test_other_sessions_statements_are_shown_without_their_values(query, shown):
+    assert redact_literals(query) == shown
+
+
+def test_a_migration_that_is_not_text_is_one_line(tmp_path):
+    (tmp_path / "0001_a.sql").write_bytes(b"alter table t add column c text; -- \xff\n")
+    with pytest.raises(ProbeError, match=r"^migration 0001_a.sql \(or its .down.sql\) is not UTF-8 text: invalid"):
+        migration_files(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -138,4 +159,4 @@ def test_long_transaction_on_the_target_is_seen(box):
     (held,) = found
     assert held.state == "idle in transaction"
     assert held.age_s >= 5.0
-    assert held.query == "select count(*) from orders"
+    assert held.query == "select count(*) from orders where receipt <> ?"
