@@ -49,8 +49,9 @@ def test_unknown_fault_and_missing_environment_are_usage_errors():
 
 
 def test_sandbox_up_run_status_down(tmp_path):
+    """The lifecycle with a fault switched on from the command line (what `golive demo --fault` does too)."""
     box = tmp_path / "box"
-    up = golive("sandbox", "up", "--dir", str(box))
+    up = golive("sandbox", "up", "--dir", str(box), "--fault", "hsts-missing")
     assert up.returncode == 0, up.stderr
     try:
         env_file = box / "env.sh"
@@ -59,13 +60,19 @@ def test_sandbox_up_run_status_down(tmp_path):
         secret = exported["RAZORPAY_KEY_SECRET"].strip("'")
         assert secret not in up.stdout + up.stderr
         assert f"source {env_file}" in up.stdout
-        assert golive("sandbox", "status", "--dir", str(box)).stdout.startswith("golive sandbox: running (pid ")
+        status = golive("sandbox", "status", "--dir", str(box)).stdout
+        assert status.startswith("golive sandbox: running (pid ")
+        assert "hsts-missing" in status
         environ = clean_environ({k: v.strip("'") for k, v in exported.items()})
         reports = tmp_path / "reports"
         run = golive("run", "preflight", "--env", "sandbox", "--reports", str(reports), "-q", env=environ)
         doc = json.loads((reports / "preflight.json").read_text())
-        assert run.returncode == (1 if doc["blocking"] else 0), run.stdout[-2000:]
-        assert {i["id"]: i["outcome"] for i in doc["items"]}["OBS-04"] == "passed"
+        assert run.returncode == 1, run.stdout[-2000:]
+        items = {i["id"]: i for i in doc["items"]}
+        assert items["OBS-04"]["outcome"] == "passed"
+        assert items["TLS-03"]["outcome"] == "failed"
+        assert "no Strict-Transport-Security header" in items["TLS-03"]["reason"]
+        assert doc["blocking"] == ["TLS-03"]
     finally:
         down = golive("sandbox", "down", "--dir", str(box))
     assert down.stdout.strip() == "golive sandbox: stopped"

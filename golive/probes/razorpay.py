@@ -506,15 +506,19 @@ def sdk_client(api_url: str, key_id: str, key_secret: str, ca_bundle: Path | Non
     return client
 
 
-SDK_ERRORS = (razorpay.errors.BadRequestError, razorpay.errors.GatewayError, razorpay.errors.ServerError)
+SDK_REFUSALS = (razorpay.errors.BadRequestError, razorpay.errors.GatewayError)
 
 
 def sdk_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """One SDK call; Razorpay's refusals fail the check (they name the problem), transport errors are errors."""
+    """One SDK call. Razorpay's refusals (a bad request, a gateway declining) fail the check: they name the
+    problem. Razorpay's own server errors (5xx, or an answer of no known kind) and transport errors are errors:
+    nothing about the target was measured."""
     try:
         return call(*args, **kwargs)
-    except SDK_ERRORS as exc:
+    except SDK_REFUSALS as exc:
         raise KeysRefused(f"{what}: Razorpay answered {type(exc).__name__} {str(exc)!r}") from None
+    except razorpay.errors.ServerError as exc:
+        raise ProbeError(f"{what}: Razorpay had a server error ({str(exc)!r}): nothing measured, try again") from None
     except requests.RequestException as exc:
         raise ProbeError(f"{what}: {type(exc).__name__}: {str(exc)[:160]}") from None
 
@@ -613,9 +617,10 @@ class PaymentPlan:
     sdk_timeout: tuple[float, float]
 
     @property
-    def amount(self) -> int:
+    def amount(self) -> int | None:
+        """The order amount in paise, or None when payments.order_payload.amount is not a whole number."""
         amount = self.payload.get("amount")
-        return amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
+        return amount if isinstance(amount, int) and not isinstance(amount, bool) else None
 
 
 def matches(value: Any, expect: JsonScalar) -> bool:
@@ -732,7 +737,7 @@ def compare_order(order: Mapping[str, Any], payload: Mapping[str, JsonScalar]) -
 
 
 def live_money_guard(
-    key_id: str, expected: KeyMode, env_name: str, amount: int, allow: bool, cap: int | None
+    key_id: str, expected: KeyMode, env_name: str, amount: int | None, allow: bool, cap: int | None
 ) -> tuple[Literal["fail", "refuse"], str] | None:
     """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap."""
     if key_mode(key_id) != "live":
@@ -743,6 +748,11 @@ def live_money_guard(
         return "refuse", (
             "live keys: PAY-04 would charge and refund real money; it runs only when the environment sets "
             "payments.allow_live = true with payments.live_amount_cap (paise)"
+        )
+    if amount is None:
+        return "refuse", (
+            "live keys: payments.order_payload.amount is not a whole number of paise, so it cannot be held to "
+            f"payments.live_amount_cap {cap}"
         )
     if amount > cap:
         return "refuse", f"live keys: the order amount {amount} exceeds payments.live_amount_cap {cap} (paise)"

@@ -510,9 +510,12 @@ class DomainScan:
         return self.chain
 
     def require_versions(self) -> tuple[VersionProbe, ...]:
-        self.require()
+        """The legacy handshakes, measured even when the modern one failed (a server that speaks only TLS 1.0
+        is a finding of TLS-03, not a gap in the measurement)."""
         if self.versions_error is not None:
             raise ProbeError(self.versions_error)
+        if not self.versions:
+            self.require()
         return self.versions
 
 
@@ -533,15 +536,17 @@ def scan(
         legacy = {ep: [pool.submit(probe_version, ep, v, timeout) for v in LEGACY_VERSIONS] for ep in unique}
         results = {}
         for ep in unique:
+            report, error = None, None
             try:
                 report = judge_chain(ep, chains[ep].result(), roots, policy)
-            except ProbeError as error:
-                results[ep] = DomainScan(ep, error=str(error), seconds=time.perf_counter() - started)
-                continue
+            except ProbeError as failed:
+                error = str(failed)
             try:
                 versions, versions_error = tuple(future.result() for future in legacy[ep]), None
-            except ProbeError as error:
-                versions, versions_error = (), str(error)
-            results[ep] = DomainScan(ep, report, versions, versions_error=versions_error,
+            except ProbeError as failed:
+                versions, versions_error = (), str(failed)
+            if report is None and not any(v.accepted for v in versions):
+                versions, versions_error = (), None  # nothing answered: the chain's error says why
+            results[ep] = DomainScan(ep, report, versions, error=error, versions_error=versions_error,
                                      seconds=time.perf_counter() - started)  # fmt: skip
     return results

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
-from golive.config import Credential, Environment, Variables
-from golive.secrets import Secret
+from golive.config import OPTIONAL_VARIABLES, PUBLIC_VARIABLES, Credential, Environment, Variables
+from golive.secrets import MIN_SCAN_LENGTH, Secret
 
 RAZORPAY_KEY_ID = re.compile(r"^rzp_(live|test)_[A-Za-z0-9]{14}$")
 SENTRY_KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -147,6 +147,10 @@ def validate_variables(variables: Variables, env: Environment) -> list[Finding]:
             findings.append(Finding(name, "(whitespace)", blank))
             continue
         findings.append(_seed_variable(name, value, variables, env))
+    for name in OPTIONAL_VARIABLES:
+        secret = variables.secret(name) if name not in PUBLIC_VARIABLES else None
+        if secret is not None and len(secret.reveal().strip()) < MIN_SCAN_LENGTH:
+            findings.append(_secret_strength(name, secret.reveal().strip(), MIN_SCAN_LENGTH))
     return findings
 
 

@@ -2,6 +2,7 @@
 reported honestly as not verified, and the artifacts are complete, stamped and consistent."""
 
 import hashlib
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -45,6 +46,15 @@ def test_preflight_on_the_healthy_sandbox(healthy, reports):
         True,
     )
     assert run.item("OBS-04")["side_effects"] == ["sends one test error event to Sentry, tagged with the run id"]
+    # OBS-06: what the alert webhook and PagerDuty received is this run's test alert, linking the runbook
+    runbook = "https://runbooks.sandbox.golive.invalid/go-live"
+    slack = [a["payload"] for a in healthy.store.alerts_on("slack") if doc["run_id"] in a["payload"]["text"]]
+    assert len(slack) == 1
+    assert slack[0]["text"].endswith(f"Runbook: {runbook}")
+    assert f"<{runbook}|{runbook}>" in slack[0]["blocks"][0]["text"]["text"]
+    paged = [a["payload"] for a in healthy.store.alerts_on("pagerduty") if doc["run_id"] in json.dumps(a["payload"])]
+    assert paged
+    assert all(p["links"] == [{"href": runbook, "text": "Runbook"}] for p in paged if p["event_action"] == "trigger")
     assert run.item("OBS-01")["tests"] == ["checks/test_monitoring.py::test_health[service]"]
     verdict = "NO-GO" if run.doc["blocking"] else "GO"  # NO-GO while some item still waits for a check
     assert f"golive preflight on sandbox (strict), release {environ['GOLIVE_RELEASE_TAG']}: {verdict}" in run.output

@@ -17,6 +17,7 @@ from golive.probes.razorpay import (
     Case,
     Delivery,
     KeysRefused,
+    PaymentPlan,
     WebhooksApiUnavailable,
     check_keys,
     compare_order,
@@ -29,6 +30,8 @@ from golive.probes.razorpay import (
     matches,
     mode_problem,
     order_payload,
+    sdk_call,
+    sdk_client,
     sign,
     subscribed_events,
     synthetic_id,
@@ -295,6 +298,18 @@ def test_live_keys_are_refused_unless_allowed_with_a_cap():
     assert live_money_guard(live, "live", "production", 10000, True, 500) == (
         "refuse", "live keys: the order amount 10000 exceeds payments.live_amount_cap 500 (paise)")  # fmt: skip
     assert live_money_guard(live, "live", "production", 100, True, 500) is None
+    # an amount that is not whole paise ("100", 99.5) cannot be held to the cap: refused, never let through
+    kind, reason = live_money_guard(live, "live", "production", None, True, 500)
+    assert (kind, reason.startswith("live keys: payments.order_payload.amount is not a whole number")) == (
+        "refuse", True)  # fmt: skip
+
+
+def test_the_order_amount_is_whole_paise_or_none():
+    def plan(amount):
+        return PaymentPlan("https://app/api/orders", {"amount": amount}, "id", "sandbox", None, 100, (), 1, 0.1,
+                           (1, 1))  # fmt: skip
+
+    assert [plan(a).amount for a in (10000, "10000", 99.5, True)] == [10000, None, None, None]
 
 
 def test_order_payload_and_idempotency_key_carry_the_run_id():
@@ -328,3 +343,22 @@ def test_payment_settings_refuse_half_configurations():
         PaymentSettings(allow_live=True)
     settings = PaymentSettings(payment="existing", test_payment_id="pay_X", allow_live=True, live_amount_cap=100)
     assert settings.order_payload["receipt"] == "golive-{run_id}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "raised", "message"),
+    [
+        (400, {"error": {"code": "BAD_REQUEST_ERROR", "description": "The id provided does not exist"}}, KeysRefused,
+         "GET /v1/payments/pay_x: Razorpay answered BadRequestError 'The id provided does not exist'"),
+        (500, {"error": {"code": "SERVER_ERROR", "description": "We are facing some trouble completing your request"}},
+         ProbeError, "GET /v1/payments/pay_x: Razorpay had a server error ('We are facing some trouble"),
+        (502, {"error": {"code": "", "description": "Bad gateway"}}, ProbeError,
+         "GET /v1/payments/pay_x: Razorpay had a server error ('Bad gateway'): nothing measured"),
+    ],
+)  # fmt: skip
+def test_razorpay_refusals_fail_and_its_outages_are_errors(status, body, raised, message):
+    with http_server(lambda method, path, _: json_answer(status, body)) as base:
+        sdk = sdk_client(base, KEY_ID, "s" * 24, None)
+        with pytest.raises(raised) as caught:
+            sdk_call("GET /v1/payments/pay_x", sdk.payment.fetch, "pay_x", timeout=(1, 2))
+    assert str(caught.value).startswith(message), caught.value

@@ -237,6 +237,17 @@ def test_legacy_versions_are_refused_by_a_modern_server_and_accepted_by_a_legacy
         assert probe_version(modern, "TLSv1.2", 3.0).accepted
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_a_server_that_speaks_only_legacy_tls_is_measured_not_an_error(pki, tmp_path):
+    legacy_only = server_context(*_files(tmp_path, "full", pki["leaf"], pki["intermediate"]), legacy=True)
+    legacy_only.maximum_version = ssl.TLSVersion.TLSv1_1
+    with tls_servers([legacy_only]) as (endpoint,):
+        (result,) = scan([endpoint], [pki["root"].certificate], POLICY, timeout=3.0).values()
+    assert result.chain is None
+    assert result.error is not None
+    assert [(v.version, v.accepted) for v in result.require_versions()] == [("TLSv1", True), ("TLSv1.1", True)]
+
+
 def test_scan_is_concurrent_and_keeps_each_domains_error_to_itself(pki, tmp_path):
     files = _files(tmp_path, "full", pki["leaf"], pki["intermediate"])
     roots = [pki["root"].certificate]
@@ -249,6 +260,8 @@ def test_scan_is_concurrent_and_keeps_each_domains_error_to_itself(pki, tmp_path
     assert results[dead].error == f"127.0.0.1:{dead.port}: connection refused"
     with pytest.raises(ProbeError, match="connection refused"):
         results[dead].require()
+    with pytest.raises(ProbeError, match="connection refused"):
+        results[dead].require_versions()
     for endpoint in endpoints:
         assert results[endpoint].require().problems == ()
         assert [v.accepted for v in results[endpoint].versions] == [False, False]

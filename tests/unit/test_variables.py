@@ -64,6 +64,9 @@ def test_missing_is_env01_not_env02():
         ({"DATABASE_URL": "postgresql://app:pw@db:5432/app"}, "DATABASE_URL sslmode=prefer; production needs require"),
         ({"DATABASE_URL": "postgresql://app:pw@db:notaport/app"}, "DATABASE_URL is not a postgresql://"),
         ({"NODE_ENV": "development"}, "NODE_ENV is 'development'; production expects 'production'"),
+        # too short to be told apart from ordinary text, so it could not be kept out of the reports
+        ({"SMOKE_PASSWORD": "hunt2"}, "SMOKE_PASSWORD is 5 characters long; expected at least 6"),
+        ({"CDN_API_TOKEN": " abc "}, "CDN_API_TOKEN is 3 characters long; expected at least 6"),
     ],
 )
 def test_each_problem_is_named(changes, expected):
