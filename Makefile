@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.golive-installed
-WORKERS ?= 2
+# 3 workers on 2 cores: the end-to-end runs spend much of their time waiting on the sandbox.
+WORKERS ?= 3
 # The real pipeline, locally: gitlab-ci-local from npm, in .tools/ (git-ignored).
 GITLAB_CI_LOCAL_VERSION := 4.60.0
 GITLAB_CI_LOCAL := .tools/.gitlab-ci-local-$(GITLAB_CI_LOCAL_VERSION)

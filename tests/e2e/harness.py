@@ -19,6 +19,8 @@ SANDBOXES: dict[str, Any] = {}
 # Variables of the outer pytest run that must not reach the inner one.
 _OUTER = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "PYTEST_CURRENT_TEST",
           "PYTEST_ADDOPTS", "GOLIVE_ENV",
+          # so that pytest keeps the checks' rewritten bytecode between the suite's ~170 runs of a stage
+          "PYTHONDONTWRITEBYTECODE",
           # GitLab's, when the project's own tests run in a GitLab job: the runs under test set their own
           "CI_PIPELINE_ID", "CI_COMMIT_TAG", "CI_COMMIT_SHA", "GITLAB_USER_LOGIN")  # fmt: skip
 
