@@ -10,7 +10,7 @@ from golive.outcomes import not_verified
 from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
 from golive.probes.rollout import instance_state
 from golive.probes.smoke import smoke_login
-from golive.probes.switches import flags_on, jobs_in_state, read_flags, read_jobs
+from golive.probes.switches import flags_on, jobs_not_in, read_flags, read_jobs
 
 
 @pytest.mark.preflight
@@ -31,7 +31,7 @@ def test_risky_flags_off(flag_source, http, evidence):
 def test_noncritical_jobs_paused(job_source, http, evidence):
     """The non-critical jobs this release names are paused before launch."""
     jobs = read_jobs(http, str(job_source.url))
-    wrong = jobs_in_state(jobs, job_source.pause, job_source.paused_state, want=True)
+    wrong = jobs_not_in(jobs, job_source.pause, job_source.paused_state)
     evidence.record(f"jobs {job_source.url}", {n: jobs.get(n) for n in job_source.pause},
                     dict.fromkeys(job_source.pause, job_source.paused_state), ok=not wrong)  # fmt: skip
     assert not wrong, f"{'; '.join(wrong)} at {job_source.url}; expected {job_source.paused_state!r} before launch"
@@ -57,8 +57,11 @@ def test_canary_analysis(environment, canary_http, shipped_release, progress, ev
         "intervals": f"{len(result.intervals)} of {result.planned_intervals}",
         "metrics": result.metric_lines(),
     }, {"window_s": policy.window_s, "interval_s": policy.interval_s, "failure_limit": policy.failure_limit,
-        "consecutive_error_limit": policy.consecutive_error_limit, "score_pass": policy.score_pass},
+        "consecutive_error_limit": policy.consecutive_error_limit, "error_limit": policy.error_limit,
+        "score_pass": policy.score_pass},
         ok=result.outcome == "passed")  # fmt: skip
+    # the seed's "logs" part of CAN-01 is said, not skipped in silence: the release's error events are not counted
+    evidence.record("canary logs", {"sentry_events": "not measured: golive does not count the release's events yet"})
     evidence.record("canary samples [at_s, target, path, status, latency_ms, problem]",
                     {"series": [s.row() for s in result.samples]})  # fmt: skip
     if result.outcome == "inconclusive":
@@ -102,10 +105,10 @@ def test_smoke_login(environment, http, smoke_account, evidence):
 def test_paused_jobs_resumed(job_source, http, evidence):
     """The jobs paused for the launch run again."""
     jobs = read_jobs(http, str(job_source.url))
-    wrong = jobs_in_state(jobs, job_source.pause, job_source.paused_state, want=False)
+    wrong = jobs_not_in(jobs, job_source.pause, job_source.running_state)
     evidence.record(f"jobs {job_source.url}", {n: jobs.get(n) for n in job_source.pause},
-                    {n: f"not {job_source.paused_state}" for n in job_source.pause}, ok=not wrong)  # fmt: skip
-    assert not wrong, f"{'; '.join(wrong)} at {job_source.url}; expected running again after launch"
+                    dict.fromkeys(job_source.pause, job_source.running_state), ok=not wrong)  # fmt: skip
+    assert not wrong, f"{'; '.join(wrong)} at {job_source.url}; expected {job_source.running_state!r} after launch"
 
 
 @pytest.mark.postlaunch

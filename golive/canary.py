@@ -229,7 +229,7 @@ def analyse(
     analysis = Analysis(planned_intervals=planned)
     began = clock()
     sleep(policy.initial_delay_s)
-    failures = consecutive_errors = inconclusive = 0
+    failures = errors = consecutive_errors = inconclusive = 0
     canary_all: list[Sample] = []
     baseline_all: list[Sample] = []
     for index in range(1, planned + 1):
@@ -254,6 +254,7 @@ def analyse(
         analysis.intervals.append(interval)
         progress(progress_line(analysis, interval, canary, baseline))
         failures += kind is Kind.FAILURE
+        errors += kind is Kind.ERROR
         inconclusive += kind is Kind.INCONCLUSIVE
         consecutive_errors = consecutive_errors + 1 if kind is Kind.ERROR else 0
         stop = None
@@ -262,6 +263,9 @@ def analyse(
         elif consecutive_errors > policy.consecutive_error_limit:
             stop = ("failed", f"{consecutive_errors} consecutive intervals with probe errors "
                     f"(limit {policy.consecutive_error_limit}): {reason}")  # fmt: skip
+        elif errors > policy.error_limit:  # a canary that times out every other interval is not healthy either
+            stop = ("failed", f"{errors} intervals with canary probe errors in the window "
+                    f"(limit {policy.error_limit}): {reason}")  # fmt: skip
         elif inconclusive > policy.inconclusive_limit:
             stop = ("inconclusive", f"{inconclusive} inconclusive interval(s) (limit {policy.inconclusive_limit}): "
                     f"{reason}")  # fmt: skip

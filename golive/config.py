@@ -300,6 +300,7 @@ class CanaryPolicy(_Section):
     extra_paths: list[str] = Field(default_factory=list)
     failure_limit: Annotated[int, Field(ge=0)] = 0
     consecutive_error_limit: Annotated[int, Field(ge=0)] = 1
+    error_limit: Annotated[int, Field(ge=0)] = 1  # intervals with canary probe errors tolerated in the whole window
     inconclusive_limit: Annotated[int, Field(ge=0)] = 0
     min_samples: Annotated[int, Field(ge=3)] = 10
     max_error_rate_increase: Annotated[float, Field(ge=0, le=1)] = 0.01
@@ -340,9 +341,15 @@ class JobSource(_Section):
     url: HttpUrl | None = None
     pause: list[str] = Field(default_factory=list)
     paused_state: str = "paused"
+    running_state: str = "running"  # POST-04: the state a resumed job reports (failed, stopped... are not running)
 
 
-_ERROR_RATE = 'sum(rate(http_requests_total{status=~"5.."}[{window}])) / sum(rate(http_requests_total[{window}]))'
+# `or vector(0)`: with no 5xx series at all Prometheus returns no sample for the sum, and a healthy service would
+# read as "no data"
+_ERROR_RATE = (
+    '(sum(rate(http_requests_total{status=~"5.."}[{window}])) or vector(0))'
+    " / sum(rate(http_requests_total[{window}]))"
+)
 _LATENCY_P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[{window}])))"
 
 

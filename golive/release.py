@@ -205,7 +205,8 @@ def review_training(
         assert isinstance(held, date)
         held_day = held if not isinstance(held, datetime) else held.date()
         age = now.date() - held_day
-        review.need(age <= max_age, f"{where}.held_on: {held_day} is {age.days} days ago, limit {max_age.days}")
+        if review.need(age.days >= 0, f"{where}.held_on: {held_day} is in the future; a training not yet held"):
+            review.need(age <= max_age, f"{where}.held_on: {held_day} is {age.days} days ago, limit {max_age.days}")
         review.measured["held_on"] = str(held_day)
     duration = table.get("duration_minutes")
     low, high = minutes
@@ -221,7 +222,10 @@ def review_training(
             if review.need(pages > 0, f"{where}.runbook: {path.name} is not a readable PDF with pages"):
                 review.measured["runbook_pages"] = pages
             updated = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            if previous_at is not None:
+            review.measured["runbook_updated"] = updated.isoformat(timespec="seconds")
+            if previous_at is None:
+                review.measured["runbook_freshness"] = "not compared: the release file has no [previous] released_at"
+            else:
                 review.need(
                     updated > previous_at,
                     f"{where}.runbook: last updated {updated.isoformat()}, "
@@ -257,7 +261,9 @@ def review_access(release: ReleaseFile, now: datetime) -> Review:
             names[0].casefold() != names[1].casefold(),
             f"{where}: both attested by {names[0]}; two different people must attest",
         )
-        review.attested += [f"least privilege: {names[0]}", f"two-person control: {names[1]}"]
+        for what, person in zip(("least privilege", "two-person control"), people, strict=True):
+            if person is not None:
+                review.attested.append(f"{what}: {person[0]} at {person[1].isoformat()}")
     return review
 
 
@@ -282,7 +288,10 @@ def review_communication(release: ReleaseFile, now: datetime) -> Review:
             )
     person = _person(review, f"{where}.attested", table.get("attested"), now)
     if person is not None and not review.problems:
-        review.attested.append(f"incident lead {lead}, audiences {', '.join(map(str, audiences or []))}: {person[0]}")
+        review.attested.append(
+            f"incident lead {lead}, audiences {', '.join(map(str, audiences or []))}: "
+            f"{person[0]} at {person[1].isoformat()}"
+        )
     return review
 
 

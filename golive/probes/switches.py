@@ -64,7 +64,6 @@ def flags_on(flags: dict[str, bool], risky: Sequence[str]) -> tuple[list[str], l
     return [f for f in risky if flags.get(f) is True], [f for f in risky if f not in flags]
 
 
-def jobs_in_state(jobs: dict[str, str], names: Sequence[str], state: str, want: bool) -> list[str]:
-    """Named jobs whose state is wrong: not ``state`` (want=True) or still ``state`` (want=False); unknown jobs
-    are wrong too."""
-    return [f"{n} is {jobs.get(n, 'not listed')}" for n in names if n not in jobs or (jobs[n] == state) != want]
+def jobs_not_in(jobs: dict[str, str], names: Sequence[str], state: str) -> list[str]:
+    """Named jobs that are not in ``state`` (unknown jobs too): a job that failed or stopped is not running."""
+    return [f"{n} is {jobs.get(n, 'not listed')}" for n in names if jobs.get(n) != state]

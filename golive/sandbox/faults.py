@@ -211,7 +211,7 @@ FAULTS: dict[str, Fault] = _registry(
     Fault("job-not-paused", ("LIVE-04",), "the analytics-export job still runs before launch",
           (f"analytics-export is running at {_LOCAL}", "expected 'paused' before launch")),
     Fault("job-not-resumed", ("POST-04",), "the analytics-export job is still paused after launch",
-          (f"analytics-export is paused at {_LOCAL}", "expected running again after launch"), stage="postlaunch"),
+          (f"analytics-export is paused at {_LOCAL}", "expected 'running' after launch"), stage="postlaunch"),
     Fault("uptime-db-check-missing", ("OBS-03",), "the uptime monitor has no check for /api/health/db",
           (f"no monitor checks {_LOCAL}", "/api/health/db (1 monitors in the account)")),
     Fault("uptime-check-paused", ("OBS-03",), "the uptime monitor's /api/health check is paused",

@@ -43,7 +43,13 @@ def test_the_healthy_release_file_is_attested_by_name(tmp_path):
     ]
     assert review_contacts(rf).problems == []
     assert review_training(rf, 30 * DAY, (60, 90), NOW - 14 * DAY, NOW).problems == []
-    assert review_access(rf, NOW).problems == []
+    access = review_access(rf, NOW)
+    assert access.problems == []
+    assert [a.split(" at ")[0] for a in access.attested] == [
+        "least privilege: Asha Rao",
+        "two-person control: Rohan Das",
+    ]
+    assert all(" at 20" in a for a in access.attested)  # who, and when
     assert review_communication(rf, NOW).problems == []
     assert review_notification(rf, timedelta(hours=48), NOW).problems == []
 
@@ -105,6 +111,11 @@ def test_training_rules(tmp_path):
         .problems[0]
         .endswith("is 10 days ago, limit 5")
     )
+    before = review_training(release_file(tmp_path), 30 * DAY, (60, 90), None, NOW - 20 * DAY)
+    held = (NOW - 10 * DAY).date()
+    assert f"{RELEASE.tag}.toml [training].held_on: {held} is in the future; a training not yet held" in before.problems
+    unanchored = review_training(release_file(tmp_path), 30 * DAY, (60, 90), None, NOW)
+    assert unanchored.measured["runbook_freshness"] == "not compared: the release file has no [previous] released_at"
     short = release_file(tmp_path, edit=lambda t: t.replace("duration_minutes = 75", "duration_minutes = 30"))
     assert review_training(short, 30 * DAY, (60, 90), None, NOW).problems == [
         f"{RELEASE.tag}.toml [training].duration_minutes: 30, expected 60-90"

@@ -24,7 +24,7 @@ from golive.probes.metrics import (
 )
 from golive.probes.rollout import instance_state, release_problems
 from golive.probes.smoke import smoke_login
-from golive.probes.switches import flags_on, jobs_in_state, parse_flags, parse_jobs, read_flags
+from golive.probes.switches import flags_on, jobs_not_in, parse_flags, parse_jobs, read_flags
 from golive.probes.uptime import missing_checks, uptimerobot_monitors
 from golive.sandbox.faults import FaultState
 from golive.sandbox.rollout import Rollout, Served, unleash_features
@@ -134,8 +134,11 @@ def test_jobs_states():
     listed = parse_jobs({"jobs": [{"name": "a", "state": "paused"}, {"name": "b", "state": "running"}]}, "u")
     assert listed == {"a": "paused", "b": "running"}
     assert parse_jobs({"a": "paused"}, "u") == {"a": "paused"}
-    assert jobs_in_state(listed, ["a", "b", "c"], "paused", want=True) == ["b is running", "c is not listed"]
-    assert jobs_in_state(listed, ["a", "b"], "paused", want=False) == ["a is paused"]
+    assert jobs_not_in(listed, ["a", "b", "c"], "paused") == ["b is running", "c is not listed"]
+    assert jobs_not_in(listed, ["a", "b"], "running") == ["a is paused"]
+    # after launch, a job that failed or was stopped is not running again
+    crashed = parse_jobs({"jobs": [{"name": "a", "state": "failed"}, {"name": "b", "state": "stopped"}]}, "u")
+    assert jobs_not_in(crashed, ["a", "b"], "running") == ["a is failed", "b is stopped"]
     with pytest.raises(ProbeError, match="not a jobs status answer"):
         parse_jobs({"jobs": "all fine"}, "u")
 
