@@ -347,8 +347,7 @@ class JobSource(_Section):
 # `or vector(0)`: with no 5xx series at all Prometheus returns no sample for the sum, and a healthy service would
 # read as "no data"
 _ERROR_RATE = (
-    '(sum(rate(http_requests_total{status=~"5.."}[{window}])) or vector(0))'
-    " / sum(rate(http_requests_total[{window}]))"
+    '(sum(rate(http_requests_total{status=~"5.."}[{window}])) or vector(0)) / sum(rate(http_requests_total[{window}]))'
 )
 _LATENCY_P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[{window}])))"
 

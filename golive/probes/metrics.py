@@ -12,11 +12,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from golive.config import MetricsSource, Release
-from golive.probes.http import describe_error
+from golive.outcomes import ProbeError
+from golive.probes.http import request
 
 BASELINE_SUBJECT = "metrics baseline"
 
@@ -40,17 +42,14 @@ class Reading:
 def instant_query(client: httpx.Client, base_url: str, query: str, at: float) -> tuple[float | None, str | None]:
     """(value, problem) of a Prometheus instant query: GET /api/v1/query?query=...&time=..."""
     url = base_url.rstrip("/") + "/api/v1/query"
-    try:
-        answer = client.get(url, params={"query": query, "time": f"{at:.3f}"})
-    except httpx.HTTPError as exc:
-        return None, f"GET {url}: {describe_error(exc)}"
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if answer.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
+    try:  # within the client's deadline and body cap: a server that drips its answer cannot hold the stage
+        answer = request(client, "GET", url, f"GET {url}", params={"query": query, "time": f"{at:.3f}"})
+    except ProbeError as error:
+        return None, str(error)
+    body = answer.json_body()
+    if answer.status != 200 or not isinstance(body, dict) or body.get("status") != "success":
         detail = body.get("error") if isinstance(body, dict) else answer.text[:80]
-        return None, f"GET {url}: status {answer.status_code} ({detail!r}) for {query!r}, expected 200 success"
+        return None, f"GET {url}: status {answer.status} ({detail!r}) for {query!r}, expected 200 success"
     result = body.get("data", {}).get("result") if isinstance(body.get("data"), dict) else None
     if not isinstance(result, list) or not result:
         return None, f"{query!r} returned no series (no traffic in the window?)"
@@ -81,25 +80,38 @@ def read_window(client: httpx.Client, source: MetricsSource, at: float, window_s
     return reading
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def baseline_from_artifact(path: Path, environment: str, release: Release) -> tuple[dict[str, float] | None, str]:
-    """The baseline OBS-05 recorded in a preflight artifact of the same environment and release, or why not."""
+    """The baseline OBS-05 recorded in a preflight artifact of the same environment, release and commit, from an
+    OBS-05 that passed, or why there is none (one line: the artifact may be of any shape)."""
     if not path.is_file():
         return None, f"no preflight artifact at {path}"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None, f"{path} is not JSON"
-    tag = (doc.get("release") or {}).get("tag")
-    if doc.get("environment") != environment or tag != release.tag:
-        return None, f"{path} is for {doc.get('environment')!r} release {tag!r}, not this run's"
-    for item in doc.get("items", []):
-        if item.get("id") != "OBS-05":
-            continue
-        for observation in item.get("evidence", []):
-            measured = observation.get("measured", {})
-            if observation.get("subject") == BASELINE_SUBJECT and isinstance(measured.get("error_rate"), int | float):
-                return measured, f"recorded by preflight in {path}"
-    return None, f"{path} has no {BASELINE_SUBJECT!r} evidence under OBS-05"
+    except (ValueError, OSError):
+        return None, f"{path} is not readable JSON"
+    if not isinstance(doc, dict):
+        return None, f"{path} is not a golive report (a JSON {type(doc).__name__})"
+    stamp = doc.get("release") if isinstance(doc.get("release"), dict) else {}
+    tag, commit = stamp.get("tag"), stamp.get("commit")
+    if doc.get("environment") != environment or tag != release.tag or commit != release.commit:
+        return None, (f"{path} is for {doc.get('environment')!r} release {tag!r} at {str(commit)[:12]!r}, "
+                      f"not this run's ({environment!r} {release.tag!r} at {release.commit[:12]!r})")  # fmt: skip
+    items = doc.get("items") if isinstance(doc.get("items"), list) else []
+    for item in (i for i in items if isinstance(i, dict) and i.get("id") == "OBS-05"):
+        if item.get("outcome") != "passed":
+            return None, f"OBS-05 in {path} is {item.get('outcome')!r}: its measurements are no baseline"
+        for observation in (o for o in item.get("evidence") or [] if isinstance(o, dict)):
+            measured = observation.get("measured")
+            if observation.get("subject") != BASELINE_SUBJECT or not isinstance(measured, dict):
+                continue
+            values = {key: measured.get(key) for key in ("error_rate", "latency_p95_ms")}
+            if all(_number(v) for v in values.values()):
+                return {k: float(v) for k, v in values.items()}, f"recorded by preflight in {path}"
+    return None, f"{path} has no {BASELINE_SUBJECT!r} evidence with error_rate and latency_p95_ms under OBS-05"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from golive.outcomes import ProbeError
-from golive.probes.http import describe_error
+from golive.probes.http import request
 from golive.secrets import Secret
 
 UPTIMEROBOT_STATUS = {0: "paused", 1: "not checked yet", 2: "up", 8: "seems down", 9: "down"}
@@ -21,32 +21,39 @@ class Monitor:
     interval_s: int | None
 
 
+PAGE = 50  # UptimeRobot's maximum page size for getMonitors
+MAX_PAGES = 40  # 2000 monitors: an account larger than that is named, not half-read
+
+
 def uptimerobot_monitors(client: httpx.Client, api_url: str, api_key: Secret) -> list[Monitor]:
-    """Every monitor of the account. A refused key or an unexpected answer raises ProbeError (one line, no key)."""
+    """Every monitor of the account, page by page. A refused key or an unexpected answer raises ProbeError
+    (one line, no key)."""
     url = api_url.rstrip("/") + "/v2/getMonitors"
-    try:
-        answer = client.post(url, data={"api_key": api_key.reveal(), "format": "json", "limit": "50"})
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if answer.status_code != 200 or not isinstance(body, dict):
-        raise ProbeError(f"POST {url}: status {answer.status_code}, expected 200 with a JSON body")
-    if body.get("stat") != "ok":
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        # UptimeRobot echoes the key it refused in error.passed_value: never show the error verbatim
-        raise ProbeError(f"POST {url}: UptimeRobot refused the request ({error.get('type')} "
-                         f"{error.get('parameter_name') or ''}; check UPTIMEROBOT_API_KEY)")  # fmt: skip
-    monitors = body.get("monitors")
-    if not isinstance(monitors, list):
-        raise ProbeError(f"POST {url}: no monitors list in the answer")
-    return [
-        Monitor(str(m.get("friendly_name")), str(m.get("url")),
-                UPTIMEROBOT_STATUS.get(m.get("status"), f"status {m.get('status')}"), m.get("interval"))
-        for m in monitors if isinstance(m, dict)
-    ]  # fmt: skip
+    found: list[Monitor] = []
+    for page in range(MAX_PAGES):
+        form = {"api_key": api_key.reveal(), "format": "json", "limit": str(PAGE), "offset": str(page * PAGE)}
+        body = request(client, "POST", url, f"POST {url}", data=form)
+        answer = body.json_body()
+        if body.status != 200 or not isinstance(answer, dict):
+            raise ProbeError(f"POST {url}: status {body.status}, expected 200 with a JSON body")
+        if answer.get("stat") != "ok":
+            error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+            # UptimeRobot echoes the key it refused in error.passed_value: never show the error verbatim
+            raise ProbeError(f"POST {url}: UptimeRobot refused the request ({error.get('type')} "
+                             f"{error.get('parameter_name') or ''}; check UPTIMEROBOT_API_KEY)")  # fmt: skip
+        monitors = answer.get("monitors")
+        if not isinstance(monitors, list):
+            raise ProbeError(f"POST {url}: no monitors list in the answer")
+        found += [
+            Monitor(str(m.get("friendly_name")), str(m.get("url")),
+                    UPTIMEROBOT_STATUS.get(m.get("status"), f"status {m.get('status')}"), m.get("interval"))
+            for m in monitors if isinstance(m, dict)
+        ]  # fmt: skip
+        pagination = answer.get("pagination") if isinstance(answer.get("pagination"), dict) else {}
+        total = pagination.get("total")
+        if not monitors or not isinstance(total, int) or (page + 1) * PAGE >= total:
+            return found
+    raise ProbeError(f"POST {url}: more than {MAX_PAGES * PAGE} monitors; golive reads at most that many")
 
 
 def missing_checks(monitors: list[Monitor], urls: list[str]) -> list[str]:

@@ -3,7 +3,6 @@ rows, flags and jobs, the metrics baseline (Prometheus stand-in), the uptime mon
 
 import contextlib
 import json
-import math
 import socket
 import threading
 import time
@@ -158,7 +157,16 @@ def test_prometheus_stand_in_evaluates_the_default_shapes():
     assert evaluate(rollout, source.error_rate_query.replace("{window}", "10s"), now) == pytest.approx(0.05)
     assert evaluate(rollout, source.request_rate_query.replace("{window}", "10s"), now) == pytest.approx(20.0)
     assert evaluate(rollout, source.latency_p95_query.replace("{window}", "10s"), now) == pytest.approx(0.011)
-    assert math.isnan(evaluate(rollout, source.error_rate_query.replace("{window}", "10s"), now - 3600))
+    # no traffic in the window: empty vectors, as Prometheus answers them
+    assert evaluate(rollout, source.error_rate_query.replace("{window}", "10s"), now - 3600) is None
+    assert evaluate(rollout, source.latency_p95_query.replace("{window}", "10s"), now - 3600) is None
+    # traffic but not one 5xx: without `or vector(0)` the ratio is empty; golive's default query reads 0
+    healthy = Rollout("v1", "c", FaultState())
+    for i in range(100):
+        healthy.record(Served(now - 5 + i / 20, "instance-1", "/", 200, 0.002))
+    plain = 'sum(rate(http_requests_total{status=~"5.."}[10s])) / sum(rate(http_requests_total[10s]))'
+    assert evaluate(healthy, plain, now) is None
+    assert evaluate(healthy, source.error_rate_query.replace("{window}", "10s"), now) == 0.0
     assert evaluate(rollout, 'sum(rate(http_requests_total{path="/",instance=~"instance-.*"}[10s]))', now) == 20.0
 
 
@@ -176,7 +184,7 @@ def metrics_probe_cases(client, url, now, faults):
     assert (reading.error_rate, reading.requests) == (0.05, 200.0)
     empty = read_window(client, source, now - 3600, 10)
     assert empty.problem is not None
-    assert "no requests in the window" in empty.problem or "only 0 requests" in empty.problem
+    assert "returned no series (no traffic in the window?)" in empty.problem
     value, problem = instant_query(client, url, "up{job='x'}", now)
     assert value is None
     assert "status 400" in problem
@@ -200,16 +208,37 @@ def test_baseline_comparison_and_artifact(tmp_path):
     path = tmp_path / "preflight.json"
     assert baseline_from_artifact(path, "prod", release) == (None, f"no preflight artifact at {path}")
     evidence = [{"subject": BASELINE_SUBJECT, "measured": baseline}]
-    path.write_text(json.dumps({"environment": "prod", "release": {"tag": "v1"},
-                                "items": [{"id": "OBS-05", "evidence": evidence}]}))  # fmt: skip
-    assert baseline_from_artifact(path, "prod", release) == (baseline, f"recorded by preflight in {path}")
+
+    def artifact(doc):
+        path.write_text(json.dumps(doc))
+        return baseline_from_artifact(path, "prod", release)
+
+    good = {"environment": "prod", "release": {"tag": "v1", "commit": "c"},
+            "items": [{"id": "OBS-05", "outcome": "passed", "evidence": evidence}]}  # fmt: skip
+    assert artifact(good) == (baseline, f"recorded by preflight in {path}")
     assert baseline_from_artifact(path, "staging", release)[0] is None
+    other_commit = artifact({**good, "release": {"tag": "v1", "commit": "e"}})[1]
+    assert other_commit == f"{path} is for 'prod' release 'v1' at 'e', not this run's ('prod' 'v1' at 'c')"
+    failed = artifact({**good, "items": [{**good["items"][0], "outcome": "failed"}]})
+    assert failed == (None, f"OBS-05 in {path} is 'failed': its measurements are no baseline")
+    # artifacts of another shape are a reason, never a traceback
+    for odd in ([1, 2], {**good, "release": "v1"}, {**good, "items": ["x", {"id": "OBS-05", "outcome": "passed",
+                "evidence": ["y", {"subject": BASELINE_SUBJECT, "measured": {"error_rate": 0.05}}]}]}):  # fmt: skip
+        assert artifact(odd)[0] is None
 
 
 def test_uptime_monitors_from_the_stand_in():
     faults = FaultState()
     with serve(create_uptimerobot_app("k-123", "https://app.test", faults)) as (client, url):
         uptime_cases(client, url, faults)
+
+
+def test_uptime_monitors_are_read_page_by_page():
+    """An account with more monitors than one page (50): the health checks listed last are still found."""
+    with serve(create_uptimerobot_app("k-123", "https://app.test", FaultState(), others=120)) as (client, url):
+        monitors = uptimerobot_monitors(client, url, Secret("UPTIMEROBOT_API_KEY", "k-123"))
+    assert len(monitors) == 122
+    assert missing_checks(monitors, ["https://app.test/api/health", "https://app.test/api/health/db"]) == []
 
 
 def uptime_cases(client, api, faults):

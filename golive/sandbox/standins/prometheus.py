@@ -8,10 +8,13 @@ shapes golive's defaults use over the requests the app instances answered (``htt
 
     sum(rate(http_requests_total{<matchers>}[<range>]))
     sum(rate(http_requests_total{<matchers>}[<range>])) / sum(rate(http_requests_total{<matchers>}[<range>]))
+    (sum(rate(http_requests_total{<matchers>}[<range>])) or vector(0)) / sum(rate(...))
     histogram_quantile(<q>, sum by (le) (rate(http_request_duration_seconds_bucket{<matchers>}[<range>])))
 
-(the quantile is taken from the raw durations, where Prometheus interpolates within buckets). 0/0 is ``NaN``, as
-in Prometheus. Fault ``metrics-down``: every request answers 503, as a Prometheus behind a failing proxy does.
+(the quantile is taken from the raw durations, where Prometheus interpolates within buckets). As in Prometheus, a
+sum over no sample in the range is an empty vector (``"result": []``), and so is a ratio with an empty side,
+unless the numerator is ``or vector(0)``. Fault ``metrics-down``: every request answers 503, as a Prometheus
+behind a failing proxy does.
 """
 
 from __future__ import annotations
@@ -70,24 +73,35 @@ def _window(rollout: Rollout, at: float, amount: str, unit: str, matchers: str |
     return [s for s in rollout.served(at - seconds, at) if _matches(s, selector)], seconds
 
 
-def evaluate(rollout: Rollout, query: str, at: float) -> float:
-    """The value of one supported PromQL expression at time ``at`` (unix seconds)."""
+_OR_ZERO = r"\(\s*" + _RATE + r"\s+or\s+vector\s*\(\s*0\s*\)\s*\)"
+
+
+def _rate(rollout: Rollout, at: float, match: re.Match[str], first: int) -> float | None:
+    """sum(rate(...)) over the range: no sample of any matching series is an empty vector (None), as in Prometheus."""
+    served, seconds = _window(rollout, at, match.group(first + 1), match.group(first + 2), match.group(first))
+    return len(served) / seconds if served else None
+
+
+def evaluate(rollout: Rollout, query: str, at: float) -> float | None:
+    """The value of one supported PromQL expression at time ``at`` (unix seconds); None for an empty vector."""
     q = query.strip()
     rate = re.fullmatch(_RATE, q)
     if rate:
-        served, seconds = _window(rollout, at, rate.group(2), rate.group(3), rate.group(1))
-        return len(served) / seconds
-    ratio = re.fullmatch(_RATE + r"\s*/\s*" + _RATE, q)
+        return _rate(rollout, at, rate, 1)
+    ratio = re.fullmatch(f"({_RATE}|{_OR_ZERO})" + r"\s*/\s*" + _RATE, q)
     if ratio:
-        top, _ = _window(rollout, at, ratio.group(2), ratio.group(3), ratio.group(1))
-        bottom, _ = _window(rollout, at, ratio.group(5), ratio.group(6), ratio.group(4))
-        return len(top) / len(bottom) if bottom else math.nan
+        or_zero = ratio.group(6) is not None  # the numerator is (sum(rate(...)) or vector(0))
+        top = _rate(rollout, at, ratio, 5 if or_zero else 2)
+        bottom = _rate(rollout, at, ratio, 8)
+        if top is None and or_zero:
+            top = 0.0
+        return None if top is None or bottom is None else top / bottom
     quantile = re.fullmatch(_QUANTILE, q)
     if quantile:
         phi = float(quantile.group(1))
         served, _ = _window(rollout, at, quantile.group(3), quantile.group(4), quantile.group(2))
         if not served:
-            return math.nan
+            return None
         ordered = sorted(s.seconds for s in served)
         return ordered[min(len(ordered) - 1, max(0, math.ceil(phi * len(ordered)) - 1))]
     raise QueryError(f"the sandbox's Prometheus stand-in does not evaluate {query[:80]!r}")
@@ -125,10 +139,8 @@ def create_prometheus_app(rollout: Rollout, faults: FaultSwitch) -> Starlette:
             value = evaluate(rollout, str(expression), at)
         except QueryError as error:
             return _bad(str(error))
-        shown = "NaN" if math.isnan(value) else repr(round(value, 9))
-        return JSONResponse(
-            {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [at, shown]}]}}
-        )
+        result = [] if value is None else [{"metric": {}, "value": [at, repr(round(value, 9))]}]
+        return JSONResponse({"status": "success", "data": {"resultType": "vector", "result": result}})
 
     async def other(_request: Request) -> Response:
         return PlainTextResponse("404 page not found", status_code=404)

@@ -21,15 +21,19 @@ from starlette.routing import Route
 from golive.sandbox.standins.store import FaultSwitch
 
 
-def create_uptimerobot_app(api_key: str, service_url: str, faults: FaultSwitch) -> Starlette:
+def create_uptimerobot_app(api_key: str, service_url: str, faults: FaultSwitch, others: int = 0) -> Starlette:
+    """``others``: that many monitors of other services listed first (an account larger than one page)."""
+
     def monitors() -> list[dict[str, object]]:
+        filler = [{"id": 700000 + n, "friendly_name": f"other service {n}", "url": f"https://other-{n}.invalid/",
+                   "type": 1, "interval": 300, "status": 2} for n in range(others)]  # fmt: skip
         found = [
             {"id": 793001, "friendly_name": "app health", "url": service_url + "/api/health", "type": 1,
              "interval": 60, "status": 0 if faults.on("uptime-check-paused") else 2},
             {"id": 793002, "friendly_name": "app database health", "url": service_url + "/api/health/db",
              "type": 1, "interval": 60, "status": 2},
         ]  # fmt: skip
-        return found[:1] if faults.on("uptime-db-check-missing") else found
+        return filler + (found[:1] if faults.on("uptime-db-check-missing") else found)
 
     async def get_monitors(request: Request) -> Response:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
@@ -38,8 +42,13 @@ def create_uptimerobot_app(api_key: str, service_url: str, faults: FaultSwitch) 
             error = {"type": "invalid_parameter", "parameter_name": "api_key", "passed_value": key}
             return JSONResponse({"stat": "fail", "error": error})
         listed = monitors()
-        pagination = {"offset": 0, "limit": 50, "total": len(listed)}
-        return JSONResponse({"stat": "ok", "pagination": pagination, "monitors": listed})
+        try:  # UptimeRobot pages by offset and limit (at most 50)
+            offset = max(0, int(form.get("offset", ["0"])[0]))
+            limit = min(50, max(1, int(form.get("limit", ["50"])[0])))
+        except ValueError:
+            return JSONResponse({"stat": "fail", "error": {"type": "invalid_parameter", "parameter_name": "offset"}})
+        pagination = {"offset": offset, "limit": limit, "total": len(listed)}
+        return JSONResponse({"stat": "ok", "pagination": pagination, "monitors": listed[offset : offset + limit]})
 
     async def other(_request: Request) -> Response:
         return PlainTextResponse("Not Found", status_code=404)
