@@ -81,6 +81,7 @@ class RunState:
     results: list[ItemResult] = field(default_factory=list)
     decision: Verdict | None = None
     stamp: Stamp | None = None
+    stage_order: dict[str, str | bool | None] | None = None  # golive.stage_order.Gate.record(), when gated
 
     @property
     def label(self) -> str:
@@ -451,6 +452,7 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
         operator=state.operator,
         started_at=state.started_at,
         finished_at=_utc_now(),
+        stage_order=state.stage_order,
     )
     _stamp_junit(config, state.stamp, state.decision)
     result = yield

@@ -34,6 +34,7 @@ class Stamp:
     operator: str
     started_at: str
     finished_at: str = ""
+    stage_order: dict[str, str | bool | None] | None = None  # golive.stage_order.Gate.record()
 
 
 @dataclass
@@ -168,6 +169,7 @@ def document(stamp: Stamp, results: list[ItemResult], decision: Verdict, ticks: 
         "verdict": "go" if decision.go else "no-go",
         "blocking": [r.item.id for r in decision.blocking],
         "incomplete": list(decision.incomplete),
+        "stage_order": stamp.stage_order,
         "items": [
             {
                 "id": r.item.id,
@@ -202,6 +204,15 @@ _COLOURS = {
 }
 
 
+def stage_order_text(record: dict[str, str | bool | None]) -> str:
+    """One line for the stamp: the previous stage passed, or it did not and who let this stage start anyway."""
+    if record.get("in_order"):
+        return f"after {record.get('previous')} passed ({record.get('artifact')})"
+    if record.get("ignored_because"):
+        return f"IGNORED: {record.get('refusal')}; started because: {record.get('ignored_because')}"
+    return f"refused: {record.get('refusal')}"
+
+
 def stamp_properties(stamp: Stamp, decision: Verdict) -> list[tuple[str, str]]:
     """The stamp as JUnit testsuite properties (CI shows them beside the results)."""
     release = stamp.release
@@ -218,6 +229,7 @@ def stamp_properties(stamp: Stamp, decision: Verdict) -> list[tuple[str, str]]:
         ("golive.operator", stamp.operator),
         ("golive.started_at", stamp.started_at),
         ("golive.finished_at", stamp.finished_at),
+        *([("golive.stage_order", stage_order_text(stamp.stage_order))] if stamp.stage_order else []),
         ("golive.verdict", decision.label),
         ("golive.blocking", " ".join(r.item.id for r in decision.blocking)),
     ]
@@ -240,6 +252,7 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         ("Operator", stamp.operator),
         ("Started", stamp.started_at),
         ("Finished", stamp.finished_at),
+        *([("Stage order", stage_order_text(stamp.stage_order))] if stamp.stage_order else []),
     ]
     out = [
         '<section id="golive-signoff" style="color:#1f2328">',

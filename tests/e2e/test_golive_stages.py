@@ -73,6 +73,19 @@ def test_a_later_stage_refuses_to_start_without_a_passed_previous_stage(healthy,
     )
     assert line in refused.output
     assert "test_canary_analysis PASSED" not in refused.output
+    # refused, yet on record: the artifacts say no-go and why, and nothing was run
+    assert sorted(p.name for p in reports.glob("canary.*")) == ["canary.html", "canary.json", "canary.sha256",
+                                                               "canary.xml"]  # fmt: skip
+    assert refused.doc["verdict"] == "no-go"
+    assert refused.doc["stage_order"]["in_order"] is False
+    assert any(r.startswith("canary refuses to start: no preflight artifact") for r in refused.doc["incomplete"])
+    assert refused.item("CAN-01")["outcome"] != "passed"
     started = run_checks("canary", environ, tmp_path / "r2", "--ignore-stage-order", "INC-7: preflight rerun", env=env)
     assert "golive: stage order IGNORED (INC-7: preflight rerun): no preflight artifact at" in started.output
     assert started.item("CAN-01")["outcome"] == "passed"
+    # the override and its reason travel with the sign-off: JSON, HTML stamp and JUnit properties
+    order = started.doc["stage_order"]
+    assert (order["in_order"], order["ignored_because"]) == (False, "INC-7: preflight rerun")
+    assert order["refusal"].startswith("no preflight artifact at ")
+    assert "started because: INC-7: preflight rerun" in (tmp_path / "r2" / "canary.html").read_text()
+    assert "started because: INC-7: preflight rerun" in (tmp_path / "r2" / "canary.xml").read_text()
