@@ -107,6 +107,8 @@ def refusal(
     if finished.tzinfo is None:
         return f"{path}: finished_at {doc.get('finished_at')!r} has no time zone", path
     age = now - finished
+    if age < -timedelta(minutes=5):  # beyond clock skew: a report from the future is not a record of a run
+        return f"{path}: finished_at {doc.get('finished_at')!r} is in the future", path
     if age > max_age:
         hours = age.total_seconds() / 3600
         return f"{path}: finished {hours:.1f} h ago, older than {max_age.total_seconds() / 3600:g} h", path

@@ -60,6 +60,7 @@ def test_each_later_stage_needs_its_own_previous_stage(tmp_path):
         ({"release": {"tag": "v1.3.9", "commit": "a" * 40}}, "release tag 'v1.3.9', expected 'v1.4.0'"),
         ({"release": {"tag": "v1.4.0", "commit": "c" * 40}}, "release commit '" + "c" * 40 + "', expected"),
         ({"finished_at": (NOW - timedelta(hours=30)).isoformat()}, "finished 30.0 h ago, older than 24 h"),
+        ({"finished_at": (NOW + timedelta(hours=2)).isoformat()}, "is in the future"),
         ({"finished_at": "yesterday"}, "finished_at 'yesterday' is not an ISO time"),
         ({"format": "something/2"}, "is not a golive.report/1 document"),
     ],
