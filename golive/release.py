@@ -129,6 +129,11 @@ def review_signoffs(
         if isinstance(entry, dict) and entry.get("role") in SIGNOFF_ROLES:
             by_role[str(entry["role"])] = entry
     signers: dict[str, str] = {}
+    review.need(
+        built_at is not None,
+        f"{release.path.name} [release].built_at: missing (a time with an offset), so no sign-off can be shown to "
+        "come after the build",
+    )
     for role in SIGNOFF_ROLES:
         where = f"{release.path.name} [[signoff]] {role}"
         entry = by_role.get(role)

@@ -27,8 +27,12 @@ def release_file(tmp_path, *faults: str, edit=None) -> ReleaseFile:
     return ReleaseFile.load(tmp_path, RELEASE.tag)
 
 
-def signoffs(rf, digest=RELEASE.digest, built_at=None, max_age=timedelta(hours=72), now=NOW):
-    return review_signoffs(rf, digest, built_at, max_age, now)
+FROM_FILE = object()
+
+
+def signoffs(rf, digest=RELEASE.digest, built_at=FROM_FILE, max_age=timedelta(hours=72), now=NOW):
+    built = rf.when("release", "built_at") if built_at is FROM_FILE else built_at
+    return review_signoffs(rf, digest, built, max_age, now)
 
 
 def test_the_healthy_release_file_is_attested_by_name(tmp_path):
@@ -80,6 +84,10 @@ def test_signoff_rules(tmp_path):
     assert too_old[0].endswith("signed 2 h ago, limit 1 h")
     before_build = signoffs(rf, built_at=NOW).problems
     assert "before the build at" in before_build[0]
+    assert signoffs(rf, built_at=None).problems == [
+        f"{RELEASE.tag}.toml [release].built_at: missing (a time with an offset), so no sign-off can be shown to "
+        "come after the build"
+    ]
     missing = release_file(tmp_path, edit=lambda t: t.replace('role = "on-call-lead"', 'role = "intern"'))
     assert signoffs(missing).problems == [f"{RELEASE.tag}.toml [[signoff]] on-call-lead: missing"]
     local_time = release_file(
@@ -160,7 +168,8 @@ def test_the_documented_example_release_file_is_valid():
     example = ReleaseFile.load(root, "example")
     when = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     digest = example.section("release")["digest"]
-    assert review_signoffs(example, digest, None, timedelta(hours=72), when).problems == []
+    built = example.when("release", "built_at")
+    assert review_signoffs(example, digest, built, timedelta(hours=72), when).problems == []
     assert review_contacts(example).problems == []
     assert review_access(example, when).problems == []
     assert review_notification(example, timedelta(hours=48), when).problems == []
