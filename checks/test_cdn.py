@@ -13,8 +13,10 @@ def test_assets_served_by_cdn_with_cache_rules(cdn_settings, cdn_pages, cdn_asse
     public, long-lived and immutable; HTML is not kept by shared caches for long; nothing cacheable sets cookies."""
     rules = AssetRules(cdn_settings.markers, cdn_settings.asset_min_max_age_days * 86400,
                        cdn_settings.require_immutable, cdn_settings.html_max_shared_age_s)  # fmt: skip
+    unread = [f"GET {page.url} answered {page.status}" for page in cdn_pages if page.status != 200]
     assert cdn_assets, (
         f"no static assets: none configured (cdn.assets) and none referenced by {', '.join(cdn_settings.html_paths)}"
+        + (f" ({'; '.join(unread)}, expected 200 HTML)" if unread else "")
     )
     verdicts = [judge_html(page, rules) for page in cdn_pages]
     verdicts += [judge_asset(first, second, rules) for first, second in fetch_twice(http, cdn_assets)]
