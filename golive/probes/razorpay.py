@@ -184,14 +184,14 @@ class KeysRefused(AssertionError):
 
 
 def list_webhooks(http: httpx.Client, api_url: str, key_id: str, key_secret: str) -> list[dict[str, Any]]:
-    """Every webhook of the account (GET /v1/webhooks, paged by 100, at most MAX_WEBHOOK_PAGES pages)."""
+    """Every webhook of the account (GET /v1/webhooks, asking 100 a page, at most MAX_WEBHOOK_PAGES pages). The
+    next page starts after what the last one held, until a page comes back empty: an API that pages by fewer
+    than asked must not make a webhook on a later page look absent."""
     url = f"{api_url.rstrip('/')}/v1/webhooks"
     found: list[dict[str, Any]] = []
-    for page in range(MAX_WEBHOOK_PAGES):
+    for _ in range(MAX_WEBHOOK_PAGES):
         try:
-            answer = http.get(
-                url, params={"count": WEBHOOK_PAGE, "skip": page * WEBHOOK_PAGE}, auth=(key_id, key_secret)
-            )
+            answer = http.get(url, params={"count": WEBHOOK_PAGE, "skip": len(found)}, auth=(key_id, key_secret))
         except httpx.HTTPError as exc:
             raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
         if answer.status_code == 401:
@@ -204,10 +204,12 @@ def list_webhooks(http: httpx.Client, api_url: str, key_id: str, key_secret: str
             items = answer.json()["items"]
         except (ValueError, KeyError, TypeError):
             raise ProbeError(f"GET {url}: not a Razorpay collection") from None
-        found += [item for item in items if isinstance(item, dict)]
-        if len(items) < WEBHOOK_PAGE:
-            break
-    return found
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ProbeError(f"GET {url}: not a Razorpay collection (items is not a list of webhooks)")
+        if not items:
+            return found
+        found += items
+    raise ProbeError(f"GET {url}: more than {MAX_WEBHOOK_PAGES} pages of webhooks; golive reads at most that many")
 
 
 def subscribed_events(webhook: Mapping[str, Any]) -> set[str]:

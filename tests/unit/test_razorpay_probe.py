@@ -362,3 +362,25 @@ def test_razorpay_refusals_fail_and_its_outages_are_errors(status, body, raised,
         with pytest.raises(raised) as caught:
             sdk_call("GET /v1/payments/pay_x", sdk.payment.fetch, "pay_x", timeout=(1, 2))
     assert str(caught.value).startswith(message), caught.value
+
+
+def test_webhooks_on_later_pages_are_found_when_the_api_pages_by_fewer_than_asked(http):
+    hooks = [{"id": f"wh_{n:014d}", "url": f"https://shop.example.com/{n}", "active": True} for n in range(5)]
+    asked = []
+
+    def handle(method, path, _body):
+        query = dict(p.split("=") for p in path.partition("?")[2].split("&"))
+        asked.append(int(query["skip"]))
+        page = hooks[int(query["skip"]) :][:2]  # at most 2 a page, whatever count asks for
+        return json_answer(200, {"entity": "collection", "count": len(page), "items": page})
+
+    with http_server(handle) as base:
+        found = list_webhooks(http, base, KEY_ID, KEY_SECRET)
+    assert [w["id"] for w in found] == [h["id"] for h in hooks]
+    assert asked == [0, 2, 4, 5]
+
+
+def test_a_webhook_collection_of_another_shape_is_one_line(http):
+    odd = {"entity": "collection", "items": {"id": "wh_1"}}
+    with http_server(lambda *_: json_answer(200, odd)) as base, pytest.raises(ProbeError, match="items is not a list"):
+        list_webhooks(http, base, KEY_ID, KEY_SECRET)
