@@ -419,6 +419,7 @@ class Case:
     effect: int = 0
     expected_effect: int = 0
     body: bytes = field(default=b"", repr=False)
+    settled_s: float = 0.0  # how long the app took to show the effect of an accepted event
 
     def problems(self, deadline_s: float) -> list[str]:
         found = []
@@ -449,14 +450,14 @@ def staged_event(
     event_id = f"evt_golive_{run_id}_{_random(6)}"
     body = event_body(payment_id, synthetic_id("order_"), amount, run_id, marker)
     delivery = deliver(http, target.url, body, sign(target.secret.reveal(), body), event_id, target.deadline_s)
-    seen = amount
+    waited = 0.0
     if delivery.status is not None and 200 <= delivery.status < 300:
-        seen, _ = wait_for_effect(
+        seen, waited = wait_for_effect(
             db, target.effect_query, {"payment_id": payment_id}, amount, target.timeout_s, target.interval_s
         )
     else:
         seen = effect(db, target.effect_query, {"payment_id": payment_id})
-    return Case("signed event", payment_id, event_id, delivery, True, seen, amount, body)
+    return Case("signed event", payment_id, event_id, delivery, True, seen, amount, body, waited)
 
 
 def signature_drill(
@@ -491,6 +492,11 @@ def signature_drill(
     bad("body re-serialised after signing", lambda body, sig: (json.dumps(json.loads(body)).encode(), sig))
     if key_secret is not None:
         bad("signed with the API key secret", lambda body, _sig: (body, sign(key_secret.reveal(), body)))
+    sent_at = time.monotonic()
+    # An app that processes events in the background shows a wrongly applied redelivery or forgery late: give it
+    # twice as long as the good event took (at least five polls, at most the effect timeout) before reading.
+    settle = min(target.timeout_s, max(2 * first.settled_s, 5 * target.interval_s))
+    time.sleep(max(0.0, settle - (time.monotonic() - sent_at)))
     measured = []
     for case in cases:
         seen = effect(db, target.effect_query, {"payment_id": case.payment_id})

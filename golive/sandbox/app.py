@@ -44,6 +44,8 @@ WEBHOOK_RESERIALISES = "app-webhook-verifies-reserialised-json"
 WEBHOOK_ACCEPTS_KEY_SECRET = "app-webhook-accepts-key-secret"
 WEBHOOK_PROCESSES_DUPLICATES = "app-webhook-processes-duplicates"
 WEBHOOK_SLOW = "app-webhook-slow"
+WEBHOOK_QUEUES_DUPLICATES = "app-webhook-queues-duplicates"
+QUEUE_DELAY_SECONDS = 0.25  # the fault's queue worker credits a redelivered event this long after the answer
 REFUND_NOT_RECORDED = "app-refund-not-recorded"
 INVOICE_NOT_GENERATED = "app-invoice-not-generated"
 WEBHOOK_DOWN = "app-webhook-down"
@@ -271,6 +273,7 @@ class ReferenceApp:
         self.razorpay.cert_path = str(settings.ca_file)  # the SDK otherwise trusts only its bundled CA list
         self._pool: AsyncConnectionPool | None = None
         self.rollout: Rollout | None = None
+        self._background: set[asyncio.Task[None]] = set()  # fault-queued work, kept referenced until done
 
     @property
     def pool(self) -> AsyncConnectionPool:
@@ -430,6 +433,13 @@ class ReferenceApp:
             return _payment_captured_adding_up
         return EVENT_HANDLERS.get(event)
 
+    async def _credit_later(self, payload: dict[str, Any]) -> None:
+        """Fault WEBHOOK_QUEUES_DUPLICATES: a queue worker that credits a redelivered payment again, a moment
+        after the endpoint answered (what only a read after a while can see)."""
+        await asyncio.sleep(QUEUE_DELAY_SECONDS)
+        async with self.pool.connection(timeout=DATABASE_TIMEOUT) as conn, conn.transaction():
+            await _payment_captured_adding_up(conn, payload)
+
     async def razorpay_webhook(self, request: Request) -> Response:
         raw = await request.body()
         signature = request.headers.get("x-razorpay-signature")
@@ -456,7 +466,13 @@ class ReferenceApp:
                     " on conflict (event_id) do nothing returning id",
                     (event_id, event["event"], Jsonb(event)),
                 )
-                if await cursor.fetchone() is None and not self.faults.on(WEBHOOK_PROCESSES_DUPLICATES):
+                duplicate = await cursor.fetchone() is None
+                if duplicate and self.faults.on(WEBHOOK_QUEUES_DUPLICATES) and event["event"] == "payment.captured":
+                    task = asyncio.create_task(self._credit_later(event["payload"]))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+                    return JSONResponse({"status": "queued"})
+                if duplicate and not self.faults.on(WEBHOOK_PROCESSES_DUPLICATES):
                     return JSONResponse({"status": "duplicate"})
                 if self.faults.on(WEBHOOK_SLOW):
                     await asyncio.sleep(SLOW_WEBHOOK_SECONDS)
