@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 import psycopg
@@ -334,10 +335,10 @@ class Postgres:
         remove_stale(self.workdir)
         self._make_root()
         self._init_primary()
-        self._pg_ctl_start(self.primary_dir)
+        self._start_listening(self.primary_dir, "primary")
         self._provision(smoke_user, smoke_password_hash)
         self._make_replica()
-        self._pg_ctl_start(self.replica_dir)
+        self._start_listening(self.replica_dir, "replica")
         self._wait_streaming()
 
     def stop(self) -> None:
@@ -409,6 +410,20 @@ class Postgres:
             f"hostssl {APP_DATABASE:<12} {APP_ROLE:<12} {HOST}/32   scram-sha-256\n"
             f"hostssl replication  {REPLICATION_ROLE:<12} {HOST}/32   scram-sha-256\n",
         )
+
+    def _start_listening(self, data_dir: Path, role: Literal["primary", "replica"]) -> None:
+        """pg_ctl start. The port was free when picked, seconds before (initdb, pg_basebackup): when another
+        process has bound it since, pick another and start again (at most twice)."""
+        for attempt in range(3):
+            try:
+                self._pg_ctl_start(data_dir)
+                return
+            except PostgresError as error:
+                if "Address already in use" not in str(error) or attempt == 2:
+                    raise
+            port = free_ports(1)[0]
+            setattr(self, f"{role}_port", port)
+            self._write(data_dir / "postgresql.conf", f"port = {port}  # the first port was taken\n", append=True)
 
     def _pg_ctl_start(self, data_dir: Path) -> None:
         log = self.root / f"{data_dir.name}.log"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from golive.sandbox.app import hash_password
+from golive.sandbox.postgres import HOST, Credentials, Postgres
+from golive.sandbox.tls import create_local_ca
+from golive.scratch import ScratchPostgres
 
 
 def test_database_url_connects_over_verified_tls(env):
@@ -81,3 +87,31 @@ def test_replica_replays_what_the_primary_writes(env, db):
         while not replica.execute("select 1 from orders where receipt = %s", (receipt,)).fetchone():
             assert time.monotonic() < deadline, "the replica did not replay the insert within 10 s"
             time.sleep(0.05)
+
+
+def test_ports_taken_between_pick_and_start_are_replaced(tmp_path):
+    """The ports are picked before initdb and pg_basebackup run; another process may bind one meanwhile."""
+    ca = create_local_ca(tmp_path)
+    pg = Postgres(tmp_path, ca, Credentials(app="app-pw-0123456789", replicator="repl-pw-0123456789"))
+    taken = pg.replica_port
+    with socket.socket() as squatter:
+        squatter.bind((HOST, taken))
+        squatter.listen()
+        try:
+            pg.start("smoke@golive.test", hash_password("smoke-pw-0123456789"))
+            assert pg.replica_port != taken
+            with psycopg.connect(pg.superuser_conninfo(pg.replica_port), autocommit=True) as replica:
+                assert replica.execute("select pg_is_in_recovery()").fetchone() == (True,)
+        finally:
+            pg.stop()
+
+
+def test_a_scratch_cluster_whose_port_was_taken_starts_on_another():
+    scratch = ScratchPostgres()
+    taken = scratch.port
+    with socket.socket() as squatter:
+        squatter.bind((HOST, taken))
+        squatter.listen()
+        with scratch:
+            assert scratch.port != taken
+            assert scratch.version.startswith("15")
