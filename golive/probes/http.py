@@ -22,7 +22,11 @@ def make_client(settings: HttpSettings) -> httpx.Client:
     verify: ssl.SSLContext | bool = True
     if settings.ca_bundle is not None:
         verify = ssl.create_default_context(cafile=str(Path(settings.ca_bundle)))
-    return httpx.Client(timeout=timeout, verify=verify, follow_redirects=False, trust_env=False)
+    # Idle connections are dropped after 1 s: servers close idle keep-alive connections after a few seconds
+    # (uvicorn and many proxies after 5, httpx's own default), and a request sent on a connection the server is
+    # closing fails with "Server disconnected" although the server is healthy.
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    return httpx.Client(timeout=timeout, verify=verify, follow_redirects=False, trust_env=False, limits=limits)
 
 
 def describe_error(exc: httpx.HTTPError) -> str:
