@@ -14,7 +14,7 @@ from types import TracebackType
 import psycopg
 
 from golive.outcomes import ProbeError
-from golive.sandbox.postgres import HOST, SUPERUSER, Account, PostgresError, find_bindir, free_ports
+from golive.sandbox.postgres import HOST, SUPERUSER, Account, PostgresError, find_bindir, free_ports, pg_ctl_start
 
 
 class ScratchPostgres:
@@ -56,32 +56,12 @@ class ScratchPostgres:
             )
             with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
                 conf.write("\n# golive scratch\n" + settings)
-            self._pg_ctl_start()
+            self.port = pg_ctl_start(self.account, self.bindir, self.data, self.root, self.port)
         except PostgresError as error:
             raise ProbeError(f"scratch PostgreSQL did not start: {error}".splitlines()[0]) from None
         with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
             row = conn.execute("select current_setting('server_version')").fetchone()
             self.version = str(row[0]) if row else ""
-
-    def _pg_ctl_start(self) -> None:
-        """Start the cluster; when its port, free when picked, was bound by another process since, pick another
-        and start again (at most twice)."""
-        log = self.root / "log"
-        for attempt in range(3):
-            try:
-                self.account.run(
-                    [str(self.bindir / "pg_ctl"), "start", "-D", str(self.data), "-l", str(log), "-w", "-t", "30"],
-                    cwd=self.root,
-                )
-                return
-            except PostgresError:
-                taken = log.is_file() and "Address already in use" in log.read_text(errors="replace")
-                if not taken or attempt == 2:
-                    raise
-            self.port = free_ports(1)[0]
-            with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
-                conf.write(f"port = {self.port}  # the first port was taken\n")
-            log.unlink()
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():

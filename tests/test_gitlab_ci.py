@@ -21,9 +21,13 @@ def job(name: str) -> dict:
     return {**base, **spec}
 
 
+def needed(need: str | dict) -> str:
+    """The job a need names (a need is a name or a {job, optional} table)."""
+    return need if isinstance(need, str) else need["job"]
+
+
 def needs(name: str) -> list[str]:
-    """The jobs a job needs, by name (a need is a name or a {job, optional} table)."""
-    return [n if isinstance(n, str) else n["job"] for n in job(name).get("needs", [])]
+    return [needed(n) for n in job(name).get("needs", [])]
 
 
 def jobs_in_pipeline(tag: str | None, protected: bool) -> set[str]:
@@ -78,7 +82,7 @@ def test_every_required_need_is_in_the_pipeline_gitlab_creates(tag, protected):
     for name in present:
         for need in job(name).get("needs", []):
             if isinstance(need, str) or not need.get("optional"):
-                assert (need if isinstance(need, str) else need["job"]) in present, (name, need)
+                assert needed(need) in present, (name, need)
 
 
 def test_each_checklist_job_receives_the_reports_before_it():

@@ -159,7 +159,7 @@ class Activity:
 
 _LITERALS = re.compile(
     r"(?P<dollar>\$(?P<tag>[A-Za-z_]\w*)?\$).*?(?:(?P=dollar)|$)"  # $$...$$ and $tag$...$tag$
-    r"|[EeBbXxUu]?'(?:[^']|'')*(?:'|$)"  # '...', E'...', B'...', X'...', U&'...' (to the end when cut off)
+    r"|(?:(?<![\w$])[EeBbXx])?'(?:[^']|'')*(?:'|$)"  # '...', E'...', B'...', X'...' (to the end when cut off)
     r"|(?<![\w$])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w$])",  # numbers
     re.DOTALL,
 )

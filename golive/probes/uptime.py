@@ -32,16 +32,16 @@ def uptimerobot_monitors(client: httpx.Client, api_url: str, api_key: Secret) ->
     found: list[Monitor] = []
     for page in range(MAX_PAGES):
         form = {"api_key": api_key.reveal(), "format": "json", "limit": str(PAGE), "offset": str(page * PAGE)}
-        body = request(client, "POST", url, f"POST {url}", data=form)
-        answer = body.json_body()
-        if body.status != 200 or not isinstance(answer, dict):
-            raise ProbeError(f"POST {url}: status {body.status}, expected 200 with a JSON body")
-        if answer.get("stat") != "ok":
-            error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        answer = request(client, "POST", url, f"POST {url}", data=form)
+        body = answer.json_body()
+        if answer.status != 200 or not isinstance(body, dict):
+            raise ProbeError(f"POST {url}: status {answer.status}, expected 200 with a JSON body")
+        if body.get("stat") != "ok":
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
             # UptimeRobot echoes the key it refused in error.passed_value: never show the error verbatim
             raise ProbeError(f"POST {url}: UptimeRobot refused the request ({error.get('type')} "
                              f"{error.get('parameter_name') or ''}; check UPTIMEROBOT_API_KEY)")  # fmt: skip
-        monitors = answer.get("monitors")
+        monitors = body.get("monitors")
         if not isinstance(monitors, list):
             raise ProbeError(f"POST {url}: no monitors list in the answer")
         found += [
@@ -49,7 +49,7 @@ def uptimerobot_monitors(client: httpx.Client, api_url: str, api_key: Secret) ->
                     UPTIMEROBOT_STATUS.get(m.get("status"), f"status {m.get('status')}"), m.get("interval"))
             for m in monitors if isinstance(m, dict)
         ]  # fmt: skip
-        pagination = answer.get("pagination") if isinstance(answer.get("pagination"), dict) else {}
+        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
         total = pagination.get("total")
         if not monitors or not isinstance(total, int) or (page + 1) * PAGE >= total:
             return found

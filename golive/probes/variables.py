@@ -147,10 +147,11 @@ def validate_variables(variables: Variables, env: Environment) -> list[Finding]:
             findings.append(Finding(name, "(whitespace)", blank))
             continue
         findings.append(_seed_variable(name, value, variables, env))
-    for name in OPTIONAL_VARIABLES:
-        secret = variables.secret(name) if name not in PUBLIC_VARIABLES else None
-        if secret is not None and len(secret.reveal().strip()) < MIN_SCAN_LENGTH:
-            findings.append(_secret_strength(name, secret.reveal().strip(), MIN_SCAN_LENGTH))
+    for name in (n for n in OPTIONAL_VARIABLES if n not in PUBLIC_VARIABLES):
+        secret = variables.secret(name)
+        value = secret.reveal().strip() if secret is not None else ""
+        if value and len(value) < MIN_SCAN_LENGTH:  # too short for the scrubber to tell from ordinary text
+            findings.append(_secret_strength(name, value, MIN_SCAN_LENGTH))
     return findings
 
 

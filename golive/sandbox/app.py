@@ -495,17 +495,26 @@ def create_app(settings: AppSettings, faults: FaultSwitch, rollout: Rollout | No
     return starlette
 
 
+def proxy_client(ca_file: Path) -> httpx.AsyncClient:
+    """The client a sandbox proxy (the front, the CDN edge, port 80) forwards with, verified against the sandbox CA.
+    Idle connections are dropped after 1 s, well before uvicorn closes them (5 s): a request sent on a connection
+    the upstream is closing fails with "Server disconnected", and the proxy would answer 502 for a healthy app."""
+    verify = ssl.create_default_context(cafile=str(ca_file))
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    return httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(15.0, connect=5.0), limits=limits)
+
+
 class Front:
     """The service front users reach: forwards each request to the next baseline instance in turn."""
 
     def __init__(self, upstreams: Sequence[str], ca_file: Path) -> None:
         self._upstreams = itertools.cycle(upstreams)
-        self._verify = ssl.create_default_context(cafile=str(ca_file))
+        self._ca_file = ca_file
         self._client: httpx.AsyncClient | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(verify=self._verify, timeout=httpx.Timeout(15.0, connect=5.0)) as client:
+        async with proxy_client(self._ca_file) as client:
             self._client = client
             yield
 

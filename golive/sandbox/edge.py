@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from golive.sandbox.app import HSTSMiddleware
+from golive.sandbox.app import HSTSMiddleware, proxy_client
 from golive.sandbox.standins import FaultSwitch
 from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, KeySpec, LocalCA, issue, write_private
 
@@ -205,12 +205,12 @@ class _Upstream:
 
     def __init__(self, origin: str, ca_file: Path) -> None:
         self.origin = origin
-        self._verify = ssl.create_default_context(cafile=str(ca_file))
+        self._ca_file = ca_file
         self.client: httpx.AsyncClient | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(verify=self._verify, timeout=httpx.Timeout(15.0, connect=5.0)) as client:
+        async with proxy_client(self._ca_file) as client:
             self.client = client
             yield
 

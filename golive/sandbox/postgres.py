@@ -209,6 +209,31 @@ def free_ports(count: int) -> list[int]:
         return [int(probe.getsockname()[1]) for probe in probes]
 
 
+def pg_ctl_start(account: Account, bindir: Path, data_dir: Path, root: Path, port: int) -> int:
+    """pg_ctl start the cluster in data_dir (log: root/<data_dir name>.log) and return the port it listens on.
+
+    The port was free when picked, seconds before (initdb, pg_basebackup ran since): when another process has
+    bound it meanwhile, another is picked, appended to postgresql.conf, and the cluster started again (at most
+    twice). PostgresError names the cluster and ends with what the server logged."""
+    log = root / f"{data_dir.name}.log"
+    retries = 2
+    while True:
+        logged_before = log.stat().st_size if log.exists() else 0
+        try:
+            account.run([str(bindir / "pg_ctl"), "start", "-D", str(data_dir), "-l", str(log), "-w", "-t", "30"],
+                        cwd=root)  # fmt: skip
+            return port
+        except PostgresError as error:
+            logged = log.read_bytes()[logged_before:].decode(errors="replace") if log.exists() else ""
+            if not retries or "Address already in use" not in logged:
+                tail = logged.strip().splitlines()[-5:]
+                raise PostgresError(f"{data_dir.name}: {error}\n" + "\n".join(tail)) from None
+        retries -= 1
+        port = free_ports(1)[0]
+        with (data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(f"port = {port}  # the port picked first was taken meanwhile\n")
+
+
 def _conf_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -412,29 +437,8 @@ class Postgres:
         )
 
     def _start_listening(self, data_dir: Path, role: Literal["primary", "replica"]) -> None:
-        """pg_ctl start. The port was free when picked, seconds before (initdb, pg_basebackup): when another
-        process has bound it since, pick another and start again (at most twice)."""
-        for attempt in range(3):
-            try:
-                self._pg_ctl_start(data_dir)
-                return
-            except PostgresError as error:
-                if "Address already in use" not in str(error) or attempt == 2:
-                    raise
-            port = free_ports(1)[0]
-            setattr(self, f"{role}_port", port)
-            self._write(data_dir / "postgresql.conf", f"port = {port}  # the first port was taken\n", append=True)
-
-    def _pg_ctl_start(self, data_dir: Path) -> None:
-        log = self.root / f"{data_dir.name}.log"
-        try:
-            self.account.run(
-                [str(self.bindir / "pg_ctl"), "start", "-D", str(data_dir), "-l", str(log), "-w", "-t", "30"],
-                cwd=self.root,
-            )
-        except PostgresError as error:
-            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
-            raise PostgresError(f"{data_dir.name}: {error}\n" + "\n".join(tail)) from None
+        port = getattr(self, f"{role}_port")
+        setattr(self, f"{role}_port", pg_ctl_start(self.account, self.bindir, data_dir, self.root, port))
 
     def _provision(self, smoke_user: str, smoke_password_hash: str) -> None:
         with psycopg.connect(self.superuser_conninfo(self.primary_port), autocommit=True) as conn:
