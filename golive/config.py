@@ -21,11 +21,13 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     FilePath,
     HttpUrl,
     PositiveFloat,
     PositiveInt,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -54,6 +56,10 @@ OPTIONAL_VARIABLES: tuple[str, ...] = (
     "UPTIMEROBOT_API_KEY",
     "GITLAB_API_TOKEN",
     "CDN_API_TOKEN",
+    # an S3 or RDS backup source (database.backups): boto3 reads them itself, golive only masks them
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 )
 # Variables whose values are not secret (they may appear in reports).
 PUBLIC_VARIABLES: frozenset[str] = frozenset({"NODE_ENV", "SMOKE_USER"})
@@ -209,13 +215,68 @@ class ReleaseSettings(_Section):
     training_minutes: tuple[PositiveInt, PositiveInt] = (60, 90)
 
 
-class BackupSourceSettings(_Section):
-    """Where the backup inventory comes from (DB-02, DB-03, LIVE-02, restore-drill)."""
+class DirectoryBackups(_Section):
+    """A directory of logical dumps, each dated from a timestamp in its name or its modification time."""
 
     kind: Literal["directory"] = "directory"
     path: Path
     pattern: str = "*"
     date_from: Literal["name", "mtime"] = "name"
+
+    @property
+    def where(self) -> str:
+        return f"backup directory {self.path}"
+
+
+class _AwsService(_Section):
+    """An AWS API: the region (else AWS_REGION / the profile's), an endpoint for S3-compatible storage or a
+    private endpoint, and the timeout of each call. Credentials come from the AWS variables, a profile or an
+    instance role, never from the file."""
+
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] | None = None
+    endpoint_url: HttpUrl | None = None
+    timeout_s: PositiveFloat = 10.0
+
+
+class S3Backups(_AwsService):
+    """Logical dumps under an S3 prefix, dated from a timestamp in the key's name or its LastModified."""
+
+    kind: Literal["s3"]
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    prefix: str = ""
+    pattern: str = "*"
+    date_from: Literal["name", "last_modified"] = "name"
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+class RdsBackups(_AwsService):
+    """An RDS instance's automated backups: its snapshots, BackupRetentionPeriod and LatestRestorableTime (also
+    DB-04's evidence of point-in-time recovery in place of the SQL settings RDS keeps to itself)."""
+
+    kind: Literal["rds"]
+    instance: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9-]{0,62}$")]
+
+    @property
+    def where(self) -> str:
+        return f"RDS instance {self.instance}"
+
+
+def _backup_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "directory"))
+    return str(getattr(value, "kind", "directory"))
+
+
+_BACKUP_KIND = Discriminator(
+    _backup_kind, custom_error_type="backup_kind", custom_error_message="kind should be 'directory', 's3' or 'rds'"
+)
+BackupSourceSettings = Annotated[
+    Annotated[DirectoryBackups, Tag("directory")] | Annotated[S3Backups, Tag("s3")] | Annotated[RdsBackups, Tag("rds")],
+    _BACKUP_KIND,
+]
 
 
 class MigrationSettings(_Section):

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from golive.config import Environment, Variables
+from golive.config import Environment, RdsBackups, S3Backups, Variables
 from golive.outcomes import ProbeError
 from golive.probes.backups import inventory, pg_restore
 from golive.probes.db import describe_db_error, read_only_session
@@ -60,10 +60,16 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
         raise ProbeError("no restore record path: set database.restore_record or pass --record")
     if settings.backups is None:
         raise ProbeError("no backup source configured (database.backups in the environment file)")
-    backups = inventory(settings.backups)
-    if not backups:
-        raise ProbeError(f"no backups found in {settings.backups.path}")
-    latest = backups[-1]
+    source = settings.backups
+    if isinstance(source, RdsBackups):
+        raise ProbeError(
+            f"{source.where}: its snapshots are physical, restored by RDS itself "
+            "(restore-db-instance-from-db-snapshot); the drill restores logical dumps from a directory or S3 source"
+        )
+    found = inventory(source)
+    if not found.backups:
+        raise ProbeError(f"no backups found in {found.where}")
+    latest = found.backups[-1]
     started = datetime.now(UTC)
     clock = time.perf_counter()
     record: dict[str, Any] = {
@@ -79,7 +85,13 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
             record["target"] = f"scratch PostgreSQL {scratch.version} (local, temporary)"
             target = scratch.create_database(SCRATCH_DB)
             restore_started = time.perf_counter()
-            pg_restore(latest.location, target, settings.tool_timeout_s, latest.name)
+            dump = latest.location
+            if isinstance(source, S3Backups):
+                from golive.probes.aws import s3_download
+
+                dump = str(s3_download(latest, source, scratch.root))
+                record["download_s"] = round(time.perf_counter() - restore_started, 2)
+            pg_restore(dump, target, settings.tool_timeout_s, latest.name)
             record["restore_s"] = round(time.perf_counter() - restore_started, 2)
             with psycopg.connect(target, autocommit=True) as conn:
                 counts = _row_counts(conn)

@@ -178,6 +178,8 @@ class ArchivingReport:
     waiting_segments: int
     oldest_waiting_s: float | None
     problems: tuple[str, ...]
+    what: str
+    expected: dict[str, Any]
 
     @property
     def measured(self) -> dict[str, Any]:
@@ -242,6 +244,9 @@ def inspect_archiving(session: Session, settings: DatabaseSettings) -> Archiving
     return ArchivingReport(
         report_settings, int(archived), last_wal, last_time, int(failed), failed_wal, failed_time,
         int(waiting), round(oldest, 1) if oldest is not None else None, tuple(problems),
+        f"WAL archiving {session.where}",
+        {"wal_level": "replica|logical", "archive_mode": "on|always", "archiver": "not a no-op",
+         "oldest_waiting_s": f"<= {settings.archive_max_delay_s}"},
     )  # fmt: skip
 
 

@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from golive.config import BackupSourceSettings
+from golive.config import DirectoryBackups
 from golive.outcomes import ProbeError
 from golive.probes.backups import (
     Backup,
+    Inventory,
     check_readable,
     describe_nights,
     directory_inventory,
@@ -44,24 +45,24 @@ def test_directory_inventory_dates_from_names_or_mtime(tmp_path):
     undated.write_bytes(b"xyz")
     os.utime(undated, (NOW.timestamp(), NOW.timestamp()))
     (tmp_path / "notes.txt").write_text("not a dump")
-    found = directory_inventory(BackupSourceSettings(path=tmp_path, pattern="*.dump"))
+    found = directory_inventory(DirectoryBackups(path=tmp_path, pattern="*.dump"))
     assert [(b.name, b.taken_at, b.size) for b in found] == [
         ("app-2026-11-24T0200Z.dump", datetime(2026, 11, 24, 2, tzinfo=UTC), 1),
         ("app-2026-11-25T0200Z.dump", datetime(2026, 11, 25, 2, tzinfo=UTC), 2),
         ("latest.dump", NOW, 3),
     ]
-    by_mtime = directory_inventory(BackupSourceSettings(path=tmp_path, pattern="latest.dump", date_from="mtime"))
+    by_mtime = directory_inventory(DirectoryBackups(path=tmp_path, pattern="latest.dump", date_from="mtime"))
     assert [b.taken_at for b in by_mtime] == [NOW]
 
 
 def test_missing_directory_is_a_probe_error(tmp_path):
     with pytest.raises(ProbeError, match=r"backup directory .*/gone does not exist or is not a directory"):
-        directory_inventory(BackupSourceSettings(path=tmp_path / "gone"))
+        directory_inventory(DirectoryBackups(path=tmp_path / "gone"))
 
 
-def nightly(count: int, skip: set[int] = frozenset(), latest: datetime = NOW - timedelta(hours=8)) -> list[Backup]:
+def nightly(count: int, skip: set[int] = frozenset(), latest: datetime = NOW - timedelta(hours=8), **kept) -> Inventory:
     taken = [latest - timedelta(days=n) for n in range(count) if n not in skip]
-    return [Backup(f"app-{t:%Y%m%d}.dump", t, "/x", 1) for t in sorted(taken)]
+    return Inventory("backup directory /x", [Backup(f"app-{t:%Y%m%d}.dump", t, "/x", 1) for t in sorted(taken)], **kept)
 
 
 def test_retention_of_35_nights_passes():
@@ -69,18 +70,28 @@ def test_retention_of_35_nights_passes():
     assert report.missing == ()
     assert report.oldest_age_days == 34.3
     assert report.window == (date(2026, 10, 27), date(2026, 11, 26))
+    assert report.problems == ()
 
 
 def test_missing_nights_are_named():
     report = judge_retention(nightly(35, skip={3, 4}), NOW, 30)
     assert report.missing == (date(2026, 11, 22), date(2026, 11, 23))
     assert describe_nights(report.missing) == "2026-11-22, 2026-11-23"
+    assert report.problems == (
+        "missing nights: 2026-11-22, 2026-11-23 (2 of 31 nights 2026-10-27..2026-11-26 have no backup)",
+    )
 
 
 def test_short_retention_is_measured():
     report = judge_retention(nightly(20), NOW, 30)
     assert report.oldest_age_days == 19.3
     assert len(report.missing) == 11
+    assert report.problems[0] == "oldest backup app-20261107.dump is 19.3 days old, expected at least 30 days"
+
+
+def test_no_backup_at_all_is_named():
+    report = judge_retention(nightly(0), NOW, 30)
+    assert report.problems[0] == "no backups found in backup directory /x; expected 30 days of them"
 
 
 def test_window_ends_at_the_latest_backup_night():
@@ -88,6 +99,30 @@ def test_window_ends_at_the_latest_backup_night():
     report = judge_retention(nightly(35, latest=NOW - timedelta(hours=30)), NOW, 30)
     assert report.window[1] == date(2026, 11, 25)
     assert report.missing == ()
+
+
+def test_a_young_source_set_to_keep_long_enough_counts_from_its_creation():
+    """An RDS instance created 5 days ago, set to keep 35 days: its 5 nights are all there is to keep."""
+    report = judge_retention(nightly(5, retention_setting_days=35, kept_since=NOW - timedelta(days=4, hours=12)),
+                             NOW, 30)  # fmt: skip
+    assert report.window == (date(2026, 11, 22), date(2026, 11, 26))  # from the night after its creation
+    assert report.problems == ()
+    assert report.measured["retention_setting_days"] == 35
+
+
+def test_a_source_set_to_keep_too_few_days_fails_however_young():
+    report = judge_retention(nightly(5, retention_setting_days=7, kept_since=NOW - timedelta(days=4, hours=12)),
+                             NOW, 30)  # fmt: skip
+    assert report.problems == (
+        "backup directory /x keeps automated backups 7 days (BackupRetentionPeriod), expected at least 30",
+    )
+
+
+def test_an_old_source_set_to_keep_enough_still_needs_the_old_backups():
+    """Created 60 days ago and set to 35 days, but only 20 nights are there: the setting is not the evidence."""
+    report = judge_retention(nightly(20, retention_setting_days=35, kept_since=NOW - timedelta(days=60)), NOW, 30)
+    assert report.problems[0] == "oldest backup app-20261107.dump is 19.3 days old, expected at least 30 days"
+    assert len(report.missing) == 11
 
 
 def test_describe_nights_cuts_long_lists():
