@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import secrets as _random
+import sys
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -78,6 +79,7 @@ class RunState:
     checked_items: set[str] = field(default_factory=set)
     deselected: dict[str, list[str]] = field(default_factory=dict)  # item -> its checks a filter left out
     incomplete: list[str] = field(default_factory=list)  # why the run cannot be trusted to be complete
+    drift: list[str] = field(default_factory=list)  # checks that disagree with checklist.toml (a usage error)
     results: list[ItemResult] = field(default_factory=list)
     decision: Verdict | None = None
     stamp: Stamp | None = None
@@ -267,8 +269,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"{item.nodeid}: stage markers {sorted(stages)}; item {item_id} belongs to {sorted(allowed)}"
             )
         state.checked_items.add(item_id)
-    if problems:
-        raise pytest.UsageError("golive: checks and checklist disagree:\n  " + "\n  ".join(problems))
+    if not problems:
+        return
+    state.drift = problems
+    if hasattr(config, "workerinput"):
+        # xdist: a worker's UsageError surfaces as an INTERNALERROR traceback on the controller, without the
+        # reason. The worker runs nothing and hands the problems over; the controller reports them (exit 4).
+        items.clear()
+        return
+    raise pytest.UsageError(_drift_message(problems))
+
+
+def _drift_message(problems: list[str]) -> str:
+    return "golive: checks and checklist disagree:\n  " + "\n  ".join(problems)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -419,6 +432,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         state.incomplete.append(f"xdist worker {node.gateway.id} died: its checks' results may be lost")
         return
     state.checked_items.update(output.get("golive_checked_items", []))
+    state.drift.extend(p for p in output.get("golive_drift", []) if p not in state.drift)
     for item_id, nodeids in output.get("golive_deselected", {}).items():
         state.deselected.setdefault(item_id, []).extend(nodeids)
 
@@ -431,9 +445,13 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     if worker is not None:
         worker["golive_checked_items"] = sorted(state.checked_items)
         worker["golive_deselected"] = state.deselected
+        worker["golive_drift"] = state.drift
     if state.env is None or worker is not None or state.reports_dir is None:
         return (yield)
     env = state.env
+    from_workers = bool(state.drift) and session.exitstatus != pytest.ExitCode.USAGE_ERROR
+    if state.drift:
+        state.incomplete.append(f"checks and checklist disagree ({len(state.drift)} problem(s)): {state.drift[0]}")
     results = item_results(
         state.checklist, state.stage, list(state.tests.values()), frozenset(state.checked_items), state.deselected
     )
@@ -457,6 +475,9 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     _stamp_junit(config, state.stamp, state.decision)
     result = yield
     _write_artifacts(session, state)
+    if from_workers:  # what pytest prints for the UsageError of a run without workers
+        sys.stderr.write(f"ERROR: {_drift_message(state.drift)}\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
     return result
 
 

@@ -43,7 +43,8 @@ def test_checks_cover_exactly_their_items_stages(collected):
             assert stages_by_item.get(item.id) == set(item.stages), item.id
 
 
-def test_a_check_naming_an_unknown_item_stops_the_run(pytester):
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_check_naming_an_unknown_item_stops_the_run(pytester, workers):
     pytester.makepyprojecttoml('[tool.pytest.ini_options]\nmarkers = ["preflight", "smoke", "item(id)"]\n')
     (pytester.path / "environments").mkdir()
     (pytester.path / "environments" / "t.toml").write_text(
@@ -56,9 +57,14 @@ def test_a_check_naming_an_unknown_item_stops_the_run(pytester):
         "@pytest.mark.smoke\n@pytest.mark.item('ENV-01')\ndef test_b(): pass\n\n"
         "@pytest.mark.preflight\ndef test_c(): pass\n"
     )
-    result = pytester.runpytest_subprocess("--env", "t")
+    result = pytester.runpytest_subprocess("--env", "t", *workers)
     assert result.ret == 4
     errors = result.stderr.str()
+    assert "INTERNALERROR" not in errors + result.stdout.str()
     assert "checks/test_x.py::test_a: names item 'ENV-99', which checklist.toml does not list" in errors
     assert "checks/test_x.py::test_b: stage markers ['smoke']; item ENV-01 belongs to ['preflight']" in errors
     assert "checks/test_x.py::test_c: no @pytest.mark.item('ID') naming its checklist item" in errors
+    # the sign-off artifact says why the run proves nothing
+    doc = json.loads((pytester.path / "reports" / "all.json").read_text())
+    assert doc["verdict"] == "no-go"
+    assert any("checks and checklist disagree (3 problem(s))" in reason for reason in doc["incomplete"]), doc
