@@ -61,11 +61,12 @@ def run_checks(
     environ: Mapping[str, str],
     reports: Path,
     *extra: str,
-    env: str = "sandbox",
+    env: str | None = "sandbox",
     timeout: float = 180,
 ) -> Run:
-    """pytest -m STAGE --env=ENV against the checks, exactly as a user runs it."""
-    command = [sys.executable, "-m", "pytest", "-m", stage, f"--env={env}", f"--golive-reports={reports}",
+    """pytest -m STAGE --env=ENV against the checks, exactly as a user runs it (env None: no --env option)."""
+    selects = [f"--env={env}"] if env is not None else []
+    command = [sys.executable, "-m", "pytest", "-m", stage, *selects, f"--golive-reports={reports}",
                "-p", "no:cacheprovider", *extra]  # fmt: skip
     box = SANDBOXES.get(environ.get("GOLIVE_SANDBOX_DIR", ""))
     if box is not None:
