@@ -63,11 +63,19 @@ class AlertDelivery:
         return 200 <= self.status < 300
 
 
+MALFORMED = "(malformed URL)"
+
+
 def endpoint_of(url: str) -> str:
     """scheme://host[:port] of a URL, never its path (webhook paths are secret); lenient with malformed URLs."""
     scheme, sep, rest = url.strip().partition("://")
     host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    return f"{scheme}://{host}" if sep and host else "(malformed URL)"
+    return f"{scheme}://{host}" if sep and host else MALFORMED
+
+
+def postable(url: str) -> bool:
+    """True for an http(s) URL with a host: anything else cannot carry an alert."""
+    return endpoint_of(url) != MALFORMED and url.strip().lower().startswith(("http://", "https://"))
 
 
 def post_json(http: httpx.Client, channel: str, url: str, payload: dict[str, Any]) -> AlertDelivery:

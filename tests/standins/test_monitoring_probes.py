@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from golive.outcomes import ProbeError
-from golive.probes.alerts import endpoint_of, pagerduty_event, post_json, slack_message
+from golive.probes.alerts import endpoint_of, pagerduty_event, post_json, postable, slack_message
 from golive.probes.sentry import RUN_ID_TAG, confirm_event, send_test_error
 from golive.sandbox.standins import Store
 from golive.secrets import Secret
@@ -153,3 +153,18 @@ def test_a_malformed_alert_url_is_one_line_naming_the_channel(http):
     assert message.startswith("alert webhook at (malformed URL)"), message
     assert "secret-path-value" not in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://hooks.slack.com/services/T0/B0/x", True),
+        ("http://127.0.0.1:8080/hook", True),
+        ("hooks.slack.com/services/T0/B0/x", False),
+        ("ftp://files.example.com/hook", False),
+        ("https://", False),
+        ("", False),
+    ],
+)
+def test_only_an_http_url_with_a_host_can_carry_an_alert(url, ok):
+    assert postable(url) is ok
