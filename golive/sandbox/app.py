@@ -325,6 +325,7 @@ class ReferenceApp:
     async def health(self, _request: Request) -> Response:
         unhealthy = (
             self.faults.on("health-unhealthy")
+            or self.faults.on("app-down-after-launch")
             or (self.settings.instance == "canary" and self.faults.on("canary-unhealthy"))
             or (self.settings.instance == "instance-2" and self.faults.on("instance-unhealthy"))
         )
@@ -349,8 +350,18 @@ class ReferenceApp:
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         return JSONResponse({"status": "ok", "database": "ok", "latency_ms": latency_ms})
 
+    def _database_unreachable(self) -> bool:
+        """The faults that make this instance's database connection fail (a wrong password)."""
+        instance = self.settings.instance
+        return (
+            self.faults.on("health-db-down")
+            or self.faults.on("app-down-after-launch")
+            or (instance == "canary" and self.faults.on("canary-db-down"))
+            or (instance == "instance-2" and self.faults.on("instance-db-down"))
+        )
+
     async def _select_one(self) -> None:
-        if self.faults.on("health-db-down"):
+        if self._database_unreachable():
             wrong = psycopg.conninfo.make_conninfo(self.settings.database_url, password=secrets.token_hex(12))
             async with await psycopg.AsyncConnection.connect(wrong) as conn:
                 await conn.execute("select 1")

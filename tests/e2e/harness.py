@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # The sandboxes of this test process by directory: run_checks plays the operator and moves the one a run targets
 # to the go-live state its stage expects (smoke and postlaunch run after the rolling deploy; see rollout.py).
 SANDBOXES: dict[str, Any] = {}
+STARTED: dict[str, float] = {}  # when each sandbox came up (time.monotonic())
+# POST-02 compares with the pre-launch window of sandbox.toml's [stages.metrics] (8 s ago, 5 s long): a
+# postlaunch run waits until a newly started sandbox's synthetic users have filled it.
+PRELAUNCH_WINDOW_S = 8.0 + 5.0 + 1.0
 # Variables of the outer pytest run that must not reach the inner one.
 _OUTER = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "PYTEST_CURRENT_TEST",
           "PYTEST_ADDOPTS", "GOLIVE_ENV",
@@ -68,9 +72,12 @@ def run_checks(
     selects = [f"--env={env}"] if env is not None else []
     command = [sys.executable, "-m", "pytest", "-m", stage, *selects, f"--golive-reports={reports}",
                "-p", "no:cacheprovider", *extra]  # fmt: skip
-    box = SANDBOXES.get(environ.get("GOLIVE_SANDBOX_DIR", ""))
+    workdir = environ.get("GOLIVE_SANDBOX_DIR", "")
+    box = SANDBOXES.get(workdir)
     if box is not None:
         box.rollout.enter_stage(stage)
+        if stage == "postlaunch":
+            time.sleep(max(0.0, STARTED[workdir] + PRELAUNCH_WINDOW_S - time.monotonic()))
     started = time.monotonic()
     done = subprocess.run(command, cwd=ROOT, env=dict(environ), capture_output=True, text=True, timeout=timeout)
     return Run(done.returncode, done.stdout + done.stderr, reports, stage, time.monotonic() - started)
