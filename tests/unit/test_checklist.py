@@ -1,4 +1,5 @@
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,8 @@ import pytest
 from golive.checklist import STAGES, ChecklistError, load_checklist, parse_checklist
 from golive.plugin import stage_of
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "production-deployment-checklist.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+SEED = DOCS / "production-deployment-checklist.md"  # the team's checklist, as it was handed over
 
 
 def test_checklist_is_consistent():
@@ -20,10 +22,29 @@ def test_checklist_is_consistent():
 
 
 def test_section_8_ticks_cover_the_seed_ticks():
-    if not SEED.exists():
-        pytest.skip("the seed checklist is not beside this checkout")
     seed_ticks = re.findall(r"- \[ \] (.+)", SEED.read_text(encoding="utf-8"))
     assert [t.title for t in load_checklist().ticks] == [t.strip() for t in seed_ticks]
+
+
+def seed_lines() -> list[str]:
+    """Every bullet and numbered step of the seed's sections 1 to 7."""
+    text = SEED.read_text(encoding="utf-8")
+    body = text[text.index("1) Environment validation") : text.index("8) Operational checklist")]
+    return [line.strip() for line in body.splitlines() if re.match(r"\s*(- |\d+\. )", line)]
+
+
+def test_no_line_of_the_seed_is_dropped():
+    coverage = tomllib.loads((DOCS / "seed-coverage.toml").read_text(encoding="utf-8"))["line"]
+    mapped = {entry["seed"]: entry["items"] for entry in coverage}
+    lines = seed_lines()
+    assert len(lines) == 50
+    assert [line for line in lines if line not in mapped] == []
+    assert [quoted for quoted in mapped if quoted not in lines] == []
+    ids = load_checklist().ids()
+    for quoted, items in mapped.items():
+        assert items, quoted
+        assert set(items) <= ids, (quoted, set(items) - ids)
+    assert set().union(*mapped.values()) == ids  # and every item answers to a line of the seed
 
 
 @pytest.mark.parametrize(
