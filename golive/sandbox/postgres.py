@@ -182,15 +182,24 @@ class Account:
         return stdout
 
 
+DEBIAN_ROOT = Path("/usr/lib/postgresql")
+
+
+def debian_bindirs(root: Path = DEBIAN_ROOT) -> list[Path]:
+    """Debian's server directories (root/VERSION/bin), newest major version first; 15 is the oldest golive uses."""
+    versions = [int(d.name) for d in root.glob("*") if d.name.isdigit() and int(d.name) >= 15] if root.is_dir() else []
+    return [root / str(version) / "bin" for version in sorted(versions, reverse=True)]
+
+
 def find_bindir() -> Path:
-    """The directory holding initdb, pg_ctl and pg_basebackup: pg_config's bindir, else Debian's for 15."""
+    """The directory holding initdb, pg_ctl and pg_basebackup: pg_config's bindir, else Debian's newest."""
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
         done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False)
         if done.returncode == 0:
             candidates.append(Path(done.stdout.strip()))
-    candidates.append(Path("/usr/lib/postgresql/15/bin"))
+    candidates += debian_bindirs()
     for candidate in candidates:
         if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
             return candidate
