@@ -80,24 +80,37 @@ def test_sandbox_up_run_status_down(tmp_path):
     assert (stopped.returncode, stopped.stdout.strip()) == (1, "golive sandbox: not running")
 
 
-def test_demo_runs_the_four_stages_and_is_no_go_only_for_items_without_a_check(tmp_path):
+def test_demo_runs_the_four_stages_and_ends_in_go(tmp_path):
     reports = tmp_path / "reports"
     done = golive("demo", "--reports", str(reports), "-n", "0", timeout=300)
     lines = done.stdout.splitlines()
-    any_blocking = False
     for stage in ("preflight", "canary", "smoke", "postlaunch"):
         doc = json.loads((reports / f"{stage}.json").read_text())
-        blocking = {i["id"] for i in doc["items"] if i["outcome"] not in ("passed", "attested")}
-        assert all(i["reason"] == "no check yet" for i in doc["items"] if i["id"] in blocking), (stage, blocking)
-        assert set(doc["blocking"]) == blocking
-        any_blocking = any_blocking or bool(blocking)
-        shown = f"  {stage:<11} NO-GO (blocking: " if blocking else f"  {stage:<11} GO"
-        assert any(line.startswith(shown) for line in lines), (shown, lines)
+        unproved = {i["id"]: i["reason"] for i in doc["items"] if i["outcome"] not in ("passed", "attested")}
+        assert unproved == {}, (stage, unproved)
+        assert (doc["verdict"], doc["blocking"], doc["incomplete"]) == ("go", [], [])
+        assert f"  {stage:<11} GO" in lines, (stage, lines)
         assert sorted(p.name for p in reports.glob(f"{stage}.*")) == [
             f"{stage}.html", f"{stage}.json", f"{stage}.sha256", f"{stage}.xml",
         ]  # fmt: skip
-    assert lines[-1] == ("golive demo: NO-GO" if any_blocking else "golive demo: GO"), done.stdout[-3000:]
-    assert done.returncode == (1 if any_blocking else 0), done.stdout[-3000:]
+    assert lines[-2:] == [f"golive demo: reports in {reports}", "golive demo: GO"], done.stdout[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_demo_with_a_fault_is_no_go_at_the_stage_that_shows_it(tmp_path):
+    reports = tmp_path / "reports"
+    done = golive("demo", "--fault", "canary-unhealthy", "--reports", str(reports), "-n", "0", timeout=300)
+    lines = done.stdout.splitlines()
+    assert "golive demo: starting the sandbox with faults canary-unhealthy ..." in lines
+    assert f"  {'preflight':<11} GO" in lines
+    assert f"  {'canary':<11} NO-GO (blocking: OBS-01, CAN-01)" in lines, lines[-8:]
+    canary = json.loads((reports / "canary.json").read_text())
+    assert {i["id"]: i["outcome"] for i in canary["items"]} == {
+        "OBS-01": "failed",
+        "OBS-02": "passed",
+        "CAN-01": "failed",
+    }
+    assert (lines[-1], done.returncode) == ("golive demo: NO-GO", 1)
 
 
 def processes_using(directory: Path) -> list[int]:
