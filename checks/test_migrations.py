@@ -2,7 +2,7 @@
 
 import pytest
 
-from golive.probes.migrations import long_transactions
+from golive.probes.migrations import describe_activity, long_transactions
 
 
 def record_traces(dry_run_result, evidence):
@@ -22,10 +22,12 @@ def test_migration_dry_run(dry_run_result, migrations, evidence):
     """Pending migrations, traced on a copy of the production schema: no lock that blocks the app on a large
     table or without lock_timeout, no table rewrite, no statement over the budget."""
     record_traces(dry_run_result, evidence)
+    seeding = dry_run_result.seeding
     evidence.record(
         "dry-run",
-        {"pending": [t.name for t in dry_run_result.pending], "applied": dry_run_result.applied,
-         "copy_s": dry_run_result.copy_s, "trace_s": dry_run_result.trace_s},
+        {"source": dry_run_result.source, "pending": [t.name for t in dry_run_result.pending],
+         "applied": dry_run_result.applied, "copy_s": dry_run_result.copy_s, "trace_s": dry_run_result.trace_s,
+         "seeded": seeding.summary() if seeding else "no (schema only)"},
     )  # fmt: skip
     problems = [problem for trace in dry_run_result.pending for problem in trace.problems]
     assert not problems, "; ".join(problems)
@@ -39,16 +41,12 @@ def test_no_long_transactions_on_the_target(target_db, migrations, evidence):
     found = long_transactions(target_db, migrations.max_transaction_age_s)
     evidence.record(
         f"transactions on {target_db.where}",
-        {"long_or_blocked": [f"pid {a.pid} {a.user} {a.state} {a.age_s} s {a.query}" for a in found]},
-        {"long_or_blocked": f"none older than {migrations.max_transaction_age_s:g} s"}, ok=not found,
+        {"long_or_blocked": [f"pid {a.pid} {a.user} {a.state} {a.age_s} s, blocked by {a.blocked_by}: {a.query}"
+                             for a in found]},
+        {"long_or_blocked": f"none older than {migrations.max_transaction_age_s:g} s, none waiting on a lock"},
+        ok=not found,
     )  # fmt: skip
-    assert not found, "; ".join(
-        f"session {a.pid} ({a.user}, {a.state}) has had a transaction open for {a.age_s:.0f} s "
-        f"(limit {migrations.max_transaction_age_s:g} s)"
-        + (f", waiting on {', '.join(map(str, a.blocked_by))}" if a.blocked_by else "")
-        + f": {a.query}"
-        for a in found
-    )
+    assert not found, "; ".join(describe_activity(a, migrations.max_transaction_age_s) for a in found)
 
 
 @pytest.mark.preflight
