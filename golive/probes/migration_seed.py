@@ -8,7 +8,8 @@ two tables hold the same values, so a foreign key added between them validates w
 more rows than the referenced one. Columns with a default, identity or generated columns take their default.
 The rows are inserted with ``session_replication_role = replica`` (no triggers, no foreign-key checks); a table
 whose constraints refuse them (a CHECK the values do not meet, a type golive cannot make) is left empty, and why
-is in the evidence. The copy is a scratch database: nothing is written to the target.
+is in the evidence, as is a table the copy already holds rows of (the applied-migrations table). The copy is a
+scratch database: nothing is written to the target.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def _seed_table(conn: psycopg.Connection[Any], table: str, rows: int) -> str:
     identifier = sql.Identifier(*table.split(".", 1))
     try:
         with conn.transaction():
+            if conn.execute(sql.SQL("select exists (select from {})").format(identifier)).fetchone() == (True,):
+                return "holds rows on the copy already"
             columns = conn.execute(_COLUMNS, (identifier.as_string(conn),)).fetchall()
             names, values = [], []
             for attname, typname, typtype, category, typmod, notnull, formatted in columns:

@@ -108,6 +108,26 @@ class MigrationTrace:
         return [change for s in self.statements for change in s.destructive]
 
     @property
+    def unplanned(self) -> str | None:
+        """REL-04: destructive changes in a migration not marked as a step of a multi-step plan."""
+        if not self.destructive or self.migration.step is not None:
+            return None
+        return (f"{self.name} {', '.join(self.destructive)} and is not marked as a step of a multi-step plan "
+                "(expected '-- golive: step N of M')")  # fmt: skip
+
+    @property
+    def irreversible(self) -> str | None:
+        """RB-02: destructive changes without a reverse script."""
+        if not self.destructive or self.migration.reverse is not None:
+            return None
+        return f"{self.name} {', '.join(self.destructive)} but has no reverse script (expected {self.name}.down.sql)"
+
+    @property
+    def findings(self) -> list[str]:
+        """Everything REL-03, REL-04 and RB-02 hold against this migration."""
+        return self.problems + [found for found in (self.unplanned, self.irreversible) if found]
+
+    @property
     def problems(self) -> list[str]:
         found = [f"{self.name}: {p}" for s in self.statements for p in s.problems]
         if self.migration.failure:
