@@ -303,6 +303,8 @@ def _command_migrations(scratch: ScratchPostgres, database: str, migrations: Mig
         conn.execute(sql.SQL("alter database {} set log_statement = 'all'").format(sql.Identifier(database)))
     failure = _run_command(migrations, _command_environ(scratch, database))
     statements = _logged(scratch, database)
+    if not statements and not failure:  # it connected elsewhere, or to nothing: the copy cannot vouch for it
+        failure = "the migration command sent no statement to the copy, expected it to connect with DATABASE_URL"
     assert migrations.applied_table is not None  # MigrationSettings requires it with command
     groups: list[tuple[str, list[str]]] = []
     current: list[str] = []

@@ -421,6 +421,13 @@ def test_the_command_runs_against_the_copy_and_its_failure_is_a_finding(scratch,
     assert seen.read_text().strip().startswith(f"postgresql://postgres@127.0.0.1:{scratch.port}/command_")
 
 
+def test_a_command_that_never_reaches_the_copy_is_a_finding(scratch):
+    (trace,) = scratch_run(scratch, command="true").pending
+    assert trace.findings == [
+        "`true`: the migration command sent no statement to the copy, expected it to connect with DATABASE_URL"
+    ]
+
+
 def test_a_missing_migration_program_is_one_line(scratch):
     with pytest.raises(ProbeError, match=r"^database.migrations.command: program 'no-such-migrator' not found$"):
         scratch_run(scratch, command="no-such-migrator up")
