@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import shlex
 import ssl
 import tomllib
 from collections.abc import Mapping
@@ -280,14 +281,40 @@ BackupSourceSettings = Annotated[
 
 
 class MigrationSettings(_Section):
-    """The migration dry-run (REL-03, REL-04, RB-02): SQL files, the applied set, the verdict's limits."""
+    """The migration dry-run (REL-03, REL-04, RB-02): SQL files or a migration command, the applied set, rows for
+    the copy, the verdict's limits."""
 
-    dir: Path
+    dir: Path | None = None
+    command: str | None = None
+    command_cwd: Path | None = None
+    command_timeout_s: PositiveFloat = 300.0
     applied_table: str | None = None
     applied_column: str = "name"
+    seed_rows: bool = False
+    seed_max_rows: PositiveInt = 100_000
     large_table_rows: PositiveInt = 100_000
     statement_budget_ms: PositiveInt = 2_000
     max_transaction_age_s: PositiveFloat = 60.0
+
+    @field_validator("command")
+    @classmethod
+    def _command_splits(cls, command: str | None) -> str | None:
+        if command is not None:
+            try:
+                words = shlex.split(command)
+            except ValueError as error:
+                raise ValueError(f"command is not a valid command line ({error})") from None
+            if not words:
+                raise ValueError("command is empty")
+        return command
+
+    @model_validator(mode="after")
+    def _a_source(self) -> MigrationSettings:
+        if self.dir is None and self.command is None:
+            raise ValueError("set dir (SQL files) or command (the app's migration command)")
+        if self.command is not None and self.applied_table is None:
+            raise ValueError("command needs applied_table: the copy carries the migrator's record of what it applied")
+        return self
 
 
 class DatabaseSettings(_Section):

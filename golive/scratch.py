@@ -20,7 +20,8 @@ from golive.sandbox.postgres import HOST, SUPERUSER, Account, PostgresError, fin
 class ScratchPostgres:
     """``with ScratchPostgres() as pg: pg.conninfo("db")`` — a throwaway cluster, never reachable off loopback."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: str = "") -> None:
+        self.settings = settings  # more postgresql.conf lines
         self.bindir = find_bindir()
         self.account = Account.service()
         self.port = free_ports(1)[0]
@@ -52,7 +53,7 @@ class ScratchPostgres:
             settings = (
                 f"listen_addresses = '{HOST}'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = '64MB'\n"
-                "max_connections = 20\n"
+                "max_connections = 20\n" + self.settings
             )
             with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
                 conf.write("\n# golive scratch\n" + settings)

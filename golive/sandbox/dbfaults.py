@@ -5,6 +5,8 @@ switching it off restores the healthy state before set_faults returns. Every wai
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -34,6 +36,7 @@ SERVER_FAULTS = (
     "replica-lagging",
     "migration-locks-populated-table",
     "long-running-transaction",
+    "lock-wait-on-target",
 )
 # DATABASE_URL edits: fault -> sslmode the URL gets
 URL_FAULTS: Mapping[str, str] = {"db-without-tls": "disable", "db-url-tls-optional": "prefer"}
@@ -60,6 +63,7 @@ class DatabaseFaults:
         self._on: set[str] = set()
         self._archive_command: str | None = None
         self._held: psycopg.Connection[Any] | None = None  # the long-running transaction
+        self._lock_wait: LockWait | None = None
         self.migrations_dir = backups.directory.parent / "migrations"
 
     def start(self, active: Iterable[str]) -> None:
@@ -232,6 +236,14 @@ class DatabaseFaults:
             self._held.close()
             self._held = None
 
+    def _on_lock_wait_on_target(self) -> None:
+        self._lock_wait = LockWait(self.pg.superuser_conninfo(self.pg.primary_port, APP_DATABASE))
+
+    def _off_lock_wait_on_target(self) -> None:
+        if self._lock_wait is not None:
+            self._lock_wait.end()
+            self._lock_wait = None
+
     def _wait_caught_up(self) -> None:
         with self._primary() as conn:
 
@@ -243,6 +255,36 @@ class DatabaseFaults:
                 return row == (1,)
 
             _wait(caught_up, "the replica to stream and catch up")
+
+
+class LockWait:
+    """REL-03: one session holds a row of migrations.applied locked (a young transaction) and another waits for
+    it; a migration would queue behind both. Ended with rollbacks: nothing is written to the target."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.holder = psycopg.connect(conninfo)
+        self.waiter = psycopg.connect(conninfo)
+        self.holder.execute(_LOCK_ROW)
+        self._thread = threading.Thread(target=self._wait_for_row, name="sandbox-lock-waiter", daemon=True)
+        self._thread.start()
+        pid = self.waiter.info.backend_pid
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            _wait(lambda: conn.execute("select cardinality(pg_blocking_pids(%s)) > 0", (pid,)).fetchone() == (True,),
+                  "the second session to wait on the lock")  # fmt: skip
+
+    def _wait_for_row(self) -> None:
+        with contextlib.suppress(psycopg.errors.QueryCanceled):
+            self.waiter.execute(_LOCK_ROW)
+
+    def end(self) -> None:
+        self.waiter.cancel_safe()
+        self._thread.join(_WAIT)
+        for conn in (self.waiter, self.holder):
+            conn.rollback()
+            conn.close()
+
+
+_LOCK_ROW = "update migrations.applied set run_on = run_on where name = '0001_init'"
 
 
 def _wait(condition: Any, what: str, timeout: float = _WAIT) -> None:

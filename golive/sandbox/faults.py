@@ -104,6 +104,10 @@ FAULTS: dict[str, Fault] = _registry(
           ("0005_refunds_ref: rewrites public.refunds", "expected no table rewrite")),
     Fault("long-running-transaction", ("REL-03",), "a session on the target holds a transaction open",
           ("has had a transaction open for", "(limit 5 s): select count(*) from orders where receipt <> ?")),
+    Fault("lock-wait-on-target", ("REL-03",),
+          "a session on the target waits for a row lock another session's transaction holds",
+          ("has waited", "on a lock held by session", "expected no lock waits: update migrations.applied set run_on ="
+           " run_on where name = ?")),
     Fault("migration-destructive-unplanned", ("REL-04",), "a pending migration renames a column in one step",
           ("0005_orders_rename_receipt renames column public.orders.receipt to receipt_ref and is not marked as a "
            "step of a multi-step plan",)),

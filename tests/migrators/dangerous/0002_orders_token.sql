@@ -1,0 +1,2 @@
+SET LOCAL lock_timeout = '2s';
+ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();

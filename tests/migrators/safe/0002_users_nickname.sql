@@ -1,0 +1,3 @@
+-- a nickname users may set
+SET LOCAL lock_timeout = '2s';
+ALTER TABLE users ADD COLUMN nickname text;
