@@ -50,16 +50,27 @@ def synthetic_id(prefix: str) -> str:
     return f"{prefix}GoLive{_random(8)}"
 
 
-def _description(answer: httpx.Response) -> str:
-    """Razorpay's error description, or the start of a body that is not Razorpay's envelope."""
+def _razorpay_error(answer: httpx.Response) -> dict[str, Any] | None:
+    """Razorpay's error envelope ({"error": {"code", "description", ...}}), or None for any other body."""
     try:
         body = answer.json()
     except ValueError:
-        return answer.text[:120].strip() or "(empty body)"
+        return None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("description"), str):
-        return error["description"]
-    return json.dumps(body)[:120]
+        return error
+    return None
+
+
+def _description(answer: httpx.Response) -> str:
+    """Razorpay's error description, or the start of a body that is not Razorpay's envelope."""
+    error = _razorpay_error(answer)
+    if error is not None:
+        return str(error["description"])
+    try:
+        return json.dumps(answer.json())[:120]
+    except ValueError:
+        return answer.text[:120].strip() or "(empty body)"
 
 
 # -- PAY-01: the keys ------------------------------------------------------------------------------------------
@@ -90,6 +101,9 @@ def whitespace_problem(secret: Secret) -> str | None:
     return None
 
 
+AUTHENTICATION_FAILED = "Authentication failed"
+
+
 @dataclass(frozen=True)
 class AuthAnswer:
     """Razorpay's answer to the cheapest authenticated read, GET /v1/orders?count=1."""
@@ -97,21 +111,55 @@ class AuthAnswer:
     status: int
     description: str
     latency_ms: float
+    razorpay_error: bool = True  # the body is Razorpay's error envelope
 
     @property
     def ok(self) -> bool:
         return self.status == 200
 
+    @property
+    def refused(self) -> bool:
+        """Razorpay refused the key pair: 401 in its error envelope, or 400 "Authentication failed" (the status
+        its docs give that message). A 429, a 5xx or a body of another kind says nothing about the keys."""
+        if not self.razorpay_error:
+            return False
+        return self.status == 401 or (self.status == 400 and self.description == AUTHENTICATION_FAILED)
+
+
+def _auth_answer(answer: httpx.Response, latency_ms: float) -> AuthAnswer:
+    error = _razorpay_error(answer)
+    description = "" if answer.status_code == 200 else _description(answer)
+    return AuthAnswer(answer.status_code, description, latency_ms, error is not None)
+
+
+def _is_collection(answer: httpx.Response) -> bool:
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("entity") == "collection" and isinstance(body.get("items"), list)
+
 
 def authenticate(http: httpx.Client, api_url: str, key_id: str, key_secret: str) -> AuthAnswer:
+    """The pair's answer: accepted (200 with a collection) or refused (see AuthAnswer.refused). Anything else
+    (rate limited, Razorpay down, a proxy's page) is a ProbeError: the pair was not judged."""
     url = f"{api_url.rstrip('/')}/v1/orders"
     started = time.perf_counter()
     try:
         answer = http.get(url, params={"count": 1}, auth=(key_id, key_secret))
     except httpx.HTTPError as exc:
         raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
-    latency = round((time.perf_counter() - started) * 1000, 1)
-    return AuthAnswer(answer.status_code, "" if answer.status_code == 200 else _description(answer), latency)
+    measured = _auth_answer(answer, round((time.perf_counter() - started) * 1000, 1))
+    if measured.ok and not _is_collection(answer):
+        raise ProbeError(
+            f"GET {url}: HTTP 200 but not a Razorpay collection ({_description(answer)!r}): the key pair was not judged"
+        )
+    if not measured.ok and not measured.refused:
+        raise ProbeError(
+            f"GET {url}: HTTP {measured.status} {measured.description!r}, expected 200 or Razorpay's 401 "
+            "refusal: the key pair was not judged"
+        )
+    return measured
 
 
 def refusal(answer: AuthAnswer, qualifier: str = "") -> str:
@@ -119,7 +167,7 @@ def refusal(answer: AuthAnswer, qualifier: str = "") -> str:
     hint = {
         "The api key provided is invalid": " (RAZORPAY_KEY_ID is wrong)",
         "The api secret provided is invalid": " (RAZORPAY_KEY_SECRET is wrong)",
-        "Authentication failed": " (revoked or regenerated on the Dashboard?)",
+        AUTHENTICATION_FAILED: " (revoked or regenerated on the Dashboard?)",
     }.get(answer.description, "")
     return f"Razorpay refused the key pair{qualifier}: HTTP {answer.status} {answer.description!r}{hint}"
 
@@ -194,8 +242,9 @@ def list_webhooks(http: httpx.Client, api_url: str, key_id: str, key_secret: str
             answer = http.get(url, params={"count": WEBHOOK_PAGE, "skip": len(found)}, auth=(key_id, key_secret))
         except httpx.HTTPError as exc:
             raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
-        if answer.status_code == 401:
-            raise KeysRefused(f"GET /v1/webhooks: {refusal(AuthAnswer(401, _description(answer), 0))}")
+        refused = _auth_answer(answer, 0)
+        if refused.refused:
+            raise KeysRefused(f"GET /v1/webhooks: {refusal(refused)}")
         if answer.status_code == 400 and _description(answer) == URL_NOT_FOUND:
             raise WebhooksApiUnavailable(f"GET /v1/webhooks answered HTTP 400 {URL_NOT_FOUND!r}")
         if answer.status_code != 200:

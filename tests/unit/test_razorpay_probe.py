@@ -159,6 +159,53 @@ def test_revoked_keys_say_so(http, api, faults):
     ]
 
 
+def razorpay_error(description: str, code: str = "BAD_REQUEST_ERROR") -> dict:
+    return {"error": {"code": code, "description": description, "source": "NA", "step": "NA", "reason": "NA",
+                      "metadata": {}}}  # fmt: skip
+
+
+def html(status: int, text: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "text/html"}, f"<html><body>{text}</body></html>".encode()
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (json_answer(401, razorpay_error("Authentication failed")),
+         "Razorpay refused the key pair: HTTP 401 'Authentication failed' (revoked or regenerated on the Dashboard?)"),
+        # Razorpay's docs give "Authentication failed" the status 400: a refusal too.
+        (json_answer(400, razorpay_error("Authentication failed")),
+         "Razorpay refused the key pair: HTTP 400 'Authentication failed' (revoked or regenerated on the Dashboard?)"),
+    ],
+)  # fmt: skip
+def test_only_razorpays_refusals_fail_the_key_pair(http, answer, problem):
+    with http_server(lambda *_: answer) as base:
+        assert verdict_for(http, base).problems == [problem]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (json_answer(503, razorpay_error("We are facing some trouble completing your request", "SERVER_ERROR")),
+         "HTTP 503 'We are facing some trouble completing your request', expected 200 or Razorpay's 401 refusal"),
+        (json_answer(429, razorpay_error("Too many requests")),
+         "HTTP 429 'Too many requests', expected 200 or Razorpay's 401 refusal"),
+        (json_answer(500, {"message": "upstream"}),
+         """HTTP 500 '{"message": "upstream"}', expected 200 or Razorpay's 401 refusal"""),
+        (html(502, "Bad Gateway"), "HTTP 502 '<html><body>Bad Gateway</body></html>', expected 200"),
+        (html(401, "proxy login"), "HTTP 401 '<html><body>proxy login</body></html>', expected 200"),
+        (json_answer(400, razorpay_error("The requested URL was not found on the server.")),
+         "HTTP 400 'The requested URL was not found on the server.', expected 200"),
+        (html(200, "captive portal"), "HTTP 200 but not a Razorpay collection ('<html><body>captive portal"),
+    ],
+)  # fmt: skip
+def test_answers_that_say_nothing_about_the_keys_are_probe_errors(http, answer, message):
+    with http_server(lambda *_: answer) as base, pytest.raises(ProbeError) as caught:
+        verdict_for(http, base)
+    assert str(caught.value).startswith(f"GET {base}/v1/orders: {message}"), caught.value
+    assert str(caught.value).endswith("the key pair was not judged")
+
+
 def test_unreachable_api_is_a_one_line_probe_error(http):
     port = closed_port()
     with pytest.raises(ProbeError, match=rf"^Razorpay API at http://127.0.0.1:{port}: connection refused$"):
