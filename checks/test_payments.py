@@ -65,13 +65,14 @@ def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, 
     "sends signed and forged payment.captured test events (synthetic pay_GoLive ids, run id in notes)"
 )
 @pytest.mark.item("PAY-03")
-def test_webhook_signatures_enforced(webhook_target, app_database, variables, http, golive_run, evidence):
+def test_webhook_signatures_enforced(webhook_target, variables, http, golive_run, evidence):
     """The app accepts only events signed with RAZORPAY_WEBHOOK_SECRET over the raw body, in time, and once."""
     key_secret = variables.secret("RAZORPAY_KEY_SECRET")
     assert key_secret != webhook_target.secret, (
         "RAZORPAY_WEBHOOK_SECRET equals RAZORPAY_KEY_SECRET; they must differ (a forged event could not be told apart)"
     )
-    cases = signature_drill(http, app_database, webhook_target, key_secret, golive_run.run_id)
+    cases = signature_drill(http, webhook_target, key_secret, golive_run.run_id)
+    evidence.record("effect read from", {"source": webhook_target.effect.source})
     problems = []
     for case in cases:
         found = case.problems(webhook_target.deadline_s)
@@ -133,13 +134,14 @@ def test_smoke_payment_flow(razorpay_sdk, sdk_timeout, http, environment, golive
 @pytest.mark.smoke
 @pytest.mark.side_effect("sends one signed payment.captured test event (synthetic pay_GoLive id, run id in notes)")
 @pytest.mark.item("SMK-03")
-def test_smoke_webhook_processing(webhook_target, app_database, http, golive_run, evidence):
+def test_smoke_webhook_processing(webhook_target, http, golive_run, evidence):
     """A correctly signed event is answered 2xx in time and recorded by the app."""
-    case = staged_event(http, app_database, webhook_target, golive_run.run_id, "smoke-test", amount=100)
+    case = staged_event(http, webhook_target, golive_run.run_id, "smoke-test", amount=100)
     problems = case.problems(webhook_target.deadline_s)
     answer = case.delivery.describe(webhook_target.deadline_s)
     evidence.record(f"event {case.event_id} ({case.payment_id})",
-                    {"answer": answer, "latency_ms": case.delivery.latency_ms, "effect": case.effect},
+                    {"answer": answer, "latency_ms": case.delivery.latency_ms, "effect": case.effect,
+                     "effect read from": webhook_target.effect.source},
                     {"effect": case.expected_effect}, ok=not problems)  # fmt: skip
     assert not problems, f"POST {webhook_target.url}: " + "; ".join(problems)
 
@@ -147,14 +149,13 @@ def test_smoke_webhook_processing(webhook_target, app_database, http, golive_run
 @pytest.mark.postlaunch
 @pytest.mark.side_effect("stages one signed test event: synthetic pay_GoLive id, notes carry the run id")
 @pytest.mark.item("POST-03")
-def test_staged_webhook_processed(webhook_target, app_database, http, golive_run, evidence):
+def test_staged_webhook_processed(webhook_target, http, golive_run, evidence):
     """In production, a staged, clearly marked test event is accepted and recorded; the report names its id."""
-    case = staged_event(
-        http, app_database, webhook_target, golive_run.run_id, "staged-test-event-not-a-payment", amount=100
-    )
+    case = staged_event(http, webhook_target, golive_run.run_id, "staged-test-event-not-a-payment", amount=100)
     problems = case.problems(webhook_target.deadline_s)
     evidence.record("staged test event",
                     {"event_id": case.event_id, "payment_id": case.payment_id, "run_id": golive_run.run_id,
-                     "answer": case.delivery.describe(webhook_target.deadline_s), "effect": case.effect},
+                     "answer": case.delivery.describe(webhook_target.deadline_s), "effect": case.effect,
+                     "effect read from": webhook_target.effect.source},
                     {"effect": case.expected_effect}, ok=not problems)  # fmt: skip
     assert not problems, f"POST {webhook_target.url}: staged event {case.event_id}: " + "; ".join(problems)

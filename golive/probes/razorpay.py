@@ -18,7 +18,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import certifi
 import httpx
@@ -435,21 +436,108 @@ def _db_reason(exc: psycopg.Error, url: Secret) -> str:
     return text.rpartition("FATAL:")[2].strip()[:200].replace(url.reveal(), "****")
 
 
-def effect(db: AppDatabase, query: str, params: Mapping[str, Any]) -> int:
-    value = db.value(query, params)
+def _whole_amount(value: Any) -> int | None:
+    """A recorded amount as whole paise: an integer, a whole float or a string of digits (0 for nothing)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
     try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        raise ProbeError(f"payments.effect_query returned {value!r}; expected a number (0 when nothing)") from None
+        return int(value) if int(value) == value else None  # Decimal from numeric columns
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+class QueryEffect:
+    """What the app recorded for a payment, read with payments.effect_query on its database (read-only)."""
+
+    def __init__(self, db: AppDatabase, query: str) -> None:
+        self.db = db
+        self.query = query
+        self.source = "payments.effect_query on DATABASE_URL"
+
+    def amount(self, payment_id: str) -> int:
+        value = self.db.value(self.query, {"payment_id": payment_id})
+        amount = _whole_amount(value)
+        if amount is None:
+            raise ProbeError(f"payments.effect_query returned {value!r}; expected a number (0 when nothing)")
+        return amount
+
+
+def json_pointer(document: Any, pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer ("" is the whole document); KeyError naming the missing step."""
+    if pointer == "":
+        return document
+    value = document
+    for raw in pointer[1:].split("/"):
+        step = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        else:
+            raise KeyError(step)
+    return value
+
+
+class EndpointEffect:
+    """What the app recorded for a payment, read from its own endpoint (payments.effect_url): the number at
+    payments.effect_pointer in the JSON answer; 404 means nothing recorded."""
+
+    def __init__(self, http: httpx.Client, url: str, pointer: str) -> None:
+        self.http = http
+        self.url = url
+        self.pointer = pointer
+        self.source = f"GET {url} at {pointer or '(the whole answer)'}"
+
+    def amount(self, payment_id: str) -> int:
+        url = self.url.replace("{payment_id}", quote(payment_id, safe=""))
+        try:
+            answer = self.http.get(url)
+        except httpx.HTTPError as exc:
+            raise ProbeError(f"GET {url}: {describe_error(exc)}") from None
+        if answer.status_code == 404:
+            return 0
+        if answer.status_code != 200:
+            raise ProbeError(
+                f"GET {url}: HTTP {answer.status_code}, expected 200 (or 404 when nothing is recorded) "
+                "(payments.effect_url)"
+            )
+        try:
+            value = json_pointer(answer.json(), self.pointer)
+        except ValueError:
+            raise ProbeError(f"GET {url}: the answer is not JSON (payments.effect_url)") from None
+        except KeyError:
+            raise ProbeError(f"GET {url}: no {self.pointer!r} in the answer (payments.effect_pointer)") from None
+        amount = _whole_amount(value)
+        if amount is None:
+            raise ProbeError(
+                f"GET {url}: {self.pointer} is {value!r}; expected a whole number of paise (payments.effect_pointer)"
+            )
+        return amount
+
+
+class EffectReader(Protocol):
+    """Where golive sees what the app recorded for a payment id: the amount, 0 when nothing."""
+
+    source: str
+
+    def amount(self, payment_id: str) -> int: ...
 
 
 def wait_for_effect(
-    db: AppDatabase, query: str, params: Mapping[str, Any], want: int, timeout_s: float, interval_s: float
+    reader: EffectReader, payment_id: str, want: int, timeout_s: float, interval_s: float
 ) -> tuple[int, float]:
-    """Polls the effect query until it shows want (bounded); returns the last value and the seconds waited."""
+    """Reads the effect until it shows want (bounded); returns the last value and the seconds waited."""
     started = time.monotonic()
     while True:
-        got = effect(db, query, params)
+        got = reader.amount(payment_id)
         waited = round(time.monotonic() - started, 2)
         if got >= want or waited + interval_s > timeout_s:
             return got, waited
@@ -486,14 +574,12 @@ class WebhookTarget:
     url: str
     secret: Secret
     deadline_s: float
-    effect_query: str
+    effect: EffectReader
     timeout_s: float
     interval_s: float
 
 
-def staged_event(
-    http: httpx.Client, db: AppDatabase, target: WebhookTarget, run_id: str, marker: str, amount: int = 10000
-) -> Case:
+def staged_event(http: httpx.Client, target: WebhookTarget, run_id: str, marker: str, amount: int) -> Case:
     """One correctly signed payment.captured with a synthetic payment id: accepted in time and recorded."""
     payment_id = synthetic_id("pay_")
     event_id = f"evt_golive_{run_id}_{_random(6)}"
@@ -501,21 +587,17 @@ def staged_event(
     delivery = deliver(http, target.url, body, sign(target.secret.reveal(), body), event_id, target.deadline_s)
     waited = 0.0
     if delivery.status is not None and 200 <= delivery.status < 300:
-        seen, waited = wait_for_effect(
-            db, target.effect_query, {"payment_id": payment_id}, amount, target.timeout_s, target.interval_s
-        )
+        seen, waited = wait_for_effect(target.effect, payment_id, amount, target.timeout_s, target.interval_s)
     else:
-        seen = effect(db, target.effect_query, {"payment_id": payment_id})
+        seen = target.effect.amount(payment_id)
     return Case("signed event", payment_id, event_id, delivery, True, seen, amount, body, waited)
 
 
-def signature_drill(
-    http: httpx.Client, db: AppDatabase, target: WebhookTarget, key_secret: Secret | None, run_id: str
-) -> list[Case]:
+def signature_drill(http: httpx.Client, target: WebhookTarget, key_secret: Secret | None, run_id: str) -> list[Case]:
     """PAY-03: a correctly signed event, its redelivery, and every kind of bad signature or altered body."""
     secret = target.secret.reveal()
     amount = 10000
-    first = staged_event(http, db, target, run_id, "signature-check", amount)
+    first = staged_event(http, target, run_id, "signature-check", amount)
     cases = [Case("correctly signed", first.payment_id, first.event_id, first.delivery, True, first.effect, amount)]
     if first.delivery.status is None:
         # An endpoint that does not answer a good event cannot show that it rejects bad ones: each further case
@@ -548,7 +630,7 @@ def signature_drill(
     time.sleep(max(0.0, settle - (time.monotonic() - sent_at)))
     measured = []
     for case in cases:
-        seen = effect(db, target.effect_query, {"payment_id": case.payment_id})
+        seen = target.effect.amount(case.payment_id)
         measured.append(Case(**{**case.__dict__, "effect": seen}))
     return measured
 

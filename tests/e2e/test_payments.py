@@ -15,6 +15,8 @@ from tests.netutil import blackhole, closed_port, http_server, json_answer, tls_
 SANDBOX_TOML = (ROOT / "environments" / "sandbox.toml").read_text()
 CHECKS = "checks/test_payments.py"
 PAY = ("PAY-01", "PAY-02", "PAY-03", "PAY-04")
+EFFECT_QUERY = next(line for line in SANDBOX_TOML.splitlines() if line.startswith("effect_query = "))
+PAY03 = ("-k", "signatures_enforced")
 
 
 def env_file(tmp_path: Path, extra: str = "", **replace: str) -> str:
@@ -35,11 +37,13 @@ def test_healthy_sandbox_passes_with_evidence_and_side_effects(healthy, reports)
     run = payments(healthy, reports)
     assert {i: run.item(i)["outcome"] for i in PAY} == dict.fromkeys(PAY, "passed"), run.output[-2000:]
     pay03 = run.item("PAY-03")
-    assert len(pay03["evidence"]) == 9
+    assert pay03["evidence"][0]["measured"] == {"source": "payments.effect_query on DATABASE_URL"}
+    cases = pay03["evidence"][1:]
+    assert len(cases) == 9
     assert pay03["side_effects"] == [
         "sends signed and forged payment.captured test events (synthetic pay_GoLive ids, run id in notes)"
     ]
-    assert all(run.doc["run_id"] in o["subject"] for o in pay03["evidence"])
+    assert all(run.doc["run_id"] in o["subject"] for o in cases)
     subjects = [o["subject"] for o in run.item("PAY-04")["evidence"]]
     assert subjects[-3:] == ["database: order paid", "database: refund recorded", "database: invoice generated"]
 
@@ -81,7 +85,8 @@ def test_webhook_endpoint_that_never_answers_fails_after_one_delivery(healthy, t
     assert item["reason"] == (
         f"POST https://127.0.0.1:{port}/api/webhooks/razorpay: correctly signed: no answer within 7.0 s, "
         "expected 2xx within 5.0 s; correctly signed: effect 0, expected 10000")  # fmt: skip
-    assert len(item["evidence"]) == 1  # the forged deliveries were not sent to wait out the same timeout
+    # where effects are read, and the one delivery: the forged ones were not sent to wait out the same timeout
+    assert len(item["evidence"]) == 2
     assert item["duration_s"] < 10
 
 
@@ -184,3 +189,21 @@ def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, 
         "webhooks API not available to the account; Priya Nair (payments lead) confirmed on 2026-11-20"
         in (item["reason"])
     )
+
+
+def test_an_app_endpoint_alone_shows_the_events_effects(healthy, tmp_path, reports):
+    """With payments.effect_url instead of effect_query, and no DATABASE_URL at all, PAY-03 reads what the app
+    recorded from the app's own endpoint: it passes on the healthy sandbox and fails when forged events count."""
+    env = env_file(tmp_path, **{EFFECT_QUERY: 'effect_url = "/api/payments/{payment_id}"\neffect_pointer = "/amount"'})
+    environ = clean_environ(healthy.environ(), drop=("DATABASE_URL",))
+    run = run_checks("preflight", environ, reports, CHECKS, *PAY03, env=env)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "passed", item
+    source = next(o for o in item["evidence"] if o["subject"] == "effect read from")
+    app_url = healthy.environ()["GOLIVE_SANDBOX_APP_URL"]
+    assert source["measured"]["source"] == f"GET {app_url}/api/payments/{{payment_id}} at /amount"
+    healthy.set_faults(["app-webhook-accepts-bad-signature"])
+    run = run_checks("preflight", environ, reports, CHECKS, *PAY03, env=env)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "failed", item
+    assert "wrong signature: HTTP 200, expected 4xx; wrong signature: effect 10000, expected 0" in item["reason"]

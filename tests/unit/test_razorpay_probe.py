@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from golive.outcomes import ProbeError
 from golive.probes.razorpay import (
     Case,
     Delivery,
+    EndpointEffect,
     KeysRefused,
     PaymentPlan,
     WebhooksApiUnavailable,
@@ -24,6 +26,7 @@ from golive.probes.razorpay import (
     deliver,
     event_body,
     idempotency_key,
+    json_pointer,
     judge_webhooks,
     list_webhooks,
     live_money_guard,
@@ -431,3 +434,87 @@ def test_a_webhook_collection_of_another_shape_is_one_line(http):
     odd = {"entity": "collection", "items": {"id": "wh_1"}}
     with http_server(lambda *_: json_answer(200, odd)) as base, pytest.raises(ProbeError, match="items is not a list"):
         list_webhooks(http, base, KEY_ID, KEY_SECRET)
+
+
+def payments_app(recorded: dict[str, object]):
+    """An app endpoint answering what it recorded for a payment id, as GET /api/payments/<id> does."""
+
+    def handle(method, path, _body):
+        payment_id = path.rpartition("/")[2]
+        if payment_id == "pay_Broken00000000":
+            return json_answer(500, {"error": "database unavailable"})
+        if payment_id == "pay_NotJson0000000":
+            return 200, {"Content-Type": "text/html"}, b"<html>ok</html>"
+        if payment_id not in recorded:
+            return json_answer(404, {"error": f"no payment {payment_id} recorded"})
+        return json_answer(200, recorded[payment_id])
+
+    return http_server(handle)
+
+
+def test_the_effect_endpoint_gives_the_amount_at_the_pointer(http):
+    recorded = {"pay_Plain000000000": {"amount": 10000, "status": "captured"},
+                "pay_Nested00000000": {"payment": {"amounts": [{"paise": "2500"}]}},
+                "pay_Null0000000000": {"amount": None}}  # fmt: skip
+    with payments_app(recorded) as base:
+        url = base + "/api/payments/{payment_id}"
+        assert EndpointEffect(http, url, "/amount").amount("pay_Plain000000000") == 10000
+        assert EndpointEffect(http, url, "/payment/amounts/0/paise").amount("pay_Nested00000000") == 2500
+        assert EndpointEffect(http, url, "/amount").amount("pay_Null0000000000") == 0
+        assert EndpointEffect(http, url, "/amount").amount("pay_Unknown0000000") == 0  # 404: nothing recorded
+        assert EndpointEffect(http, url, "/amount").source == f"GET {url} at /amount"
+
+
+@pytest.mark.parametrize(
+    ("payment_id", "pointer", "message"),
+    [
+        ("pay_Broken00000000", "/amount",
+         "/api/payments/pay_Broken00000000: HTTP 500, expected 200 (or 404 when nothing is recorded) "
+         "(payments.effect_url)"),
+        ("pay_NotJson0000000", "/amount",
+         "/api/payments/pay_NotJson0000000: the answer is not JSON (payments.effect_url)"),
+        ("pay_Plain000000000", "/total", "/api/payments/pay_Plain000000000: no '/total' in the answer "
+         "(payments.effect_pointer)"),
+        ("pay_Plain000000000", "/status", "/api/payments/pay_Plain000000000: /status is 'captured'; expected a whole "
+         "number of paise (payments.effect_pointer)"),
+    ],
+)  # fmt: skip
+def test_effect_endpoint_problems_are_one_line_probe_errors(http, payment_id, pointer, message):
+    with payments_app({"pay_Plain000000000": {"amount": 100, "status": "captured"}}) as base:
+        reader = EndpointEffect(http, base + "/api/payments/{payment_id}", pointer)
+        with pytest.raises(ProbeError) as caught:
+            reader.amount(payment_id)
+    assert str(caught.value) == f"GET {base}{message}"
+
+
+def test_unreachable_effect_endpoint_is_a_probe_error(http):
+    port = closed_port()
+    reader = EndpointEffect(http, f"http://127.0.0.1:{port}/p/{{payment_id}}", "/amount")
+    with pytest.raises(ProbeError, match=rf"^GET http://127.0.0.1:{port}/p/pay_X: connection refused$"):
+        reader.amount("pay_X")
+
+
+def test_json_pointer_follows_rfc_6901():
+    document = {"a/b": {"m~n": [10, 20]}, "": 1}
+    assert json_pointer(document, "") is document
+    assert json_pointer(document, "/a~1b/m~0n/1") == 20
+    assert json_pointer(document, "/") == 1
+    with pytest.raises(KeyError):
+        json_pointer(document, "/a~1b/m~0n/2")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"effect_url": "/api/payments"}, "must contain {payment_id}"),
+        ({"effect_url": "api/payments/{payment_id}"}, "expected a path under app.base_url (/...) or an http(s):// URL"),
+        ({"effect_pointer": "amount"}, "expected a JSON pointer such as /amount"),
+        ({"effect_url": "/api/payments/{payment_id}", "effect_query": "select 1"},
+         "set effect_query or effect_url, not both"),
+    ],
+)  # fmt: skip
+def test_effect_settings_are_validated(settings, message):
+    from golive.config import PaymentSettings
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        PaymentSettings(**settings)
