@@ -329,6 +329,7 @@ class PaymentSettings(_Section):
     effect_query: str | None = None
     effect_url: str | None = None
     effect_pointer: str = "/amount"
+    allow_production_events: bool = False
     order_path: str = "/api/orders"
     order_payload: dict[str, JsonScalar] = Field(
         default_factory=lambda: {"amount": 10000, "currency": "INR", "receipt": "golive-{run_id}"}

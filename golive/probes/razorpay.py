@@ -593,16 +593,46 @@ def staged_event(http: httpx.Client, target: WebhookTarget, run_id: str, marker:
     return Case("signed event", payment_id, event_id, delivery, True, seen, amount, body, waited)
 
 
-def signature_drill(http: httpx.Client, target: WebhookTarget, key_secret: Secret | None, run_id: str) -> list[Case]:
+DRILL_AMOUNT = 10000  # paise: PAY-03's events where test events are harmless (staging, the sandbox)
+SMALLEST_AMOUNT = 100  # paise: Razorpay's minimum (INR 1.00), all PAY-03 posts into a live app when allowed
+
+
+def drill_amount(tier: str, expected_mode: KeyMode, key_id: Secret | None, allowed: bool) -> tuple[int, str | None]:
+    """PAY-03's event amount, or why it must not run. In production, or with live keys, the drill would post a
+    signed payment.captured (with its redelivery and forgeries) into the live app: it runs there only when the
+    environment allows it, and then with the smallest amount Razorpay knows."""
+    live_keys = expected_mode == "live" or (key_id is not None and key_mode(key_id.reveal()) == "live")
+    where = [name for name, on in (("production", tier == "production"), ("live keys", live_keys)) if on]
+    if not where:
+        return DRILL_AMOUNT, None
+    if allowed:
+        return SMALLEST_AMOUNT, None
+    return SMALLEST_AMOUNT, (
+        f"{' with '.join(where)}: PAY-03 would post a signed payment.captured event, its redelivery and forged "
+        "events into the live app; it runs there only when the environment sets "
+        "payments.allow_production_events = true (then with INR 1.00 events)"
+    )
+
+
+@dataclass(frozen=True)
+class Drill:
+    """PAY-03's deliveries, and the cases golive could not send (name, why)."""
+
+    cases: list[Case]
+    unsent: list[tuple[str, str]]
+
+
+def signature_drill(
+    http: httpx.Client, target: WebhookTarget, key_secret: Secret | None, run_id: str, amount: int
+) -> Drill:
     """PAY-03: a correctly signed event, its redelivery, and every kind of bad signature or altered body."""
     secret = target.secret.reveal()
-    amount = 10000
     first = staged_event(http, target, run_id, "signature-check", amount)
     cases = [Case("correctly signed", first.payment_id, first.event_id, first.delivery, True, first.effect, amount)]
     if first.delivery.status is None:
         # An endpoint that does not answer a good event cannot show that it rejects bad ones: each further case
         # would only wait out the same timeout.
-        return cases
+        return Drill(cases, [])
     # Razorpay redelivers an event unchanged: the same body, signature and X-Razorpay-Event-Id.
     again = deliver(http, target.url, first.body, sign(secret, first.body), first.event_id, target.deadline_s)
     cases.append(Case("same event id twice", first.payment_id, first.event_id, again, True, 0, amount))
@@ -615,14 +645,20 @@ def signature_drill(http: httpx.Client, target: WebhookTarget, key_secret: Secre
         cases.append(Case(name, payment_id, event_id, deliver(http, target.url, sent, signature, event_id,
                                                                 target.deadline_s), False))  # fmt: skip
 
+    amount_field = f'"amount":{amount},'.encode()
     bad("wrong signature", lambda body, _sig: (body, sign(secrets.token_hex(16), body)))
     bad("missing signature header", lambda body, _sig: (body, None))
     bad("uppercase signature", lambda body, sig: (body, sig.upper()))
     bad("garbled signature", lambda body, sig: (body, sig[:-6] + "zz-zz!"))
-    bad("body altered after signing", lambda body, sig: (body.replace(b'"amount":10000', b'"amount":10001', 1), sig))
+    bad("body altered after signing",
+        lambda body, sig: (body.replace(amount_field, f'"amount":{amount + 1},'.encode(), 1), sig))  # fmt: skip
     bad("body re-serialised after signing", lambda body, sig: (json.dumps(json.loads(body)).encode(), sig))
-    if key_secret is not None:
-        bad("signed with the API key secret", lambda body, _sig: (body, sign(key_secret.reveal(), body)))
+    unsent = []
+    if key_secret is None:
+        unsent.append(("signed with the API key secret", "not sent: RAZORPAY_KEY_SECRET is not set"))
+    else:
+        # The secret as the app would hold it: stray whitespace in the variable must not make the forgery miss.
+        bad("signed with the API key secret", lambda body, _sig: (body, sign(key_secret.reveal().strip(), body)))
     sent_at = time.monotonic()
     # An app that processes events in the background shows a wrongly applied redelivery or forgery late: give it
     # twice as long as the good event took (at least five polls, at most the effect timeout) before reading.
@@ -632,7 +668,7 @@ def signature_drill(http: httpx.Client, target: WebhookTarget, key_secret: Secre
     for case in cases:
         seen = target.effect.amount(case.payment_id)
         measured.append(Case(**{**case.__dict__, "effect": seen}))
-    return measured
+    return Drill(measured, unsent)
 
 
 # -- PAY-04, SMK-02: orders, a controlled payment and refund ---------------------------------------------------

@@ -207,3 +207,29 @@ def test_an_app_endpoint_alone_shows_the_events_effects(healthy, tmp_path, repor
     item = run.item("PAY-03")
     assert item["outcome"] == "failed", item
     assert "wrong signature: HTTP 200, expected 4xx; wrong signature: effect 10000, expected 0" in item["reason"]
+
+
+def test_pay03_posts_into_production_only_when_allowed_and_then_one_rupee(healthy, tmp_path, reports):
+    production = {'tier = "sandbox"': 'tier = "production"'}
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, *PAY03,
+                     env=env_file(tmp_path, **production))  # fmt: skip
+    item = run.item("PAY-03")
+    assert item["outcome"] == "not_verified", item
+    assert item["reason"].startswith("production: PAY-03 would post a signed payment.captured event")
+    allow = {"webhook_deadline_s = 5.0": "webhook_deadline_s = 5.0\nallow_production_events = true"}
+    allowed = env_file(tmp_path, **production, **allow)
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, *PAY03, env=allowed)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "passed", item
+    signed = next(o for o in item["evidence"] if o["subject"].startswith("correctly signed"))
+    assert (signed["measured"]["effect"], signed["expected"]["effect"]) == (100, 100)
+
+
+def test_without_the_key_secret_pay03_is_not_verified_and_says_which_case_was_not_sent(healthy, reports):
+    environ = clean_environ(healthy.environ(), drop=("RAZORPAY_KEY_SECRET",))
+    run = run_checks("preflight", environ, reports, CHECKS, *PAY03)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "not_verified", item
+    assert item["reason"] == "signed with the API key secret: not sent: RAZORPAY_KEY_SECRET is not set (8 cases passed)"
+    unsent = next(o for o in item["evidence"] if o["subject"] == "signed with the API key secret")
+    assert (unsent["measured"], unsent["ok"]) == ({"answer": "not sent: RAZORPAY_KEY_SECRET is not set"}, False)

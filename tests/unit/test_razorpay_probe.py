@@ -11,6 +11,10 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from golive.config import PaymentCheck
 from golive.outcomes import ProbeError
@@ -21,9 +25,11 @@ from golive.probes.razorpay import (
     KeysRefused,
     PaymentPlan,
     WebhooksApiUnavailable,
+    WebhookTarget,
     check_keys,
     compare_order,
     deliver,
+    drill_amount,
     event_body,
     idempotency_key,
     json_pointer,
@@ -36,6 +42,7 @@ from golive.probes.razorpay import (
     sdk_call,
     sdk_client,
     sign,
+    signature_drill,
     subscribed_events,
     synthetic_id,
 )
@@ -518,3 +525,96 @@ def test_effect_settings_are_validated(settings, message):
 
     with pytest.raises(ValueError, match=re.escape(message)):
         PaymentSettings(**settings)
+
+
+class WebhookReceiver:
+    """A small app webhook endpoint on loopback: HMAC-SHA256 over the raw body with the secrets it trusts, one
+    effect per X-Razorpay-Event-Id, and GET /payments/<id> answering the amount recorded (404 when none)."""
+
+    def __init__(self, *trusted: str) -> None:
+        self.trusted = trusted
+        self.events: set[str] = set()
+        self.amounts: dict[str, int] = {}
+
+    async def webhook(self, request: Request) -> JSONResponse:
+        raw, signature = await request.body(), request.headers.get("x-razorpay-signature", "")
+        if not any(hmac.compare_digest(sign(secret, raw), signature) for secret in self.trusted):
+            return JSONResponse({"error": "invalid X-Razorpay-Signature"}, status_code=400)
+        event_id = request.headers["x-razorpay-event-id"]
+        if event_id not in self.events:
+            self.events.add(event_id)
+            payment = json.loads(raw)["payload"]["payment"]["entity"]
+            self.amounts[payment["id"]] = self.amounts.get(payment["id"], 0) + payment["amount"]
+        return JSONResponse({"status": "processed"})
+
+    async def payment(self, request: Request) -> JSONResponse:
+        amount = self.amounts.get(request.path_params["payment_id"])
+        return JSONResponse({"amount": amount}, status_code=404 if amount is None else 200)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/webhook", self.webhook, methods=["POST"]),
+                                 Route("/payments/{payment_id}", self.payment)])  # fmt: skip
+
+
+@contextmanager
+def webhook_target(http, *trusted):
+    with serve(WebhookReceiver(*trusted).app()) as base:
+        effect = EndpointEffect(http, base + "/payments/{payment_id}", "/amount")
+        yield WebhookTarget(base + "/webhook", keys()[2], 2.0, effect, 2.0, 0.01)
+
+
+def drill_problems(drill):
+    return [problem for case in drill.cases for problem in case.problems(2.0)]
+
+
+def test_the_drill_passes_against_an_app_that_verifies_signatures(http):
+    with webhook_target(http, WEBHOOK_SECRET) as target:
+        drill = signature_drill(http, target, keys()[1], "run-1", 100)
+    assert drill_problems(drill) == []
+    assert drill.unsent == []
+    assert [case.name for case in drill.cases][-1] == "signed with the API key secret"
+    assert (len(drill.cases), drill.cases[0].effect, drill.cases[1].effect) == (9, 100, 100)
+
+
+def test_without_the_key_secret_its_case_is_not_sent_and_said_so(http):
+    with webhook_target(http, WEBHOOK_SECRET) as target:
+        drill = signature_drill(http, target, None, "run-1", 10000)
+    assert drill_problems(drill) == []
+    assert len(drill.cases) == 8
+    assert drill.unsent == [("signed with the API key secret", "not sent: RAZORPAY_KEY_SECRET is not set")]
+
+
+def test_stray_whitespace_in_the_key_secret_does_not_hide_an_app_that_accepts_it(http):
+    """The app trusts the key secret as it holds it (trimmed); the forgery is signed with the trimmed secret."""
+    with webhook_target(http, WEBHOOK_SECRET, KEY_SECRET) as target:
+        drill = signature_drill(http, target, Secret("RAZORPAY_KEY_SECRET", KEY_SECRET + "\n"), "run-1", 10000)
+    assert drill_problems(drill) == [
+        "signed with the API key secret: HTTP 200, expected 4xx",
+        "signed with the API key secret: effect 10000, expected 0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tier", "mode", "key_id", "allowed", "amount", "refused"),
+    [
+        ("staging", "test", KEY_ID, False, 10000, None),
+        ("sandbox", "test", None, False, 10000, None),
+        ("production", "live", "rzp_live_Ab1x7Yq2Lm9Pz4", False, 100, "production with live keys: PAY-03 would"),
+        ("production", "test", KEY_ID, False, 100, "production: PAY-03 would post a signed payment.captured event"),
+        ("staging", "test", "rzp_live_Ab1x7Yq2Lm9Pz4", False, 100, "live keys: PAY-03 would post"),
+        ("staging", "live", None, False, 100, "live keys: PAY-03 would post"),
+        ("production", "live", "rzp_live_Ab1x7Yq2Lm9Pz4", True, 100, None),
+    ],
+)  # fmt: skip
+def test_the_drill_posts_into_a_live_app_only_when_allowed_and_then_the_smallest_amount(
+    tier, mode, key_id, allowed, amount, refused
+):
+    secret = None if key_id is None else Secret("RAZORPAY_KEY_ID", key_id)
+    got, refusal = drill_amount(tier, mode, secret, allowed)
+    assert got == amount
+    if refused is None:
+        assert refusal is None
+    else:
+        assert refusal.startswith(refused)
+        assert refusal.endswith("only when the environment sets payments.allow_production_events = true "
+                                "(then with INR 1.00 events)")  # fmt: skip
