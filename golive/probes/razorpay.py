@@ -812,6 +812,23 @@ def matches(value: Any, expect: JsonScalar) -> bool:
     return str(value) == expect
 
 
+def capture_if_needed(
+    sdk: razorpay.Client, payment: dict[str, Any], timeout: tuple[float, float]
+) -> tuple[dict[str, Any], dict[str, JsonScalar] | None]:
+    """Captures an authorized payment (an account or order without automatic capture) for its full amount; the
+    payment afterwards, and what the capture measured (None when there was nothing to capture)."""
+    if payment.get("status") != "authorized":
+        return payment, None
+    payment_id, amount = str(payment["id"]), payment["amount"]
+    started = time.perf_counter()
+    # The SDK's capture(id, amount, data): the amount positionally, the currency in data (its docs get this wrong).
+    captured = sdk_call(f"capture {payment_id}", sdk.payment.capture, payment_id, amount,
+                        {"currency": payment["currency"]}, timeout=timeout)  # fmt: skip
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return captured, {"id": payment_id, "amount": amount, "status_before": "authorized",
+                      "status": captured.get("status"), "latency_ms": latency}  # fmt: skip
+
+
 def payment_and_refund(
     http: httpx.Client,
     sdk: razorpay.Client,
@@ -843,10 +860,9 @@ def payment_and_refund(
         assert plan.test_payment_id is not None
         payment_id = plan.test_payment_id
     payment = sdk_call(f"GET /v1/payments/{payment_id}", sdk.payment.fetch, payment_id, timeout=timeout)
-    if payment.get("status") == "authorized":
-        capture = {"currency": payment["currency"]}
-        payment = sdk_call(f"capture {payment_id}", sdk.payment.capture, payment_id, payment["amount"], capture,
-                           timeout=timeout)  # fmt: skip
+    payment, captured = capture_if_needed(sdk, payment, timeout)
+    if captured is not None:
+        flow.step("capture", **captured)
     order_id = str(payment.get("order_id") or order.order_id)
     flow.step("payment", id=payment_id, status=payment.get("status"), amount=payment.get("amount"),
               order_id=order_id, source=source)  # fmt: skip

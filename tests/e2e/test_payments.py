@@ -46,6 +46,13 @@ def test_healthy_sandbox_passes_with_evidence_and_side_effects(healthy, reports)
     assert all(run.doc["run_id"] in o["subject"] for o in cases)
     subjects = [o["subject"] for o in run.item("PAY-04")["evidence"]]
     assert subjects[-3:] == ["database: order paid", "database: refund recorded", "database: invoice generated"]
+    assert "capture" not in subjects  # the sandbox account captures automatically, as Razorpay's default does
+    # The refund went to Razorpay with the X-Refund-Idempotency key the report names (the stand-in recorded it).
+    refund = next(o for o in run.item("PAY-04")["evidence"] if o["subject"] == "refund")["measured"]
+    assert refund["idempotency_key"].startswith("golive-")
+    booked = healthy.store.razorpay_refund(refund["id"])
+    assert booked is not None
+    assert (booked["idempotency_key"], booked["amount"]) == (refund["idempotency_key"], 2500)
 
 
 def test_unreachable_razorpay_api_is_an_error_with_one_line(healthy, tmp_path, reports):
@@ -233,3 +240,18 @@ def test_without_the_key_secret_pay03_is_not_verified_and_says_which_case_was_no
     assert item["reason"] == "signed with the API key secret: not sent: RAZORPAY_KEY_SECRET is not set (8 cases passed)"
     unsent = next(o for o in item["evidence"] if o["subject"] == "signed with the API key secret")
     assert (unsent["measured"], unsent["ok"]) == ({"answer": "not sent: RAZORPAY_KEY_SECRET is not set"}, False)
+
+
+def test_an_account_without_automatic_capture_has_pay04_capture_the_payment(healthy, reports):
+    healthy.store.razorpay_auto_capture = False
+    try:
+        run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "controlled_payment")
+    finally:
+        healthy.store.razorpay_auto_capture = True
+    item = run.item("PAY-04")
+    assert item["outcome"] == "passed", item
+    steps = {o["subject"]: o["measured"] for o in item["evidence"]}
+    payment = steps["payment"]
+    assert steps["capture"]["id"] == payment["id"]
+    assert (steps["capture"]["status_before"], steps["capture"]["status"], payment["status"]) == (
+        "authorized", "captured", "captured")  # fmt: skip

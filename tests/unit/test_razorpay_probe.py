@@ -26,6 +26,7 @@ from golive.probes.razorpay import (
     PaymentPlan,
     WebhooksApiUnavailable,
     WebhookTarget,
+    capture_if_needed,
     check_keys,
     compare_order,
     deliver,
@@ -618,3 +619,49 @@ def test_the_drill_posts_into_a_live_app_only_when_allowed_and_then_the_smallest
         assert refusal.startswith(refused)
         assert refusal.endswith("only when the environment sets payments.allow_production_events = true "
                                 "(then with INR 1.00 events)")  # fmt: skip
+
+
+def sandbox_payment(http, api, store, auto_capture):
+    """A payment of a new order, as the stand-in's customer makes it, with the account's capture setting."""
+    order = http.post(api + "/v1/orders", json={"amount": 5000, "currency": "INR"}, auth=(KEY_ID, KEY_SECRET)).json()
+    store.razorpay_auto_capture = auto_capture
+    try:
+        return http.post(
+            api + "/v1/__sandbox/payments", json={"order_id": order["id"]}, auth=(KEY_ID, KEY_SECRET)
+        ).json()
+    finally:
+        store.razorpay_auto_capture = True
+
+
+def test_an_authorized_payment_is_captured_and_the_capture_measured(http, api, store):
+    sdk = sdk_client(api, KEY_ID, KEY_SECRET, None)
+    authorized = sandbox_payment(http, api, store, auto_capture=False)
+    assert authorized["status"] == "authorized"
+    payment, measured = capture_if_needed(sdk, authorized, (1, 2))
+    assert payment["status"] == "captured"
+    assert {k: v for k, v in measured.items() if k != "latency_ms"} == {
+        "id": authorized["id"], "amount": 5000, "status_before": "authorized", "status": "captured"}  # fmt: skip
+    captured = sandbox_payment(http, api, store, auto_capture=True)
+    assert capture_if_needed(sdk, captured, (1, 2)) == (captured, None)
+
+
+def test_a_refused_capture_fails_with_razorpays_reason():
+    authorized = {"id": "pay_GoLive12345678", "amount": 5000, "currency": "INR", "status": "authorized"}
+    refusal = {"error": {"code": "BAD_REQUEST_ERROR", "description": "Capture amount must be equal to the amount "
+               "authorized", "source": "business", "step": "payment_initiation", "reason": "input_validation_failed",
+               "metadata": {}, "field": "amount"}}  # fmt: skip
+    asked = []
+
+    def handle(method, path, body):
+        asked.append((method, path, json.loads(body)))
+        return json_answer(400, refusal)
+
+    with http_server(handle) as base:
+        sdk = sdk_client(base, KEY_ID, KEY_SECRET, None)
+        with pytest.raises(KeysRefused) as caught:
+            capture_if_needed(sdk, authorized, (1, 2))
+    assert str(caught.value) == (
+        "capture pay_GoLive12345678: Razorpay answered BadRequestError "
+        "'Capture amount must be equal to the amount authorized'"
+    )
+    assert asked == [("POST", "/v1/payments/pay_GoLive12345678/capture", {"currency": "INR", "amount": 5000})]
