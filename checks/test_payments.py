@@ -1,10 +1,13 @@
 """2) Payment gateway (Razorpay), and the payment steps of 5) Zero-downtime go-live (smoke and post-launch)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from golive.outcomes import not_verified, record_attestation
 from golive.probes.razorpay import (
     WebhooksApiUnavailable,
+    attestation_problem,
     check_keys,
     compare_order,
     create_order,
@@ -50,6 +53,11 @@ def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, 
         evidence.record("Razorpay webhooks API", {"answer": str(unavailable), "fallback": "attestation"})
         if attestation is None:
             not_verified(f"{unavailable}: the account cannot list webhooks; add razorpay.webhook_attestation")
+        stale = attestation_problem(attestation.on, datetime.now(UTC).date(), settings.webhook_attestation_max_age_days)
+        evidence.record("webhook attestation", {"by": attestation.by, "role": attestation.role,
+                        "on": str(attestation.on)}, {"on": f"within {settings.webhook_attestation_max_age_days} days"},
+                        ok=stale is None)  # fmt: skip
+        assert stale is None, f"webhooks API not available to the account; {stale}"
         record_attestation(request.node.user_properties, [
             f"webhooks API not available to the account; {attestation.by} ({attestation.role}) confirmed on "
             f"{attestation.on} that {url} is active, signed and subscribes to {', '.join(required)}"

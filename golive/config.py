@@ -158,8 +158,8 @@ RAZORPAY_WEBHOOK_EVENTS = ("payment.captured", "payment.failed", "refund.process
 class WebhookAttestation(_Section):
     """A person's confirmation of the Dashboard's webhook settings, for accounts without the webhooks API."""
 
-    by: str
-    role: str
+    by: Annotated[str, Field(min_length=1)]
+    role: Annotated[str, Field(min_length=1)]
     on: date
     note: str = ""
 
@@ -171,6 +171,7 @@ class RazorpaySettings(_Section):
     webhook_url: HttpUrl | None = None
     webhook_events: list[str] = Field(default_factory=lambda: list(RAZORPAY_WEBHOOK_EVENTS))
     webhook_attestation: WebhookAttestation | None = None
+    webhook_attestation_max_age_days: PositiveInt = 30
 
 
 class SentrySettings(_Section):

@@ -17,6 +17,7 @@ import string
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
@@ -313,6 +314,21 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
             )
         verdicts.append(WebhookVerdict(problems, measured))
     return min(verdicts, key=lambda v: len(v.problems))
+
+
+def attestation_problem(on: date, today: date, max_age_days: int) -> str | None:
+    """PAY-02's fallback: a person's confirmation counts only when it is dated, not in the future (a day of slack
+    for time zones) and not older than razorpay.webhook_attestation_max_age_days."""
+    where = "razorpay.webhook_attestation.on"
+    if on > today + timedelta(days=1):
+        return f"{where}: {on} is in the future (today is {today}); expected the day the person checked"
+    age = (today - on).days
+    if age > max_age_days:
+        return (
+            f"{where}: {on} is {age} days ago, limit {max_age_days} (razorpay.webhook_attestation_max_age_days): "
+            "the Dashboard's webhook settings must be confirmed again"
+        )
+    return None
 
 
 # -- PAY-03, SMK-03, POST-03: events to the app's webhook endpoint ---------------------------------------------

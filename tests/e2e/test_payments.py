@@ -4,6 +4,7 @@ refused, an existing test payment is used and said so, and the webhooks-API fall
 import re
 import ssl
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -177,25 +178,32 @@ def test_existing_test_payment_is_refunded_and_reported(healthy, tmp_path, repor
 def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, tmp_path, reports):
     body = {"error": {"code": "BAD_REQUEST_ERROR", "description": "The requested URL was not found on the server.",
                       "source": "NA", "step": "NA", "reason": "NA", "metadata": {}}}  # fmt: skip
+    today = datetime.now(UTC).date()
+    recent, stale = today - timedelta(days=3), today - timedelta(days=45)
+
+    def attested_on(url: str, day: date) -> str:
+        attestation = f'webhook_attestation = {{ by = "Priya Nair", role = "payments lead", on = {day} }}'
+        anchor = "webhook_secret_min_length = 20"
+        return env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, anchor: f"{anchor}\n{attestation}"})
+
     with http_server(lambda *_: json_answer(400, body)) as url:
         env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url})
         run = payments(healthy, reports, env=env)
         item = run.item("PAY-02")
         assert item["outcome"] == "not_verified"
         assert "the account cannot list webhooks; add razorpay.webhook_attestation" in item["reason"]
-        attested = env_file(
-            tmp_path,
-            **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url,
-               'webhook_secret_min_length = 20': 'webhook_secret_min_length = 20\n'
-               'webhook_attestation = { by = "Priya Nair", role = "payments lead", on = 2026-11-20 }'},
-        )  # fmt: skip
-        run = payments(healthy, reports, env=attested)
+        run = payments(healthy, reports, env=attested_on(url, recent))
+        item = run.item("PAY-02")
+        assert item["outcome"] == "attested", item
+        assert f"webhooks API not available to the account; Priya Nair (payments lead) confirmed on {recent}" in (
+            item["reason"])  # fmt: skip
+        run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "webhook_configured",
+                         env=attested_on(url, stale))  # fmt: skip
     item = run.item("PAY-02")
-    assert item["outcome"] == "attested", item
-    assert (
-        "webhooks API not available to the account; Priya Nair (payments lead) confirmed on 2026-11-20"
-        in (item["reason"])
-    )
+    assert (item["outcome"], item["reason"]) == ("failed",
+        f"webhooks API not available to the account; razorpay.webhook_attestation.on: {stale} is 45 days ago, "
+        "limit 30 (razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be confirmed "
+        "again")  # fmt: skip
 
 
 def test_an_app_endpoint_alone_shows_the_events_effects(healthy, tmp_path, reports):

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
+from datetime import date
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from golive.probes.razorpay import (
     PaymentPlan,
     WebhooksApiUnavailable,
     WebhookTarget,
+    attestation_problem,
     capture_if_needed,
     check_keys,
     compare_order,
@@ -665,3 +667,36 @@ def test_a_refused_capture_fails_with_razorpays_reason():
         "'Capture amount must be equal to the amount authorized'"
     )
     assert asked == [("POST", "/v1/payments/pay_GoLive12345678/capture", {"currency": "INR", "amount": 5000})]
+
+
+@pytest.mark.parametrize(
+    ("on", "problem"),
+    [
+        (date(2026, 12, 5), None),
+        (date(2026, 12, 6), None),  # a day ahead: the person's time zone
+        (date(2026, 11, 5), None),  # 30 days: the limit itself
+        (date(2026, 12, 7), "razorpay.webhook_attestation.on: 2026-12-07 is in the future (today is 2026-12-05); "
+                            "expected the day the person checked"),
+        (date(2026, 11, 4), "razorpay.webhook_attestation.on: 2026-11-04 is 31 days ago, limit 30 "
+                            "(razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be "
+                            "confirmed again"),
+    ],
+)  # fmt: skip
+def test_a_webhook_attestation_counts_only_when_dated_recently_and_not_ahead(on, problem):
+    assert attestation_problem(on, date(2026, 12, 5), 30) == problem
+
+
+@pytest.mark.parametrize(
+    ("attestation", "message"),
+    [
+        ({"by": "", "role": "payments lead", "on": "2026-11-20"}, "by"),
+        ({"by": "Priya Nair", "role": "", "on": "2026-11-20"}, "role"),
+        ({"by": "Priya Nair", "role": "payments lead", "on": "last week"}, "on"),
+    ],
+)
+def test_a_webhook_attestation_names_who_in_which_role_and_when(attestation, message):
+    from golive.config import RazorpaySettings
+
+    with pytest.raises(ValueError) as caught:
+        RazorpaySettings(webhook_attestation=attestation)
+    assert caught.value.errors()[0]["loc"] == ("webhook_attestation", message)
