@@ -114,7 +114,8 @@ def test_controlled_payment_and_refund(
     """Order through the app, test payment, refund until processed; the app's database shows paid, refund, invoice."""
     payments = environment.payments
     guard = live_money_guard(razorpay_keys.key_id.reveal(), environment.key_mode, environment.name,
-                             payment_plan.amount, payments.allow_live, payments.live_amount_cap)  # fmt: skip
+                             payment_plan.amount, payment_plan.refund_amount, payments.allow_live,
+                             payments.live_amount_cap)  # fmt: skip
     if guard is not None:
         kind, reason = guard
         assert kind != "fail", reason

@@ -944,9 +944,17 @@ def compare_order(order: Mapping[str, Any], payload: Mapping[str, JsonScalar]) -
 
 
 def live_money_guard(
-    key_id: str, expected: KeyMode, env_name: str, amount: int | None, allow: bool, cap: int | None
+    key_id: str,
+    expected: KeyMode,
+    env_name: str,
+    amount: int | None,
+    refund_amount: int,
+    allow: bool,
+    cap: int | None,
 ) -> tuple[Literal["fail", "refuse"], str] | None:
-    """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap."""
+    """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap that
+    holds both the money charged (the order amount) and the money refunded (with an existing payment, the only
+    money PAY-04 moves)."""
     if key_mode(key_id) != "live":
         return None
     if expected != "live":
@@ -963,4 +971,9 @@ def live_money_guard(
         )
     if amount > cap:
         return "refuse", f"live keys: the order amount {amount} exceeds payments.live_amount_cap {cap} (paise)"
+    if refund_amount > cap:
+        return "refuse", (
+            f"live keys: the refund amount {refund_amount} (payments.refund_amount) exceeds "
+            f"payments.live_amount_cap {cap} (paise)"
+        )
     return None

@@ -349,19 +349,29 @@ def test_database_values_match_expectations():
 
 def test_live_keys_are_refused_unless_allowed_with_a_cap():
     live = "rzp_live_Ab1x7Yq2Lm9Pz4"
-    assert live_money_guard(KEY_ID, "test", "staging", 10000, False, None) is None
-    kind, reason = live_money_guard(live, "test", "staging", 10000, False, None)
+    assert live_money_guard(KEY_ID, "test", "staging", 10000, 100, False, None) is None
+    kind, reason = live_money_guard(live, "test", "staging", 10000, 100, False, None)
     assert kind == "fail"
     assert reason.endswith("staging expects test mode (rzp_test_): refusing to move real money")
-    kind, reason = live_money_guard(live, "live", "production", 10000, False, None)
+    kind, reason = live_money_guard(live, "live", "production", 10000, 100, False, None)
     assert (kind, "payments.allow_live = true" in reason) == ("refuse", True)
-    assert live_money_guard(live, "live", "production", 10000, True, 500) == (
+    assert live_money_guard(live, "live", "production", 10000, 100, True, 500) == (
         "refuse", "live keys: the order amount 10000 exceeds payments.live_amount_cap 500 (paise)")  # fmt: skip
-    assert live_money_guard(live, "live", "production", 100, True, 500) is None
+    assert live_money_guard(live, "live", "production", 100, 100, True, 500) is None
     # an amount that is not whole paise ("100", 99.5) cannot be held to the cap: refused, never let through
-    kind, reason = live_money_guard(live, "live", "production", None, True, 500)
+    kind, reason = live_money_guard(live, "live", "production", None, 100, True, 500)
     assert (kind, reason.startswith("live keys: payments.order_payload.amount is not a whole number")) == (
         "refuse", True)  # fmt: skip
+
+
+def test_with_live_keys_the_refund_is_held_to_the_cap_too():
+    """With an existing payment the order moves no money; the refund does, and the cap holds it."""
+    live = "rzp_live_Ab1x7Yq2Lm9Pz4"
+    assert live_money_guard(live, "live", "production", 100, 500, True, 500) is None
+    assert live_money_guard(live, "live", "production", 100, 501, True, 500) == (
+        "refuse",
+        "live keys: the refund amount 501 (payments.refund_amount) exceeds payments.live_amount_cap 500 (paise)",
+    )
 
 
 def test_the_order_amount_is_whole_paise_or_none():
