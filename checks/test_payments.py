@@ -126,7 +126,7 @@ def test_controlled_payment_and_refund(
     for name, measured in flow.steps:
         evidence.record(name, measured)
     for check, value, ok in flow.checks:
-        evidence.record(f"database: {check.what}", {"value": value}, {"value": check.expect}, ok=ok)
+        evidence.record(f"database: {flow.check_name(check)}", {"value": value}, {"value": check.expect}, ok=ok)
     assert not flow.problems, "; ".join(flow.problems)
 
 

@@ -271,6 +271,10 @@ def subscribed_events(webhook: Mapping[str, Any]) -> set[str]:
     return {str(name) for name in events}
 
 
+# The v1 merchant API may leave secret_exists out: PAY-02 cannot see the secret, PAY-03 proves the app verifies it.
+NOT_REPORTED = "not reported by the API; PAY-03 proves the app verifies signatures"
+
+
 @dataclass
 class WebhookVerdict:
     problems: list[str]
@@ -297,7 +301,7 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
         measured: dict[str, JsonScalar] = {
             "id": str(webhook.get("id")),
             "active": webhook.get("active") is True,
-            "secret_exists": "not reported" if secret is None else bool(secret),
+            "secret_exists": NOT_REPORTED if secret is None else bool(secret),
             "events": ", ".join(sorted(events)),
         }
         if webhook.get("active") is not True:
@@ -761,9 +765,13 @@ class PaymentFlow:
     steps: list[tuple[str, dict[str, JsonScalar]]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     checks: list[tuple[PaymentCheck, Any, bool]] = field(default_factory=list)
+    checks_about: str = ""  # whose order the database checks look at, when it is not the run's own
 
     def step(self, name: str, **measured: JsonScalar) -> None:
         self.steps.append((name, measured))
+
+    def check_name(self, check: PaymentCheck) -> str:
+        return f"{check.what} ({self.checks_about})" if self.checks_about else check.what
 
 
 def idempotency_key(run_id: str, purpose: str) -> str:
@@ -880,6 +888,10 @@ def payment_and_refund(
     if captured is not None:
         flow.step("capture", **captured)
     order_id = str(payment.get("order_id") or order.order_id)
+    if plan.payment == "existing":
+        flow.checks_about = (
+            f"order {order_id} of existing payment {payment_id}; the run's own order {order.order_id} is not paid"
+        )
     flow.step("payment", id=payment_id, status=payment.get("status"), amount=payment.get("amount"),
               order_id=order_id, source=source)  # fmt: skip
     if payment.get("status") not in ("captured", "refunded") and not payment.get("captured"):
@@ -915,7 +927,7 @@ def payment_and_refund(
         flow.checks.append((check, value, ok))
         if not ok:
             flow.problems.append(
-                f"{check.what}: measured {value!r}, expected {check.expect!r} "
+                f"{flow.check_name(check)}: measured {value!r}, expected {check.expect!r} "
                 f"(after {waited} s, limit {plan.timeout_s} s)"
             )
     return flow

@@ -173,6 +173,12 @@ def test_existing_test_payment_is_refunded_and_reported(healthy, tmp_path, repor
     assert source["measured"]["source"] == (
         f"existing test payment {payment['id']}, made once by a person (payments.test_payment_id)"
     )
+    # The database checks look at the existing payment's order, not the run's own (which nobody pays): they say so.
+    own = next(o for o in item["evidence"] if o["subject"] == "order through the app")["measured"]["order_id"]
+    about = f"order {order['id']} of existing payment {payment['id']}; the run's own order {own} is not paid"
+    assert [o["subject"] for o in item["evidence"]][-3:] == [
+        f"database: {what} ({about})" for what in ("order paid", "refund recorded", "invoice generated")
+    ]
 
 
 def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, tmp_path, reports):

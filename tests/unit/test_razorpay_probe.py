@@ -290,7 +290,7 @@ def test_missing_webhook_and_plain_http_url():
         judge_webhooks([{**plain, "url": "https://a.example/hook"}], "https://a.example/hook", []).measured[
             "secret_exists"
         ]
-        == "not reported"
+        == "not reported by the API; PAY-03 proves the app verifies signatures"
     )
 
 
