@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.e2e.harness import ROOT, clean_environ, run_checks
@@ -269,3 +270,21 @@ def test_an_account_without_automatic_capture_has_pay04_capture_the_payment(heal
     assert steps["capture"]["id"] == payment["id"]
     assert (steps["capture"]["status_before"], steps["capture"]["status"], payment["status"]) == (
         "authorized", "captured", "captured")  # fmt: skip
+
+
+def test_the_staged_postlaunch_event_is_named_in_the_report_and_recorded_by_the_app(healthy, reports):
+    run = run_checks("postlaunch", clean_environ(healthy.environ()), reports, CHECKS)
+    item = run.item("POST-03")
+    assert item["outcome"] == "passed", item
+    (staged,) = item["evidence"]
+    measured, run_id = staged["measured"], run.doc["run_id"]
+    assert measured["run_id"] == run_id
+    assert re.fullmatch(rf"evt_golive_{re.escape(run_id)}_[A-Za-z0-9]{{6}}", measured["event_id"]), measured
+    assert re.fullmatch(r"pay_GoLive[A-Za-z0-9]{8}", measured["payment_id"]), measured
+    assert (measured["effect"], staged["expected"]["effect"]) == (100, 100)
+    # The report's event id finds the event later: the app recorded it, its notes carrying the run id.
+    notes = "payload->'payload'->'payment'->'entity'->'notes'"
+    with psycopg.connect(healthy.environ()["DATABASE_URL"]) as conn:
+        row = conn.execute(f"select event_type, {notes}->>'golive_run_id', {notes}->>'golive' from webhook_events "
+                           "where event_id = %s", (measured["event_id"],)).fetchone()  # fmt: skip
+    assert row == ("payment.captured", run_id, "staged-test-event-not-a-payment")
