@@ -618,10 +618,11 @@ SMALLEST_AMOUNT = 100  # paise: Razorpay's minimum (INR 1.00), all PAY-03 posts 
 
 
 def drill_amount(tier: str, expected_mode: KeyMode, key_id: Secret | None, allowed: bool) -> tuple[int, str | None]:
-    """PAY-03's event amount, or why it must not run. In production, or with live keys, the drill would post a
-    signed payment.captured (with its redelivery and forgeries) into the live app: it runs there only when the
-    environment allows it, and then with the smallest amount Razorpay knows."""
-    live_keys = expected_mode == "live" or (key_id is not None and key_mode(key_id.reveal()) == "live")
+    """PAY-03's event amount, or why it must not run. In production, or with live keys (RAZORPAY_KEY_ID's mode;
+    without it, the mode the environment expects), the drill would post a signed payment.captured (with its
+    redelivery and forgeries) into a live app: it runs there only when the environment allows it, and then with
+    the smallest amount Razorpay knows."""
+    live_keys = (key_mode(key_id.reveal()) if key_id is not None else expected_mode) == "live"
     where = [name for name, on in (("production", tier == "production"), ("live keys", live_keys)) if on]
     if not where:
         return DRILL_AMOUNT, None

@@ -616,6 +616,7 @@ def test_stray_whitespace_in_the_key_secret_does_not_hide_an_app_that_accepts_it
         ("production", "test", KEY_ID, False, 100, "production: PAY-03 would post a signed payment.captured event"),
         ("staging", "test", "rzp_live_Ab1x7Yq2Lm9Pz4", False, 100, "live keys: PAY-03 would post"),
         ("staging", "live", None, False, 100, "live keys: PAY-03 would post"),
+        ("staging", "live", KEY_ID, False, 10000, None),  # a test key where live ones belong: PAY-01's finding
         ("production", "live", "rzp_live_Ab1x7Yq2Lm9Pz4", True, 100, None),
     ],
 )  # fmt: skip
