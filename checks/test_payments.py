@@ -53,10 +53,11 @@ def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, 
         evidence.record("Razorpay webhooks API", {"answer": str(unavailable), "fallback": "attestation"})
         if attestation is None:
             not_verified(f"{unavailable}: the account cannot list webhooks; add razorpay.webhook_attestation")
-        stale = attestation_problem(attestation.on, datetime.now(UTC).date(), settings.webhook_attestation_max_age_days)
-        evidence.record("webhook attestation", {"by": attestation.by, "role": attestation.role,
-                        "on": str(attestation.on)}, {"on": f"within {settings.webhook_attestation_max_age_days} days"},
-                        ok=stale is None)  # fmt: skip
+        max_age = settings.webhook_attestation_max_age_days
+        stale = attestation_problem(attestation.on, datetime.now(UTC).date(), max_age)
+        evidence.record("webhook attestation",
+                        {"by": attestation.by, "role": attestation.role, "on": str(attestation.on)},
+                        {"on": f"within {max_age} days, not in the future"}, ok=stale is None)  # fmt: skip
         assert stale is None, f"webhooks API not available to the account; {stale}"
         record_attestation(request.node.user_properties, [
             f"webhooks API not available to the account; {attestation.by} ({attestation.role}) confirmed on "

@@ -113,7 +113,7 @@ class AuthAnswer:
     status: int
     description: str
     latency_ms: float
-    razorpay_error: bool = True  # the body is Razorpay's error envelope
+    razorpay_error: bool  # the body is Razorpay's error envelope
 
     @property
     def ok(self) -> bool:
