@@ -1,13 +1,17 @@
 """2) Payment gateway (Razorpay), and the payment steps of 5) Zero-downtime go-live (smoke and post-launch)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from golive.outcomes import not_verified, record_attestation
 from golive.probes.razorpay import (
     WebhooksApiUnavailable,
+    attestation_problem,
     check_keys,
     compare_order,
     create_order,
+    drill_amount,
     judge_webhooks,
     list_webhooks,
     live_money_guard,
@@ -49,6 +53,12 @@ def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, 
         evidence.record("Razorpay webhooks API", {"answer": str(unavailable), "fallback": "attestation"})
         if attestation is None:
             not_verified(f"{unavailable}: the account cannot list webhooks; add razorpay.webhook_attestation")
+        max_age = settings.webhook_attestation_max_age_days
+        stale = attestation_problem(attestation.on, datetime.now(UTC).date(), max_age)
+        evidence.record("webhook attestation",
+                        {"by": attestation.by, "role": attestation.role, "on": str(attestation.on)},
+                        {"on": f"within {max_age} days, not in the future"}, ok=stale is None)  # fmt: skip
+        assert stale is None, f"webhooks API not available to the account; {stale}"
         record_attestation(request.node.user_properties, [
             f"webhooks API not available to the account; {attestation.by} ({attestation.role}) confirmed on "
             f"{attestation.on} that {url} is active, signed and subscribes to {', '.join(required)}"
@@ -65,15 +75,20 @@ def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, 
     "sends signed and forged payment.captured test events (synthetic pay_GoLive ids, run id in notes)"
 )
 @pytest.mark.item("PAY-03")
-def test_webhook_signatures_enforced(webhook_target, app_database, variables, http, golive_run, evidence):
+def test_webhook_signatures_enforced(webhook_target, variables, http, environment, golive_run, evidence):
     """The app accepts only events signed with RAZORPAY_WEBHOOK_SECRET over the raw body, in time, and once."""
     key_secret = variables.secret("RAZORPAY_KEY_SECRET")
+    amount, refusal = drill_amount(environment.tier, environment.key_mode, variables.secret("RAZORPAY_KEY_ID"),
+                                   environment.payments.allow_production_events)  # fmt: skip
+    if refusal is not None:
+        not_verified(refusal)
     assert key_secret != webhook_target.secret, (
         "RAZORPAY_WEBHOOK_SECRET equals RAZORPAY_KEY_SECRET; they must differ (a forged event could not be told apart)"
     )
-    cases = signature_drill(http, app_database, webhook_target, key_secret, golive_run.run_id)
+    drill = signature_drill(http, webhook_target, key_secret, golive_run.run_id, amount)
+    evidence.record("effect read from", {"source": webhook_target.effect.source})
     problems = []
-    for case in cases:
+    for case in drill.cases:
         found = case.problems(webhook_target.deadline_s)
         problems += found
         evidence.record(
@@ -84,7 +99,11 @@ def test_webhook_signatures_enforced(webhook_target, app_database, variables, ht
              "effect": case.expected_effect},
             ok=not found,
         )  # fmt: skip
+    for name, why in drill.unsent:
+        evidence.record(name, {"answer": why}, {"answer": "4xx"}, ok=False)
     assert not problems, f"POST {webhook_target.url}: " + "; ".join(problems)
+    if drill.unsent:
+        not_verified("; ".join(f"{name}: {why}" for name, why in drill.unsent) + f" ({len(drill.cases)} cases passed)")
 
 
 @pytest.mark.preflight
@@ -96,7 +115,8 @@ def test_controlled_payment_and_refund(
     """Order through the app, test payment, refund until processed; the app's database shows paid, refund, invoice."""
     payments = environment.payments
     guard = live_money_guard(razorpay_keys.key_id.reveal(), environment.key_mode, environment.name,
-                             payment_plan.amount, payments.allow_live, payments.live_amount_cap)  # fmt: skip
+                             payment_plan.amount, payment_plan.refund_amount, payments.allow_live,
+                             payments.live_amount_cap)  # fmt: skip
     if guard is not None:
         kind, reason = guard
         assert kind != "fail", reason
@@ -107,7 +127,7 @@ def test_controlled_payment_and_refund(
     for name, measured in flow.steps:
         evidence.record(name, measured)
     for check, value, ok in flow.checks:
-        evidence.record(f"database: {check.what}", {"value": value}, {"value": check.expect}, ok=ok)
+        evidence.record(f"database: {flow.check_name(check)}", {"value": value}, {"value": check.expect}, ok=ok)
     assert not flow.problems, "; ".join(flow.problems)
 
 
@@ -133,13 +153,14 @@ def test_smoke_payment_flow(razorpay_sdk, sdk_timeout, http, environment, golive
 @pytest.mark.smoke
 @pytest.mark.side_effect("sends one signed payment.captured test event (synthetic pay_GoLive id, run id in notes)")
 @pytest.mark.item("SMK-03")
-def test_smoke_webhook_processing(webhook_target, app_database, http, golive_run, evidence):
+def test_smoke_webhook_processing(webhook_target, http, golive_run, evidence):
     """A correctly signed event is answered 2xx in time and recorded by the app."""
-    case = staged_event(http, app_database, webhook_target, golive_run.run_id, "smoke-test", amount=100)
+    case = staged_event(http, webhook_target, golive_run.run_id, "smoke-test", amount=100)
     problems = case.problems(webhook_target.deadline_s)
     answer = case.delivery.describe(webhook_target.deadline_s)
     evidence.record(f"event {case.event_id} ({case.payment_id})",
-                    {"answer": answer, "latency_ms": case.delivery.latency_ms, "effect": case.effect},
+                    {"answer": answer, "latency_ms": case.delivery.latency_ms, "effect": case.effect,
+                     "effect read from": webhook_target.effect.source},
                     {"effect": case.expected_effect}, ok=not problems)  # fmt: skip
     assert not problems, f"POST {webhook_target.url}: " + "; ".join(problems)
 
@@ -147,14 +168,13 @@ def test_smoke_webhook_processing(webhook_target, app_database, http, golive_run
 @pytest.mark.postlaunch
 @pytest.mark.side_effect("stages one signed test event: synthetic pay_GoLive id, notes carry the run id")
 @pytest.mark.item("POST-03")
-def test_staged_webhook_processed(webhook_target, app_database, http, golive_run, evidence):
+def test_staged_webhook_processed(webhook_target, http, golive_run, evidence):
     """In production, a staged, clearly marked test event is accepted and recorded; the report names its id."""
-    case = staged_event(
-        http, app_database, webhook_target, golive_run.run_id, "staged-test-event-not-a-payment", amount=100
-    )
+    case = staged_event(http, webhook_target, golive_run.run_id, "staged-test-event-not-a-payment", amount=100)
     problems = case.problems(webhook_target.deadline_s)
     evidence.record("staged test event",
                     {"event_id": case.event_id, "payment_id": case.payment_id, "run_id": golive_run.run_id,
-                     "answer": case.delivery.describe(webhook_target.deadline_s), "effect": case.effect},
+                     "answer": case.delivery.describe(webhook_target.deadline_s), "effect": case.effect,
+                     "effect read from": webhook_target.effect.source},
                     {"effect": case.expected_effect}, ok=not problems)  # fmt: skip
     assert not problems, f"POST {webhook_target.url}: staged event {case.event_id}: " + "; ".join(problems)

@@ -159,8 +159,8 @@ RAZORPAY_WEBHOOK_EVENTS = ("payment.captured", "payment.failed", "refund.process
 class WebhookAttestation(_Section):
     """A person's confirmation of the Dashboard's webhook settings, for accounts without the webhooks API."""
 
-    by: str
-    role: str
+    by: Annotated[str, Field(min_length=1)]
+    role: Annotated[str, Field(min_length=1)]
     on: date
     note: str = ""
 
@@ -172,6 +172,7 @@ class RazorpaySettings(_Section):
     webhook_url: HttpUrl | None = None
     webhook_events: list[str] = Field(default_factory=lambda: list(RAZORPAY_WEBHOOK_EVENTS))
     webhook_attestation: WebhookAttestation | None = None
+    webhook_attestation_max_age_days: PositiveInt = 30
 
 
 class SentrySettings(_Section):
@@ -354,6 +355,9 @@ class PaymentSettings(_Section):
     webhook_path: str = "/api/webhooks/razorpay"
     webhook_deadline_s: PositiveFloat = 5.0
     effect_query: str | None = None
+    effect_url: str | None = None
+    effect_pointer: str = "/amount"
+    allow_production_events: bool = False
     order_path: str = "/api/orders"
     order_payload: dict[str, JsonScalar] = Field(
         default_factory=lambda: {"amount": 10000, "currency": "INR", "receipt": "golive-{run_id}"}
@@ -368,12 +372,31 @@ class PaymentSettings(_Section):
     allow_live: bool = False
     live_amount_cap: PositiveInt | None = None
 
+    @field_validator("effect_url")
+    @classmethod
+    def _effect_url_names_the_payment(cls, url: str | None) -> str | None:
+        if url is not None:
+            if "{payment_id}" not in url:
+                raise ValueError("must contain {payment_id} (where the app's endpoint takes the payment id)")
+            if not url.startswith(("/", "https://", "http://")):
+                raise ValueError("expected a path under app.base_url (/...) or an http(s):// URL")
+        return url
+
+    @field_validator("effect_pointer")
+    @classmethod
+    def _json_pointer(cls, pointer: str) -> str:
+        if pointer and not pointer.startswith("/"):
+            raise ValueError("expected a JSON pointer such as /amount or /payment/amount (RFC 6901)")
+        return pointer
+
     @model_validator(mode="after")
     def _existing_payment_named(self) -> PaymentSettings:
         if self.payment == "existing" and not self.test_payment_id:
             raise ValueError("payment = 'existing' needs test_payment_id (a test payment made once by a person)")
         if self.allow_live and self.live_amount_cap is None:
             raise ValueError("allow_live needs live_amount_cap (the most golive may charge, in paise)")
+        if self.effect_query is not None and self.effect_url is not None:
+            raise ValueError("set effect_query or effect_url, not both (where golive reads an event's effect)")
         return self
 
 

@@ -17,8 +17,10 @@ import string
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import certifi
 import httpx
@@ -50,16 +52,27 @@ def synthetic_id(prefix: str) -> str:
     return f"{prefix}GoLive{_random(8)}"
 
 
-def _description(answer: httpx.Response) -> str:
-    """Razorpay's error description, or the start of a body that is not Razorpay's envelope."""
+def _razorpay_error(answer: httpx.Response) -> dict[str, Any] | None:
+    """Razorpay's error envelope ({"error": {"code", "description", ...}}), or None for any other body."""
     try:
         body = answer.json()
     except ValueError:
-        return answer.text[:120].strip() or "(empty body)"
+        return None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("description"), str):
-        return error["description"]
-    return json.dumps(body)[:120]
+        return error
+    return None
+
+
+def _description(answer: httpx.Response) -> str:
+    """Razorpay's error description, or the start of a body that is not Razorpay's envelope."""
+    error = _razorpay_error(answer)
+    if error is not None:
+        return str(error["description"])
+    try:
+        return json.dumps(answer.json())[:120]
+    except ValueError:
+        return answer.text[:120].strip() or "(empty body)"
 
 
 # -- PAY-01: the keys ------------------------------------------------------------------------------------------
@@ -90,6 +103,9 @@ def whitespace_problem(secret: Secret) -> str | None:
     return None
 
 
+AUTHENTICATION_FAILED = "Authentication failed"
+
+
 @dataclass(frozen=True)
 class AuthAnswer:
     """Razorpay's answer to the cheapest authenticated read, GET /v1/orders?count=1."""
@@ -97,21 +113,55 @@ class AuthAnswer:
     status: int
     description: str
     latency_ms: float
+    razorpay_error: bool  # the body is Razorpay's error envelope
 
     @property
     def ok(self) -> bool:
         return self.status == 200
 
+    @property
+    def refused(self) -> bool:
+        """Razorpay refused the key pair: 401 in its error envelope, or 400 "Authentication failed" (the status
+        its docs give that message). A 429, a 5xx or a body of another kind says nothing about the keys."""
+        if not self.razorpay_error:
+            return False
+        return self.status == 401 or (self.status == 400 and self.description == AUTHENTICATION_FAILED)
+
+
+def _auth_answer(answer: httpx.Response, latency_ms: float) -> AuthAnswer:
+    error = _razorpay_error(answer)
+    description = "" if answer.status_code == 200 else _description(answer)
+    return AuthAnswer(answer.status_code, description, latency_ms, error is not None)
+
+
+def _is_collection(answer: httpx.Response) -> bool:
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("entity") == "collection" and isinstance(body.get("items"), list)
+
 
 def authenticate(http: httpx.Client, api_url: str, key_id: str, key_secret: str) -> AuthAnswer:
+    """The pair's answer: accepted (200 with a collection) or refused (see AuthAnswer.refused). Anything else
+    (rate limited, Razorpay down, a proxy's page) is a ProbeError: the pair was not judged."""
     url = f"{api_url.rstrip('/')}/v1/orders"
     started = time.perf_counter()
     try:
         answer = http.get(url, params={"count": 1}, auth=(key_id, key_secret))
     except httpx.HTTPError as exc:
         raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
-    latency = round((time.perf_counter() - started) * 1000, 1)
-    return AuthAnswer(answer.status_code, "" if answer.status_code == 200 else _description(answer), latency)
+    measured = _auth_answer(answer, round((time.perf_counter() - started) * 1000, 1))
+    if measured.ok and not _is_collection(answer):
+        raise ProbeError(
+            f"GET {url}: HTTP 200 but not a Razorpay collection ({_description(answer)!r}): the key pair was not judged"
+        )
+    if not measured.ok and not measured.refused:
+        raise ProbeError(
+            f"GET {url}: HTTP {measured.status} {measured.description!r}, expected 200 or Razorpay's 401 "
+            "refusal: the key pair was not judged"
+        )
+    return measured
 
 
 def refusal(answer: AuthAnswer, qualifier: str = "") -> str:
@@ -119,7 +169,7 @@ def refusal(answer: AuthAnswer, qualifier: str = "") -> str:
     hint = {
         "The api key provided is invalid": " (RAZORPAY_KEY_ID is wrong)",
         "The api secret provided is invalid": " (RAZORPAY_KEY_SECRET is wrong)",
-        "Authentication failed": " (revoked or regenerated on the Dashboard?)",
+        AUTHENTICATION_FAILED: " (revoked or regenerated on the Dashboard?)",
     }.get(answer.description, "")
     return f"Razorpay refused the key pair{qualifier}: HTTP {answer.status} {answer.description!r}{hint}"
 
@@ -194,8 +244,9 @@ def list_webhooks(http: httpx.Client, api_url: str, key_id: str, key_secret: str
             answer = http.get(url, params={"count": WEBHOOK_PAGE, "skip": len(found)}, auth=(key_id, key_secret))
         except httpx.HTTPError as exc:
             raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
-        if answer.status_code == 401:
-            raise KeysRefused(f"GET /v1/webhooks: {refusal(AuthAnswer(401, _description(answer), 0))}")
+        refused = _auth_answer(answer, 0)
+        if refused.refused:
+            raise KeysRefused(f"GET /v1/webhooks: {refusal(refused)}")
         if answer.status_code == 400 and _description(answer) == URL_NOT_FOUND:
             raise WebhooksApiUnavailable(f"GET /v1/webhooks answered HTTP 400 {URL_NOT_FOUND!r}")
         if answer.status_code != 200:
@@ -218,6 +269,10 @@ def subscribed_events(webhook: Mapping[str, Any]) -> set[str]:
     if isinstance(events, Mapping):
         return {str(name) for name, on in events.items() if on in (True, 1, "1", "true")}
     return {str(name) for name in events}
+
+
+# The v1 merchant API may leave secret_exists out: PAY-02 cannot see the secret, PAY-03 proves the app verifies it.
+NOT_REPORTED = "not reported by the API; PAY-03 proves the app verifies signatures"
 
 
 @dataclass
@@ -246,7 +301,7 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
         measured: dict[str, JsonScalar] = {
             "id": str(webhook.get("id")),
             "active": webhook.get("active") is True,
-            "secret_exists": "not reported" if secret is None else bool(secret),
+            "secret_exists": NOT_REPORTED if secret is None else bool(secret),
             "events": ", ".join(sorted(events)),
         }
         if webhook.get("active") is not True:
@@ -263,6 +318,21 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
             )
         verdicts.append(WebhookVerdict(problems, measured))
     return min(verdicts, key=lambda v: len(v.problems))
+
+
+def attestation_problem(on: date, today: date, max_age_days: int) -> str | None:
+    """PAY-02's fallback: a person's confirmation counts only when it is dated, not in the future (a day of slack
+    for time zones) and not older than razorpay.webhook_attestation_max_age_days."""
+    where = "razorpay.webhook_attestation.on"
+    if on > today + timedelta(days=1):
+        return f"{where}: {on} is in the future (today is {today}); expected the day the person checked"
+    age = (today - on).days
+    if age > max_age_days:
+        return (
+            f"{where}: {on} is {age} days ago, limit {max_age_days} (razorpay.webhook_attestation_max_age_days): "
+            "the Dashboard's webhook settings must be confirmed again"
+        )
+    return None
 
 
 # -- PAY-03, SMK-03, POST-03: events to the app's webhook endpoint ---------------------------------------------
@@ -386,21 +456,108 @@ def _db_reason(exc: psycopg.Error, url: Secret) -> str:
     return text.rpartition("FATAL:")[2].strip()[:200].replace(url.reveal(), "****")
 
 
-def effect(db: AppDatabase, query: str, params: Mapping[str, Any]) -> int:
-    value = db.value(query, params)
+def _whole_amount(value: Any) -> int | None:
+    """A recorded amount as whole paise: an integer, a whole float or a string of digits (0 for nothing)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
     try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        raise ProbeError(f"payments.effect_query returned {value!r}; expected a number (0 when nothing)") from None
+        return int(value) if int(value) == value else None  # Decimal from numeric columns
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+class QueryEffect:
+    """What the app recorded for a payment, read with payments.effect_query on its database (read-only)."""
+
+    def __init__(self, db: AppDatabase, query: str) -> None:
+        self.db = db
+        self.query = query
+        self.source = "payments.effect_query on DATABASE_URL"
+
+    def amount(self, payment_id: str) -> int:
+        value = self.db.value(self.query, {"payment_id": payment_id})
+        amount = _whole_amount(value)
+        if amount is None:
+            raise ProbeError(f"payments.effect_query returned {value!r}; expected a number (0 when nothing)")
+        return amount
+
+
+def json_pointer(document: Any, pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer ("" is the whole document); KeyError naming the missing step."""
+    if pointer == "":
+        return document
+    value = document
+    for raw in pointer[1:].split("/"):
+        step = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        else:
+            raise KeyError(step)
+    return value
+
+
+class EndpointEffect:
+    """What the app recorded for a payment, read from its own endpoint (payments.effect_url): the number at
+    payments.effect_pointer in the JSON answer; 404 means nothing recorded."""
+
+    def __init__(self, http: httpx.Client, url: str, pointer: str) -> None:
+        self.http = http
+        self.url = url
+        self.pointer = pointer
+        self.source = f"GET {url} at {pointer or '(the whole answer)'}"
+
+    def amount(self, payment_id: str) -> int:
+        url = self.url.replace("{payment_id}", quote(payment_id, safe=""))
+        try:
+            answer = self.http.get(url)
+        except httpx.HTTPError as exc:
+            raise ProbeError(f"GET {url}: {describe_error(exc)}") from None
+        if answer.status_code == 404:
+            return 0
+        if answer.status_code != 200:
+            raise ProbeError(
+                f"GET {url}: HTTP {answer.status_code}, expected 200 (or 404 when nothing is recorded) "
+                "(payments.effect_url)"
+            )
+        try:
+            value = json_pointer(answer.json(), self.pointer)
+        except ValueError:
+            raise ProbeError(f"GET {url}: the answer is not JSON (payments.effect_url)") from None
+        except KeyError:
+            raise ProbeError(f"GET {url}: no {self.pointer!r} in the answer (payments.effect_pointer)") from None
+        amount = _whole_amount(value)
+        if amount is None:
+            raise ProbeError(
+                f"GET {url}: {self.pointer} is {value!r}; expected a whole number of paise (payments.effect_pointer)"
+            )
+        return amount
+
+
+class EffectReader(Protocol):
+    """Where golive sees what the app recorded for a payment id: the amount, 0 when nothing."""
+
+    source: str
+
+    def amount(self, payment_id: str) -> int: ...
 
 
 def wait_for_effect(
-    db: AppDatabase, query: str, params: Mapping[str, Any], want: int, timeout_s: float, interval_s: float
+    reader: EffectReader, payment_id: str, want: int, timeout_s: float, interval_s: float
 ) -> tuple[int, float]:
-    """Polls the effect query until it shows want (bounded); returns the last value and the seconds waited."""
+    """Reads the effect until it shows want (bounded); returns the last value and the seconds waited."""
     started = time.monotonic()
     while True:
-        got = effect(db, query, params)
+        got = reader.amount(payment_id)
         waited = round(time.monotonic() - started, 2)
         if got >= want or waited + interval_s > timeout_s:
             return got, waited
@@ -437,14 +594,12 @@ class WebhookTarget:
     url: str
     secret: Secret
     deadline_s: float
-    effect_query: str
+    effect: EffectReader
     timeout_s: float
     interval_s: float
 
 
-def staged_event(
-    http: httpx.Client, db: AppDatabase, target: WebhookTarget, run_id: str, marker: str, amount: int = 10000
-) -> Case:
+def staged_event(http: httpx.Client, target: WebhookTarget, run_id: str, marker: str, amount: int) -> Case:
     """One correctly signed payment.captured with a synthetic payment id: accepted in time and recorded."""
     payment_id = synthetic_id("pay_")
     event_id = f"evt_golive_{run_id}_{_random(6)}"
@@ -452,26 +607,53 @@ def staged_event(
     delivery = deliver(http, target.url, body, sign(target.secret.reveal(), body), event_id, target.deadline_s)
     waited = 0.0
     if delivery.status is not None and 200 <= delivery.status < 300:
-        seen, waited = wait_for_effect(
-            db, target.effect_query, {"payment_id": payment_id}, amount, target.timeout_s, target.interval_s
-        )
+        seen, waited = wait_for_effect(target.effect, payment_id, amount, target.timeout_s, target.interval_s)
     else:
-        seen = effect(db, target.effect_query, {"payment_id": payment_id})
+        seen = target.effect.amount(payment_id)
     return Case("signed event", payment_id, event_id, delivery, True, seen, amount, body, waited)
 
 
+DRILL_AMOUNT = 10000  # paise: PAY-03's events where test events are harmless (staging, the sandbox)
+SMALLEST_AMOUNT = 100  # paise: Razorpay's minimum (INR 1.00), all PAY-03 posts into a live app when allowed
+
+
+def drill_amount(tier: str, expected_mode: KeyMode, key_id: Secret | None, allowed: bool) -> tuple[int, str | None]:
+    """PAY-03's event amount, or why it must not run. In production, or with live keys (RAZORPAY_KEY_ID's mode;
+    without it, the mode the environment expects), the drill would post a signed payment.captured (with its
+    redelivery and forgeries) into a live app: it runs there only when the environment allows it, and then with
+    the smallest amount Razorpay knows."""
+    live_keys = (key_mode(key_id.reveal()) if key_id is not None else expected_mode) == "live"
+    where = [name for name, on in (("production", tier == "production"), ("live keys", live_keys)) if on]
+    if not where:
+        return DRILL_AMOUNT, None
+    if allowed:
+        return SMALLEST_AMOUNT, None
+    return SMALLEST_AMOUNT, (
+        f"{' with '.join(where)}: PAY-03 would post a signed payment.captured event, its redelivery and forged "
+        "events into the live app; it runs there only when the environment sets "
+        "payments.allow_production_events = true (then with INR 1.00 events)"
+    )
+
+
+@dataclass(frozen=True)
+class Drill:
+    """PAY-03's deliveries, and the cases golive could not send (name, why)."""
+
+    cases: list[Case]
+    unsent: list[tuple[str, str]]
+
+
 def signature_drill(
-    http: httpx.Client, db: AppDatabase, target: WebhookTarget, key_secret: Secret | None, run_id: str
-) -> list[Case]:
+    http: httpx.Client, target: WebhookTarget, key_secret: Secret | None, run_id: str, amount: int
+) -> Drill:
     """PAY-03: a correctly signed event, its redelivery, and every kind of bad signature or altered body."""
     secret = target.secret.reveal()
-    amount = 10000
-    first = staged_event(http, db, target, run_id, "signature-check", amount)
+    first = staged_event(http, target, run_id, "signature-check", amount)
     cases = [Case("correctly signed", first.payment_id, first.event_id, first.delivery, True, first.effect, amount)]
     if first.delivery.status is None:
         # An endpoint that does not answer a good event cannot show that it rejects bad ones: each further case
         # would only wait out the same timeout.
-        return cases
+        return Drill(cases, [])
     # Razorpay redelivers an event unchanged: the same body, signature and X-Razorpay-Event-Id.
     again = deliver(http, target.url, first.body, sign(secret, first.body), first.event_id, target.deadline_s)
     cases.append(Case("same event id twice", first.payment_id, first.event_id, again, True, 0, amount))
@@ -484,14 +666,20 @@ def signature_drill(
         cases.append(Case(name, payment_id, event_id, deliver(http, target.url, sent, signature, event_id,
                                                                 target.deadline_s), False))  # fmt: skip
 
+    amount_field = f'"amount":{amount},'.encode()
     bad("wrong signature", lambda body, _sig: (body, sign(secrets.token_hex(16), body)))
     bad("missing signature header", lambda body, _sig: (body, None))
     bad("uppercase signature", lambda body, sig: (body, sig.upper()))
     bad("garbled signature", lambda body, sig: (body, sig[:-6] + "zz-zz!"))
-    bad("body altered after signing", lambda body, sig: (body.replace(b'"amount":10000', b'"amount":10001', 1), sig))
+    bad("body altered after signing",
+        lambda body, sig: (body.replace(amount_field, f'"amount":{amount + 1},'.encode(), 1), sig))  # fmt: skip
     bad("body re-serialised after signing", lambda body, sig: (json.dumps(json.loads(body)).encode(), sig))
-    if key_secret is not None:
-        bad("signed with the API key secret", lambda body, _sig: (body, sign(key_secret.reveal(), body)))
+    unsent = []
+    if key_secret is None:
+        unsent.append(("signed with the API key secret", "not sent: RAZORPAY_KEY_SECRET is not set"))
+    else:
+        # The secret as the app would hold it: stray whitespace in the variable must not make the forgery miss.
+        bad("signed with the API key secret", lambda body, _sig: (body, sign(key_secret.reveal().strip(), body)))
     sent_at = time.monotonic()
     # An app that processes events in the background shows a wrongly applied redelivery or forgery late: give it
     # twice as long as the good event took (at least five polls, at most the effect timeout) before reading.
@@ -499,9 +687,9 @@ def signature_drill(
     time.sleep(max(0.0, settle - (time.monotonic() - sent_at)))
     measured = []
     for case in cases:
-        seen = effect(db, target.effect_query, {"payment_id": case.payment_id})
+        seen = target.effect.amount(case.payment_id)
         measured.append(Case(**{**case.__dict__, "effect": seen}))
-    return measured
+    return Drill(measured, unsent)
 
 
 # -- PAY-04, SMK-02: orders, a controlled payment and refund ---------------------------------------------------
@@ -578,9 +766,13 @@ class PaymentFlow:
     steps: list[tuple[str, dict[str, JsonScalar]]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     checks: list[tuple[PaymentCheck, Any, bool]] = field(default_factory=list)
+    checks_about: str = ""  # whose order the database checks look at, when it is not the run's own
 
     def step(self, name: str, **measured: JsonScalar) -> None:
         self.steps.append((name, measured))
+
+    def check_name(self, check: PaymentCheck) -> str:
+        return f"{check.what} ({self.checks_about})" if self.checks_about else check.what
 
 
 def idempotency_key(run_id: str, purpose: str) -> str:
@@ -645,6 +837,23 @@ def matches(value: Any, expect: JsonScalar) -> bool:
     return str(value) == expect
 
 
+def capture_if_needed(
+    sdk: razorpay.Client, payment: dict[str, Any], timeout: tuple[float, float]
+) -> tuple[dict[str, Any], dict[str, JsonScalar] | None]:
+    """Captures an authorized payment (an account or order without automatic capture) for its full amount; the
+    payment afterwards, and what the capture measured (None when there was nothing to capture)."""
+    if payment.get("status") != "authorized":
+        return payment, None
+    payment_id, amount = str(payment["id"]), payment["amount"]
+    started = time.perf_counter()
+    # The SDK's capture(id, amount, data): the amount positionally, the currency in data (its docs get this wrong).
+    captured = sdk_call(f"capture {payment_id}", sdk.payment.capture, payment_id, amount,
+                        {"currency": payment["currency"]}, timeout=timeout)  # fmt: skip
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return captured, {"id": payment_id, "amount": amount, "status_before": "authorized",
+                      "status": captured.get("status"), "latency_ms": latency}  # fmt: skip
+
+
 def payment_and_refund(
     http: httpx.Client,
     sdk: razorpay.Client,
@@ -676,11 +885,14 @@ def payment_and_refund(
         assert plan.test_payment_id is not None
         payment_id = plan.test_payment_id
     payment = sdk_call(f"GET /v1/payments/{payment_id}", sdk.payment.fetch, payment_id, timeout=timeout)
-    if payment.get("status") == "authorized":
-        capture = {"currency": payment["currency"]}
-        payment = sdk_call(f"capture {payment_id}", sdk.payment.capture, payment_id, payment["amount"], capture,
-                           timeout=timeout)  # fmt: skip
+    payment, captured = capture_if_needed(sdk, payment, timeout)
+    if captured is not None:
+        flow.step("capture", **captured)
     order_id = str(payment.get("order_id") or order.order_id)
+    if plan.payment == "existing":
+        flow.checks_about = (
+            f"order {order_id} of existing payment {payment_id}; the run's own order {order.order_id} is not paid"
+        )
     flow.step("payment", id=payment_id, status=payment.get("status"), amount=payment.get("amount"),
               order_id=order_id, source=source)  # fmt: skip
     if payment.get("status") not in ("captured", "refunded") and not payment.get("captured"):
@@ -716,7 +928,7 @@ def payment_and_refund(
         flow.checks.append((check, value, ok))
         if not ok:
             flow.problems.append(
-                f"{check.what}: measured {value!r}, expected {check.expect!r} "
+                f"{flow.check_name(check)}: measured {value!r}, expected {check.expect!r} "
                 f"(after {waited} s, limit {plan.timeout_s} s)"
             )
     return flow
@@ -745,9 +957,17 @@ def compare_order(order: Mapping[str, Any], payload: Mapping[str, JsonScalar]) -
 
 
 def live_money_guard(
-    key_id: str, expected: KeyMode, env_name: str, amount: int | None, allow: bool, cap: int | None
+    key_id: str,
+    expected: KeyMode,
+    env_name: str,
+    amount: int | None,
+    refund_amount: int,
+    allow: bool,
+    cap: int | None,
 ) -> tuple[Literal["fail", "refuse"], str] | None:
-    """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap."""
+    """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap that
+    holds both the money charged (the order amount) and the money refunded (with an existing payment, the only
+    money PAY-04 moves)."""
     if key_mode(key_id) != "live":
         return None
     if expected != "live":
@@ -764,4 +984,9 @@ def live_money_guard(
         )
     if amount > cap:
         return "refuse", f"live keys: the order amount {amount} exceeds payments.live_amount_cap {cap} (paise)"
+    if refund_amount > cap:
+        return "refuse", (
+            f"live keys: the refund amount {refund_amount} (payments.refund_amount) exceeds "
+            f"payments.live_amount_cap {cap} (paise)"
+        )
     return None

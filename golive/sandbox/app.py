@@ -1,4 +1,5 @@
-"""The sandbox's reference app: what a go-live checks (health, login, orders, Razorpay webhooks, static assets).
+"""The sandbox's reference app: what a go-live checks (health, login, orders, Razorpay webhooks and the payments
+they record, static assets).
 
 Each instance (instance-1, instance-2, canary) is one Starlette app served over HTTPS; the service front is a
 round-robin reverse proxy over the baseline instances.
@@ -310,6 +311,7 @@ class ReferenceApp:
             Route("/api/me", self.me),
             Route("/api/orders", self.create_order, methods=["POST"]),
             Route("/api/webhooks/razorpay", self.razorpay_webhook, methods=["POST"]),
+            Route("/api/payments/{payment_id}", self.payment, methods=["GET"]),
         ]
 
     async def index(self, _request: Request) -> Response:
@@ -420,6 +422,21 @@ class ReferenceApp:
             row = await cursor.fetchone()
         assert row is not None  # insert ... returning always yields the row
         return JSONResponse({"id": row[0], "razorpay_order_id": order["id"]}, status_code=201)
+
+    async def payment(self, request: Request) -> Response:
+        """What the app recorded for a Razorpay payment id (an endpoint golive can read an event's effect from)."""
+        payment_id = request.path_params["payment_id"]
+        async with self.pool.connection(timeout=DATABASE_TIMEOUT) as conn:
+            cursor = await conn.execute(
+                "select amount, currency, status from payments where razorpay_payment_id = %s", (payment_id,)
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            return _error(404, f"no payment {payment_id} recorded")
+        amount, currency, status = row
+        return JSONResponse(
+            {"razorpay_payment_id": payment_id, "amount": amount, "currency": currency, "status": status}
+        )
 
     def _signature_ok(self, raw: bytes, signature: str) -> bool:
         """HMAC over the raw body with the webhook secret; the payment faults break it in their own ways."""

@@ -4,9 +4,11 @@ refused, an existing test payment is used and said so, and the webhooks-API fall
 import re
 import ssl
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.e2e.harness import ROOT, clean_environ, run_checks
@@ -15,6 +17,8 @@ from tests.netutil import blackhole, closed_port, http_server, json_answer, tls_
 SANDBOX_TOML = (ROOT / "environments" / "sandbox.toml").read_text()
 CHECKS = "checks/test_payments.py"
 PAY = ("PAY-01", "PAY-02", "PAY-03", "PAY-04")
+EFFECT_QUERY = next(line for line in SANDBOX_TOML.splitlines() if line.startswith("effect_query = "))
+PAY03 = ("-k", "signatures_enforced")
 
 
 def env_file(tmp_path: Path, extra: str = "", **replace: str) -> str:
@@ -35,13 +39,22 @@ def test_healthy_sandbox_passes_with_evidence_and_side_effects(healthy, reports)
     run = payments(healthy, reports)
     assert {i: run.item(i)["outcome"] for i in PAY} == dict.fromkeys(PAY, "passed"), run.output[-2000:]
     pay03 = run.item("PAY-03")
-    assert len(pay03["evidence"]) == 9
+    assert pay03["evidence"][0]["measured"] == {"source": "payments.effect_query on DATABASE_URL"}
+    cases = pay03["evidence"][1:]
+    assert len(cases) == 9
     assert pay03["side_effects"] == [
         "sends signed and forged payment.captured test events (synthetic pay_GoLive ids, run id in notes)"
     ]
-    assert all(run.doc["run_id"] in o["subject"] for o in pay03["evidence"])
+    assert all(run.doc["run_id"] in o["subject"] for o in cases)
     subjects = [o["subject"] for o in run.item("PAY-04")["evidence"]]
     assert subjects[-3:] == ["database: order paid", "database: refund recorded", "database: invoice generated"]
+    assert "capture" not in subjects  # the sandbox account captures automatically, as Razorpay's default does
+    # The refund went to Razorpay with the X-Refund-Idempotency key the report names (the stand-in recorded it).
+    refund = next(o for o in run.item("PAY-04")["evidence"] if o["subject"] == "refund")["measured"]
+    assert refund["idempotency_key"].startswith("golive-")
+    booked = healthy.store.razorpay_refund(refund["id"])
+    assert booked is not None
+    assert (booked["idempotency_key"], booked["amount"]) == (refund["idempotency_key"], 2500)
 
 
 def test_unreachable_razorpay_api_is_an_error_with_one_line(healthy, tmp_path, reports):
@@ -81,7 +94,8 @@ def test_webhook_endpoint_that_never_answers_fails_after_one_delivery(healthy, t
     assert item["reason"] == (
         f"POST https://127.0.0.1:{port}/api/webhooks/razorpay: correctly signed: no answer within 7.0 s, "
         "expected 2xx within 5.0 s; correctly signed: effect 0, expected 10000")  # fmt: skip
-    assert len(item["evidence"]) == 1  # the forged deliveries were not sent to wait out the same timeout
+    # where effects are read, and the one delivery: the forged ones were not sent to wait out the same timeout
+    assert len(item["evidence"]) == 2
     assert item["duration_s"] < 10
 
 
@@ -160,27 +174,117 @@ def test_existing_test_payment_is_refunded_and_reported(healthy, tmp_path, repor
     assert source["measured"]["source"] == (
         f"existing test payment {payment['id']}, made once by a person (payments.test_payment_id)"
     )
+    # The database checks look at the existing payment's order, not the run's own (which nobody pays): they say so.
+    own = next(o for o in item["evidence"] if o["subject"] == "order through the app")["measured"]["order_id"]
+    about = f"order {order['id']} of existing payment {payment['id']}; the run's own order {own} is not paid"
+    assert [o["subject"] for o in item["evidence"]][-3:] == [
+        f"database: {what} ({about})" for what in ("order paid", "refund recorded", "invoice generated")
+    ]
 
 
 def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, tmp_path, reports):
     body = {"error": {"code": "BAD_REQUEST_ERROR", "description": "The requested URL was not found on the server.",
                       "source": "NA", "step": "NA", "reason": "NA", "metadata": {}}}  # fmt: skip
+    today = datetime.now(UTC).date()
+    recent, stale = today - timedelta(days=3), today - timedelta(days=45)
+
+    def attested_on(url: str, day: date) -> str:
+        attestation = f'webhook_attestation = {{ by = "Priya Nair", role = "payments lead", on = {day} }}'
+        anchor = "webhook_secret_min_length = 20"
+        return env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, anchor: f"{anchor}\n{attestation}"})
+
     with http_server(lambda *_: json_answer(400, body)) as url:
         env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url})
         run = payments(healthy, reports, env=env)
         item = run.item("PAY-02")
         assert item["outcome"] == "not_verified"
         assert "the account cannot list webhooks; add razorpay.webhook_attestation" in item["reason"]
-        attested = env_file(
-            tmp_path,
-            **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url,
-               'webhook_secret_min_length = 20': 'webhook_secret_min_length = 20\n'
-               'webhook_attestation = { by = "Priya Nair", role = "payments lead", on = 2026-11-20 }'},
-        )  # fmt: skip
-        run = payments(healthy, reports, env=attested)
+        run = payments(healthy, reports, env=attested_on(url, recent))
+        item = run.item("PAY-02")
+        assert item["outcome"] == "attested", item
+        assert f"webhooks API not available to the account; Priya Nair (payments lead) confirmed on {recent}" in (
+            item["reason"])  # fmt: skip
+        run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "webhook_configured",
+                         env=attested_on(url, stale))  # fmt: skip
     item = run.item("PAY-02")
-    assert item["outcome"] == "attested", item
-    assert (
-        "webhooks API not available to the account; Priya Nair (payments lead) confirmed on 2026-11-20"
-        in (item["reason"])
-    )
+    assert (item["outcome"], item["reason"]) == ("failed",
+        f"webhooks API not available to the account; razorpay.webhook_attestation.on: {stale} is 45 days ago, "
+        "limit 30 (razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be confirmed "
+        "again")  # fmt: skip
+
+
+def test_an_app_endpoint_alone_shows_the_events_effects(healthy, tmp_path, reports):
+    """With payments.effect_url instead of effect_query, and no DATABASE_URL at all, PAY-03 reads what the app
+    recorded from the app's own endpoint: it passes on the healthy sandbox and fails when forged events count."""
+    env = env_file(tmp_path, **{EFFECT_QUERY: 'effect_url = "/api/payments/{payment_id}"\neffect_pointer = "/amount"'})
+    environ = clean_environ(healthy.environ(), drop=("DATABASE_URL",))
+    run = run_checks("preflight", environ, reports, CHECKS, *PAY03, env=env)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "passed", item
+    source = next(o for o in item["evidence"] if o["subject"] == "effect read from")
+    app_url = healthy.environ()["GOLIVE_SANDBOX_APP_URL"]
+    assert source["measured"]["source"] == f"GET {app_url}/api/payments/{{payment_id}} at /amount"
+    healthy.set_faults(["app-webhook-accepts-bad-signature"])
+    run = run_checks("preflight", environ, reports, CHECKS, *PAY03, env=env)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "failed", item
+    assert "wrong signature: HTTP 200, expected 4xx; wrong signature: effect 10000, expected 0" in item["reason"]
+
+
+def test_pay03_posts_into_production_only_when_allowed_and_then_one_rupee(healthy, tmp_path, reports):
+    production = {'tier = "sandbox"': 'tier = "production"'}
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, *PAY03,
+                     env=env_file(tmp_path, **production))  # fmt: skip
+    item = run.item("PAY-03")
+    assert item["outcome"] == "not_verified", item
+    assert item["reason"].startswith("production: PAY-03 would post a signed payment.captured event")
+    allow = {"webhook_deadline_s = 5.0": "webhook_deadline_s = 5.0\nallow_production_events = true"}
+    allowed = env_file(tmp_path, **production, **allow)
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, *PAY03, env=allowed)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "passed", item
+    signed = next(o for o in item["evidence"] if o["subject"].startswith("correctly signed"))
+    assert (signed["measured"]["effect"], signed["expected"]["effect"]) == (100, 100)
+
+
+def test_without_the_key_secret_pay03_is_not_verified_and_says_which_case_was_not_sent(healthy, reports):
+    environ = clean_environ(healthy.environ(), drop=("RAZORPAY_KEY_SECRET",))
+    run = run_checks("preflight", environ, reports, CHECKS, *PAY03)
+    item = run.item("PAY-03")
+    assert item["outcome"] == "not_verified", item
+    assert item["reason"] == "signed with the API key secret: not sent: RAZORPAY_KEY_SECRET is not set (8 cases passed)"
+    unsent = next(o for o in item["evidence"] if o["subject"] == "signed with the API key secret")
+    assert (unsent["measured"], unsent["ok"]) == ({"answer": "not sent: RAZORPAY_KEY_SECRET is not set"}, False)
+
+
+def test_an_account_without_automatic_capture_has_pay04_capture_the_payment(healthy, reports):
+    healthy.store.razorpay_auto_capture = False
+    try:
+        run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "controlled_payment")
+    finally:
+        healthy.store.razorpay_auto_capture = True
+    item = run.item("PAY-04")
+    assert item["outcome"] == "passed", item
+    steps = {o["subject"]: o["measured"] for o in item["evidence"]}
+    payment = steps["payment"]
+    assert steps["capture"]["id"] == payment["id"]
+    assert (steps["capture"]["status_before"], steps["capture"]["status"], payment["status"]) == (
+        "authorized", "captured", "captured")  # fmt: skip
+
+
+def test_the_staged_postlaunch_event_is_named_in_the_report_and_recorded_by_the_app(healthy, reports):
+    run = run_checks("postlaunch", clean_environ(healthy.environ()), reports, CHECKS)
+    item = run.item("POST-03")
+    assert item["outcome"] == "passed", item
+    (staged,) = item["evidence"]
+    measured, run_id = staged["measured"], run.doc["run_id"]
+    assert measured["run_id"] == run_id
+    assert re.fullmatch(rf"evt_golive_{re.escape(run_id)}_[A-Za-z0-9]{{6}}", measured["event_id"]), measured
+    assert re.fullmatch(r"pay_GoLive[A-Za-z0-9]{8}", measured["payment_id"]), measured
+    assert (measured["effect"], staged["expected"]["effect"]) == (100, 100)
+    # The report's event id finds the event later: the app recorded it, its notes carrying the run id.
+    notes = "payload->'payload'->'payment'->'entity'->'notes'"
+    with psycopg.connect(healthy.environ()["DATABASE_URL"]) as conn:
+        row = conn.execute(f"select event_type, {notes}->>'golive_run_id', {notes}->>'golive' from webhook_events "
+                           "where event_id = %s", (measured["event_id"],)).fetchone()  # fmt: skip
+    assert row == ("payment.captured", run_id, "staged-test-event-not-a-payment")

@@ -61,6 +61,17 @@ def test_signed_raw_body_is_processed(deliver, db):
     assert row.fetchone() == (1000, "captured", "upi")
 
 
+def test_the_app_answers_what_it_recorded_for_a_payment(https, env, deliver):
+    payment = _payment(_id("order_"))
+    url = env["GOLIVE_SANDBOX_APP_URL"] + "/api/payments/"
+    unknown = https.get(url + payment["id"])
+    assert (unknown.status_code, unknown.json()) == (404, {"error": f"no payment {payment['id']} recorded"})
+    assert deliver(_event("payment.captured", payment=payment)).status_code == 200
+    recorded = https.get(url + payment["id"])
+    expected = {"razorpay_payment_id": payment["id"], "amount": 1000, "currency": "INR", "status": "captured"}
+    assert (recorded.status_code, recorded.json()) == (200, expected)
+
+
 @pytest.mark.parametrize(
     ("signature", "message"),
     [

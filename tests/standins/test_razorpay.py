@@ -253,13 +253,19 @@ def test_refund_rules(client, api):
     assert api.post(refund, json={}).json() == rule_error("The payment has been fully refunded already.")
 
 
-def test_idempotent_refund_replays_the_same_refund(client, api):
+def test_idempotent_refund_replays_the_same_refund(client, api, store: Store):
     payment = captured_payment(client, api)
     headers = {"X-Refund-Idempotency": "golive-refund-0001"}
     first = client.payment.refund(payment["id"], {"amount": 10000}, headers=dict(headers), timeout=TIMEOUT)
     again = client.payment.refund(payment["id"], {"amount": 10000}, headers=dict(headers), timeout=TIMEOUT)
     assert again["id"] == first["id"]
     assert client.payment.fetch(payment["id"], timeout=TIMEOUT)["amount_refunded"] == 10000
+    booked = store.razorpay_refund(first["id"])
+    assert booked is not None
+    assert (booked["payment_id"], booked["amount"], booked["idempotency_key"], booked["replays"]) == (
+        payment["id"], 10000, "golive-refund-0001", 1)  # fmt: skip
+    plain = client.payment.refund(payment["id"], {"amount": 5000}, timeout=TIMEOUT)
+    assert store.razorpay_refund(plain["id"])["idempotency_key"] is None
 
     different = api.post(f"/v1/payments/{payment['id']}/refund", json={"amount": 20000}, headers=headers)
     assert different.status_code == 409

@@ -3,27 +3,39 @@
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from contextlib import contextmanager
+from datetime import date
 
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from golive.config import PaymentCheck
 from golive.outcomes import ProbeError
 from golive.probes.razorpay import (
     Case,
     Delivery,
+    EndpointEffect,
     KeysRefused,
     PaymentPlan,
     WebhooksApiUnavailable,
+    WebhookTarget,
+    attestation_problem,
+    capture_if_needed,
     check_keys,
     compare_order,
     deliver,
+    drill_amount,
     event_body,
     idempotency_key,
+    json_pointer,
     judge_webhooks,
     list_webhooks,
     live_money_guard,
@@ -33,6 +45,7 @@ from golive.probes.razorpay import (
     sdk_call,
     sdk_client,
     sign,
+    signature_drill,
     subscribed_events,
     synthetic_id,
 )
@@ -159,6 +172,53 @@ def test_revoked_keys_say_so(http, api, faults):
     ]
 
 
+def razorpay_error(description: str, code: str = "BAD_REQUEST_ERROR") -> dict:
+    return {"error": {"code": code, "description": description, "source": "NA", "step": "NA", "reason": "NA",
+                      "metadata": {}}}  # fmt: skip
+
+
+def html(status: int, text: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "text/html"}, f"<html><body>{text}</body></html>".encode()
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (json_answer(401, razorpay_error("Authentication failed")),
+         "Razorpay refused the key pair: HTTP 401 'Authentication failed' (revoked or regenerated on the Dashboard?)"),
+        # Razorpay's docs give "Authentication failed" the status 400: a refusal too.
+        (json_answer(400, razorpay_error("Authentication failed")),
+         "Razorpay refused the key pair: HTTP 400 'Authentication failed' (revoked or regenerated on the Dashboard?)"),
+    ],
+)  # fmt: skip
+def test_only_razorpays_refusals_fail_the_key_pair(http, answer, problem):
+    with http_server(lambda *_: answer) as base:
+        assert verdict_for(http, base).problems == [problem]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (json_answer(503, razorpay_error("We are facing some trouble completing your request", "SERVER_ERROR")),
+         "HTTP 503 'We are facing some trouble completing your request', expected 200 or Razorpay's 401 refusal"),
+        (json_answer(429, razorpay_error("Too many requests")),
+         "HTTP 429 'Too many requests', expected 200 or Razorpay's 401 refusal"),
+        (json_answer(500, {"message": "upstream"}),
+         """HTTP 500 '{"message": "upstream"}', expected 200 or Razorpay's 401 refusal"""),
+        (html(502, "Bad Gateway"), "HTTP 502 '<html><body>Bad Gateway</body></html>', expected 200"),
+        (html(401, "proxy login"), "HTTP 401 '<html><body>proxy login</body></html>', expected 200"),
+        (json_answer(400, razorpay_error("The requested URL was not found on the server.")),
+         "HTTP 400 'The requested URL was not found on the server.', expected 200"),
+        (html(200, "captive portal"), "HTTP 200 but not a Razorpay collection ('<html><body>captive portal"),
+    ],
+)  # fmt: skip
+def test_answers_that_say_nothing_about_the_keys_are_probe_errors(http, answer, message):
+    with http_server(lambda *_: answer) as base, pytest.raises(ProbeError) as caught:
+        verdict_for(http, base)
+    assert str(caught.value).startswith(f"GET {base}/v1/orders: {message}"), caught.value
+    assert str(caught.value).endswith("the key pair was not judged")
+
+
 def test_unreachable_api_is_a_one_line_probe_error(http):
     port = closed_port()
     with pytest.raises(ProbeError, match=rf"^Razorpay API at http://127.0.0.1:{port}: connection refused$"):
@@ -230,7 +290,7 @@ def test_missing_webhook_and_plain_http_url():
         judge_webhooks([{**plain, "url": "https://a.example/hook"}], "https://a.example/hook", []).measured[
             "secret_exists"
         ]
-        == "not reported"
+        == "not reported by the API; PAY-03 proves the app verifies signatures"
     )
 
 
@@ -289,19 +349,29 @@ def test_database_values_match_expectations():
 
 def test_live_keys_are_refused_unless_allowed_with_a_cap():
     live = "rzp_live_Ab1x7Yq2Lm9Pz4"
-    assert live_money_guard(KEY_ID, "test", "staging", 10000, False, None) is None
-    kind, reason = live_money_guard(live, "test", "staging", 10000, False, None)
+    assert live_money_guard(KEY_ID, "test", "staging", 10000, 100, False, None) is None
+    kind, reason = live_money_guard(live, "test", "staging", 10000, 100, False, None)
     assert kind == "fail"
     assert reason.endswith("staging expects test mode (rzp_test_): refusing to move real money")
-    kind, reason = live_money_guard(live, "live", "production", 10000, False, None)
+    kind, reason = live_money_guard(live, "live", "production", 10000, 100, False, None)
     assert (kind, "payments.allow_live = true" in reason) == ("refuse", True)
-    assert live_money_guard(live, "live", "production", 10000, True, 500) == (
+    assert live_money_guard(live, "live", "production", 10000, 100, True, 500) == (
         "refuse", "live keys: the order amount 10000 exceeds payments.live_amount_cap 500 (paise)")  # fmt: skip
-    assert live_money_guard(live, "live", "production", 100, True, 500) is None
+    assert live_money_guard(live, "live", "production", 100, 100, True, 500) is None
     # an amount that is not whole paise ("100", 99.5) cannot be held to the cap: refused, never let through
-    kind, reason = live_money_guard(live, "live", "production", None, True, 500)
+    kind, reason = live_money_guard(live, "live", "production", None, 100, True, 500)
     assert (kind, reason.startswith("live keys: payments.order_payload.amount is not a whole number")) == (
         "refuse", True)  # fmt: skip
+
+
+def test_with_live_keys_the_refund_is_held_to_the_cap_too():
+    """With an existing payment the order moves no money; the refund does, and the cap holds it."""
+    live = "rzp_live_Ab1x7Yq2Lm9Pz4"
+    assert live_money_guard(live, "live", "production", 100, 500, True, 500) is None
+    assert live_money_guard(live, "live", "production", 100, 501, True, 500) == (
+        "refuse",
+        "live keys: the refund amount 501 (payments.refund_amount) exceeds payments.live_amount_cap 500 (paise)",
+    )
 
 
 def test_the_order_amount_is_whole_paise_or_none():
@@ -384,3 +454,260 @@ def test_a_webhook_collection_of_another_shape_is_one_line(http):
     odd = {"entity": "collection", "items": {"id": "wh_1"}}
     with http_server(lambda *_: json_answer(200, odd)) as base, pytest.raises(ProbeError, match="items is not a list"):
         list_webhooks(http, base, KEY_ID, KEY_SECRET)
+
+
+def payments_app(recorded: dict[str, object]):
+    """An app endpoint answering what it recorded for a payment id, as GET /api/payments/<id> does."""
+
+    def handle(method, path, _body):
+        payment_id = path.rpartition("/")[2]
+        if payment_id == "pay_Broken00000000":
+            return json_answer(500, {"error": "database unavailable"})
+        if payment_id == "pay_NotJson0000000":
+            return 200, {"Content-Type": "text/html"}, b"<html>ok</html>"
+        if payment_id not in recorded:
+            return json_answer(404, {"error": f"no payment {payment_id} recorded"})
+        return json_answer(200, recorded[payment_id])
+
+    return http_server(handle)
+
+
+def test_the_effect_endpoint_gives_the_amount_at_the_pointer(http):
+    recorded = {"pay_Plain000000000": {"amount": 10000, "status": "captured"},
+                "pay_Nested00000000": {"payment": {"amounts": [{"paise": "2500"}]}},
+                "pay_Null0000000000": {"amount": None}}  # fmt: skip
+    with payments_app(recorded) as base:
+        url = base + "/api/payments/{payment_id}"
+        assert EndpointEffect(http, url, "/amount").amount("pay_Plain000000000") == 10000
+        assert EndpointEffect(http, url, "/payment/amounts/0/paise").amount("pay_Nested00000000") == 2500
+        assert EndpointEffect(http, url, "/amount").amount("pay_Null0000000000") == 0
+        assert EndpointEffect(http, url, "/amount").amount("pay_Unknown0000000") == 0  # 404: nothing recorded
+        assert EndpointEffect(http, url, "/amount").source == f"GET {url} at /amount"
+
+
+@pytest.mark.parametrize(
+    ("payment_id", "pointer", "message"),
+    [
+        ("pay_Broken00000000", "/amount",
+         "/api/payments/pay_Broken00000000: HTTP 500, expected 200 (or 404 when nothing is recorded) "
+         "(payments.effect_url)"),
+        ("pay_NotJson0000000", "/amount",
+         "/api/payments/pay_NotJson0000000: the answer is not JSON (payments.effect_url)"),
+        ("pay_Plain000000000", "/total", "/api/payments/pay_Plain000000000: no '/total' in the answer "
+         "(payments.effect_pointer)"),
+        ("pay_Plain000000000", "/status", "/api/payments/pay_Plain000000000: /status is 'captured'; expected a whole "
+         "number of paise (payments.effect_pointer)"),
+    ],
+)  # fmt: skip
+def test_effect_endpoint_problems_are_one_line_probe_errors(http, payment_id, pointer, message):
+    with payments_app({"pay_Plain000000000": {"amount": 100, "status": "captured"}}) as base:
+        reader = EndpointEffect(http, base + "/api/payments/{payment_id}", pointer)
+        with pytest.raises(ProbeError) as caught:
+            reader.amount(payment_id)
+    assert str(caught.value) == f"GET {base}{message}"
+
+
+def test_unreachable_effect_endpoint_is_a_probe_error(http):
+    port = closed_port()
+    reader = EndpointEffect(http, f"http://127.0.0.1:{port}/p/{{payment_id}}", "/amount")
+    with pytest.raises(ProbeError, match=rf"^GET http://127.0.0.1:{port}/p/pay_X: connection refused$"):
+        reader.amount("pay_X")
+
+
+def test_json_pointer_follows_rfc_6901():
+    document = {"a/b": {"m~n": [10, 20]}, "": 1}
+    assert json_pointer(document, "") is document
+    assert json_pointer(document, "/a~1b/m~0n/1") == 20
+    assert json_pointer(document, "/") == 1
+    with pytest.raises(KeyError):
+        json_pointer(document, "/a~1b/m~0n/2")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"effect_url": "/api/payments"}, "must contain {payment_id}"),
+        ({"effect_url": "api/payments/{payment_id}"}, "expected a path under app.base_url (/...) or an http(s):// URL"),
+        ({"effect_pointer": "amount"}, "expected a JSON pointer such as /amount"),
+        ({"effect_url": "/api/payments/{payment_id}", "effect_query": "select 1"},
+         "set effect_query or effect_url, not both"),
+    ],
+)  # fmt: skip
+def test_effect_settings_are_validated(settings, message):
+    from golive.config import PaymentSettings
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        PaymentSettings(**settings)
+
+
+class WebhookReceiver:
+    """A small app webhook endpoint on loopback: HMAC-SHA256 over the raw body with the secrets it trusts, one
+    effect per X-Razorpay-Event-Id, and GET /payments/<id> answering the amount recorded (404 when none)."""
+
+    def __init__(self, *trusted: str) -> None:
+        self.trusted = trusted
+        self.events: set[str] = set()
+        self.amounts: dict[str, int] = {}
+
+    async def webhook(self, request: Request) -> JSONResponse:
+        raw, signature = await request.body(), request.headers.get("x-razorpay-signature", "")
+        if not any(hmac.compare_digest(sign(secret, raw), signature) for secret in self.trusted):
+            return JSONResponse({"error": "invalid X-Razorpay-Signature"}, status_code=400)
+        event_id = request.headers["x-razorpay-event-id"]
+        if event_id not in self.events:
+            self.events.add(event_id)
+            payment = json.loads(raw)["payload"]["payment"]["entity"]
+            self.amounts[payment["id"]] = self.amounts.get(payment["id"], 0) + payment["amount"]
+        return JSONResponse({"status": "processed"})
+
+    async def payment(self, request: Request) -> JSONResponse:
+        amount = self.amounts.get(request.path_params["payment_id"])
+        return JSONResponse({"amount": amount}, status_code=404 if amount is None else 200)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/webhook", self.webhook, methods=["POST"]),
+                                 Route("/payments/{payment_id}", self.payment)])  # fmt: skip
+
+
+@contextmanager
+def webhook_target(http, *trusted):
+    with serve(WebhookReceiver(*trusted).app()) as base:
+        effect = EndpointEffect(http, base + "/payments/{payment_id}", "/amount")
+        yield WebhookTarget(base + "/webhook", keys()[2], 2.0, effect, 2.0, 0.01)
+
+
+def drill_problems(drill):
+    return [problem for case in drill.cases for problem in case.problems(2.0)]
+
+
+def test_the_drill_passes_against_an_app_that_verifies_signatures(http):
+    with webhook_target(http, WEBHOOK_SECRET) as target:
+        drill = signature_drill(http, target, keys()[1], "run-1", 100)
+    assert drill_problems(drill) == []
+    assert drill.unsent == []
+    assert [case.name for case in drill.cases][-1] == "signed with the API key secret"
+    assert (len(drill.cases), drill.cases[0].effect, drill.cases[1].effect) == (9, 100, 100)
+
+
+def test_without_the_key_secret_its_case_is_not_sent_and_said_so(http):
+    with webhook_target(http, WEBHOOK_SECRET) as target:
+        drill = signature_drill(http, target, None, "run-1", 10000)
+    assert drill_problems(drill) == []
+    assert len(drill.cases) == 8
+    assert drill.unsent == [("signed with the API key secret", "not sent: RAZORPAY_KEY_SECRET is not set")]
+
+
+def test_stray_whitespace_in_the_key_secret_does_not_hide_an_app_that_accepts_it(http):
+    """The app trusts the key secret as it holds it (trimmed); the forgery is signed with the trimmed secret."""
+    with webhook_target(http, WEBHOOK_SECRET, KEY_SECRET) as target:
+        drill = signature_drill(http, target, Secret("RAZORPAY_KEY_SECRET", KEY_SECRET + "\n"), "run-1", 10000)
+    assert drill_problems(drill) == [
+        "signed with the API key secret: HTTP 200, expected 4xx",
+        "signed with the API key secret: effect 10000, expected 0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tier", "mode", "key_id", "allowed", "amount", "refused"),
+    [
+        ("staging", "test", KEY_ID, False, 10000, None),
+        ("sandbox", "test", None, False, 10000, None),
+        ("production", "live", "rzp_live_Ab1x7Yq2Lm9Pz4", False, 100, "production with live keys: PAY-03 would"),
+        ("production", "test", KEY_ID, False, 100, "production: PAY-03 would post a signed payment.captured event"),
+        ("staging", "test", "rzp_live_Ab1x7Yq2Lm9Pz4", False, 100, "live keys: PAY-03 would post"),
+        ("staging", "live", None, False, 100, "live keys: PAY-03 would post"),
+        ("staging", "live", KEY_ID, False, 10000, None),  # a test key where live ones belong: PAY-01's finding
+        ("production", "live", "rzp_live_Ab1x7Yq2Lm9Pz4", True, 100, None),
+    ],
+)  # fmt: skip
+def test_the_drill_posts_into_a_live_app_only_when_allowed_and_then_the_smallest_amount(
+    tier, mode, key_id, allowed, amount, refused
+):
+    secret = None if key_id is None else Secret("RAZORPAY_KEY_ID", key_id)
+    got, refusal = drill_amount(tier, mode, secret, allowed)
+    assert got == amount
+    if refused is None:
+        assert refusal is None
+    else:
+        assert refusal.startswith(refused)
+        assert refusal.endswith("only when the environment sets payments.allow_production_events = true "
+                                "(then with INR 1.00 events)")  # fmt: skip
+
+
+def sandbox_payment(http, api, store, auto_capture):
+    """A payment of a new order, as the stand-in's customer makes it, with the account's capture setting."""
+    order = http.post(api + "/v1/orders", json={"amount": 5000, "currency": "INR"}, auth=(KEY_ID, KEY_SECRET)).json()
+    store.razorpay_auto_capture = auto_capture
+    try:
+        return http.post(
+            api + "/v1/__sandbox/payments", json={"order_id": order["id"]}, auth=(KEY_ID, KEY_SECRET)
+        ).json()
+    finally:
+        store.razorpay_auto_capture = True
+
+
+def test_an_authorized_payment_is_captured_and_the_capture_measured(http, api, store):
+    sdk = sdk_client(api, KEY_ID, KEY_SECRET, None)
+    authorized = sandbox_payment(http, api, store, auto_capture=False)
+    assert authorized["status"] == "authorized"
+    payment, measured = capture_if_needed(sdk, authorized, (1, 2))
+    assert payment["status"] == "captured"
+    assert {k: v for k, v in measured.items() if k != "latency_ms"} == {
+        "id": authorized["id"], "amount": 5000, "status_before": "authorized", "status": "captured"}  # fmt: skip
+    captured = sandbox_payment(http, api, store, auto_capture=True)
+    assert capture_if_needed(sdk, captured, (1, 2)) == (captured, None)
+
+
+def test_a_refused_capture_fails_with_razorpays_reason():
+    authorized = {"id": "pay_GoLive12345678", "amount": 5000, "currency": "INR", "status": "authorized"}
+    refusal = {"error": {"code": "BAD_REQUEST_ERROR", "description": "Capture amount must be equal to the amount "
+               "authorized", "source": "business", "step": "payment_initiation", "reason": "input_validation_failed",
+               "metadata": {}, "field": "amount"}}  # fmt: skip
+    asked = []
+
+    def handle(method, path, body):
+        asked.append((method, path, json.loads(body)))
+        return json_answer(400, refusal)
+
+    with http_server(handle) as base:
+        sdk = sdk_client(base, KEY_ID, KEY_SECRET, None)
+        with pytest.raises(KeysRefused) as caught:
+            capture_if_needed(sdk, authorized, (1, 2))
+    assert str(caught.value) == (
+        "capture pay_GoLive12345678: Razorpay answered BadRequestError "
+        "'Capture amount must be equal to the amount authorized'"
+    )
+    assert asked == [("POST", "/v1/payments/pay_GoLive12345678/capture", {"currency": "INR", "amount": 5000})]
+
+
+@pytest.mark.parametrize(
+    ("on", "problem"),
+    [
+        (date(2026, 12, 5), None),
+        (date(2026, 12, 6), None),  # a day ahead: the person's time zone
+        (date(2026, 11, 5), None),  # 30 days: the limit itself
+        (date(2026, 12, 7), "razorpay.webhook_attestation.on: 2026-12-07 is in the future (today is 2026-12-05); "
+                            "expected the day the person checked"),
+        (date(2026, 11, 4), "razorpay.webhook_attestation.on: 2026-11-04 is 31 days ago, limit 30 "
+                            "(razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be "
+                            "confirmed again"),
+    ],
+)  # fmt: skip
+def test_a_webhook_attestation_counts_only_when_dated_recently_and_not_ahead(on, problem):
+    assert attestation_problem(on, date(2026, 12, 5), 30) == problem
+
+
+@pytest.mark.parametrize(
+    ("attestation", "message"),
+    [
+        ({"by": "", "role": "payments lead", "on": "2026-11-20"}, "by"),
+        ({"by": "Priya Nair", "role": "", "on": "2026-11-20"}, "role"),
+        ({"by": "Priya Nair", "role": "payments lead", "on": "last week"}, "on"),
+    ],
+)
+def test_a_webhook_attestation_names_who_in_which_role_and_when(attestation, message):
+    from golive.config import RazorpaySettings
+
+    with pytest.raises(ValueError) as caught:
+        RazorpaySettings(webhook_attestation=attestation)
+    assert caught.value.errors()[0]["loc"] == ("webhook_attestation", message)

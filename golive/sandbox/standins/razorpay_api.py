@@ -9,6 +9,9 @@ the customer: POST /v1/__sandbox/payments {"order_id", "method"?} pays an order 
 authorized, then captured at once when the order (payment_capture) or the account (Store.razorpay_auto_capture)
 asks for automatic capture, which also marks the order paid.
 
+Every booked refund is recorded in the Store with the X-Refund-Idempotency key it was requested with (and how
+many requests with that key were answered with it since), so tests can see what a client really sent.
+
 Refund timing: a refund request stays in flight for REFUND_IN_FLIGHT_SECONDS before it is booked, so a second
 request with the same X-Refund-Idempotency key arriving meanwhile gets Razorpay's 409. A booked refund is
 "pending" and reads as "processed" from REFUND_SETTLE_SECONDS after its creation on.
@@ -319,6 +322,7 @@ class _Account:
             raise
         if key is not None:
             self.idempotent_refunds[key].refund_id = refund["id"]
+        self.store.record_razorpay_refund(refund["id"], payment_id, refund["amount"], key)
         return self.refund_view(refund)
 
     def claim_idempotency_key(self, key: str, request: tuple[str, str]) -> Entity | None:
@@ -331,6 +335,7 @@ class _Account:
             raise refused(rules.IDEMPOTENCY_IN_PROGRESS, 409)
         if earlier.request != request:
             raise refused(rules.IDEMPOTENCY_DIFFERENT_REQUEST, 409)
+        self.store.record_razorpay_refund_replay(earlier.refund_id)
         return self.refund_view(self.refunds[earlier.refund_id])
 
     def book_refund(

@@ -42,6 +42,9 @@ class Store:
     razorpay_deliveries: every webhook delivery the Razorpay stand-in attempted, {'event', 'event_id', 'url',
         'attempt', 'status' (None when no answer), 'error', 'at'}.
     razorpay_auto_capture: the account's capture setting (Razorpay's default is automatic capture).
+    razorpay_refunds: every refund the Razorpay stand-in booked, {'refund_id', 'payment_id', 'amount',
+        'idempotency_key' (the X-Refund-Idempotency header, None when not sent), 'replays' (requests with that
+        key answered with this refund since), 'at'}.
     """
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -49,6 +52,7 @@ class Store:
     razorpay_webhooks: list[dict[str, Any]] = field(default_factory=list)
     razorpay_deliveries: list[dict[str, Any]] = field(default_factory=list)
     razorpay_auto_capture: bool = True
+    razorpay_refunds: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record_alert(self, channel: AlertChannel, payload: dict[str, Any]) -> None:
@@ -120,3 +124,21 @@ class Store:
     def record_razorpay_delivery(self, delivery: dict[str, Any]) -> None:
         with self.lock:
             self.razorpay_deliveries.append(delivery)
+
+    def record_razorpay_refund(self, refund_id: str, payment_id: str, amount: int, idempotency_key: str | None) -> None:
+        refund = {"refund_id": refund_id, "payment_id": payment_id, "amount": amount,
+                  "idempotency_key": idempotency_key, "replays": 0, "at": time.time()}  # fmt: skip
+        with self.lock:
+            self.razorpay_refunds.append(refund)
+
+    def record_razorpay_refund_replay(self, refund_id: str) -> None:
+        with self.lock:
+            for refund in self.razorpay_refunds:
+                if refund["refund_id"] == refund_id:
+                    refund["replays"] += 1
+
+    def razorpay_refund(self, refund_id: str) -> dict[str, Any] | None:
+        """What the stand-in recorded when it booked the refund (a copy), or None."""
+        with self.lock:
+            found = [dict(refund) for refund in self.razorpay_refunds if refund["refund_id"] == refund_id]
+        return found[0] if found else None
