@@ -27,8 +27,13 @@ def test_database_tls_and_read_only(target_db, database_url, database, evidence)
 @pytest.mark.preflight
 @pytest.mark.item("DB-02")
 def test_latest_backup_fresh_and_readable(backups, database, evidence):
-    """The latest nightly logical backup is younger than database.backup_max_age_h and pg_restore reads it."""
+    """The latest nightly backup is younger than database.backup_max_age_h and can be restored (pg_restore reads
+    a dump; RDS reports a snapshot available; pgBackRest took it without errors and its stanza is ok)."""
     limit = database.backup_max_age_h
+    if backups.problems:
+        evidence.record(f"backup source {backups.where}", {"problems": list(backups.problems)}, {"problems": []},
+                        ok=False)  # fmt: skip
+    assert not backups.problems, "; ".join(backups.problems)
     assert backups.backups, f"no backups found in {backups.where}; expected one younger than {limit:g} h"
     latest = backups.backups[-1]
     age = latest.age_h(datetime.now(UTC))

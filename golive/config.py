@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import shlex
 import ssl
 import tomllib
 from collections.abc import Mapping
@@ -264,6 +265,46 @@ class RdsBackups(_AwsService):
         return f"RDS instance {self.instance}"
 
 
+class PgbackrestBackups(_Section):
+    """A pgBackRest stanza's backups (full, diff, incr) as ``pgbackrest info --output=json`` lists them: run as
+    ``command`` (default ``pgbackrest info --output=json --stanza=STANZA``) within ``timeout_s``, or read from
+    ``info_file``, a copy of that output a backup job saved."""
+
+    kind: Literal["pgbackrest"]
+    stanza: Annotated[str, Field(pattern=r"^[^\s/]+$")]
+    command: str | None = None
+    info_file: Path | None = None
+    timeout_s: PositiveFloat = 30.0
+
+    @field_validator("command")
+    @classmethod
+    def _splits_into_words(cls, command: str | None) -> str | None:
+        if command is not None:
+            try:
+                words = shlex.split(command)
+            except ValueError as exc:
+                raise ValueError(f"not a command line ({exc})") from None
+            if not words:
+                raise ValueError("is empty; leave it out for pgbackrest info --output=json --stanza=STANZA")
+        return command
+
+    @model_validator(mode="after")
+    def _command_or_file(self) -> PgbackrestBackups:
+        if self.command is not None and self.info_file is not None:
+            raise ValueError("set command or info_file, not both")
+        return self
+
+    @property
+    def argv(self) -> list[str]:
+        if self.command is not None:
+            return shlex.split(self.command)
+        return ["pgbackrest", "info", "--output=json", f"--stanza={self.stanza}"]
+
+    @property
+    def where(self) -> str:
+        return f"pgBackRest stanza {self.stanza}"
+
+
 def _backup_kind(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("kind", "directory"))
@@ -271,10 +312,15 @@ def _backup_kind(value: Any) -> str:
 
 
 _BACKUP_KIND = Discriminator(
-    _backup_kind, custom_error_type="backup_kind", custom_error_message="kind should be 'directory', 's3' or 'rds'"
+    _backup_kind,
+    custom_error_type="backup_kind",
+    custom_error_message="kind should be 'directory', 's3', 'rds' or 'pgbackrest'",
 )
 BackupSourceSettings = Annotated[
-    Annotated[DirectoryBackups, Tag("directory")] | Annotated[S3Backups, Tag("s3")] | Annotated[RdsBackups, Tag("rds")],
+    Annotated[DirectoryBackups, Tag("directory")]
+    | Annotated[S3Backups, Tag("s3")]
+    | Annotated[RdsBackups, Tag("rds")]
+    | Annotated[PgbackrestBackups, Tag("pgbackrest")],
     _BACKUP_KIND,
 ]
 
