@@ -57,6 +57,8 @@ OPTIONAL_VARIABLES: tuple[str, ...] = (
     "UPTIMEROBOT_API_KEY",
     "GITLAB_API_TOKEN",
     "CDN_API_TOKEN",
+    # golive restore-drill: a staging server to restore into (default: a temporary local PostgreSQL)
+    "RESTORE_TARGET_URL",
     # an S3 or RDS backup source (database.backups): boto3 reads them itself, golive only masks them
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -353,7 +355,7 @@ class DatabaseSettings(_Section):
     prelaunch_window_h: PositiveFloat = 24.0
     restore_record: Path | None = None
     restore_max_age_days: PositiveFloat = 7.0
-    restore_tables: list[str] = Field(default_factory=list)
+    restore_tables: list[Annotated[str, Field(pattern=r"^[^.\s]+(\.[^.\s]+)?$")]] = Field(default_factory=list)
     restore_row_tolerance: Annotated[float, Field(ge=0)] = 0.1
     tool_timeout_s: PositiveFloat = 120.0
     migrations: MigrationSettings | None = None

@@ -48,7 +48,8 @@ def sslmode_of(url: Secret) -> str:
     return str(params.get("sslmode") or "prefer")
 
 
-def _where(url: Secret) -> str:
+def server_of(url: Secret) -> str:
+    """host:port/dbname of a PostgreSQL URL, or its variable name when it cannot be parsed (never the password)."""
     try:
         params = conninfo_to_dict(url.reveal())
     except psycopg.ProgrammingError:
@@ -81,7 +82,7 @@ class Session:
 @contextmanager
 def read_only_session(url: Secret, settings: DatabaseSettings) -> Iterator[Session]:
     """A read-only, autocommit session on url within the configured connect and statement timeouts."""
-    where = _where(url)
+    where = server_of(url)
     options = f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
     started = time.perf_counter()
     try:

@@ -227,3 +227,17 @@ def test_missing_or_malformed_record_fails(tmp_path, content, problem):
     verdict = judge_restore_record(path, NOW, 7)
     assert problem in verdict.problem
     assert verdict.problem.endswith("expected a successful restore drill within 7 days")
+
+
+def test_a_record_finished_in_the_future_is_refused(tmp_path):
+    path = record(tmp_path, finished_at=(NOW + timedelta(hours=3)).isoformat())
+    verdict = judge_restore_record(path, NOW, 7)
+    assert verdict.problem == (
+        f"restore record {path} finished_at 2026-11-26T13:00:00+00:00 is 3.0 h in the future "
+        "(now 2026-11-26T10:00:00+00:00); expected a successful restore drill within 7 days"
+    )
+
+
+def test_a_record_a_little_ahead_is_clock_skew_and_passes(tmp_path):
+    path = record(tmp_path, finished_at=(NOW + timedelta(minutes=2)).isoformat())
+    assert judge_restore_record(path, NOW, 7).problem is None
