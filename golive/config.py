@@ -349,6 +349,7 @@ class DatabaseSettings(_Section):
     expected_replicas: list[str] = Field(default_factory=list)
     max_replay_lag_s: PositiveFloat = 30.0
     max_replay_lag_bytes: PositiveInt = 64 * 1024 * 1024
+    max_receiver_silence_s: PositiveFloat = 60.0
     backups: BackupSourceSettings | None = None
     backup_max_age_h: PositiveFloat = 26.0
     retention_days: PositiveInt = 30
