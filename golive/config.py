@@ -30,6 +30,7 @@ from pydantic import (
     PositiveInt,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -587,6 +588,16 @@ class Environment(_Section):
     ci: CiSettings = CiSettings()
     tls: TlsSettings = TlsSettings()  # and cdn: HTTPS, certificates and CDN (TLS-01..04, CDN-01/02)
     cdn: CdnSettings = CdnSettings()
+
+    @field_validator("database")
+    @classmethod
+    def _production_database_over_tls(cls, database: DatabaseSettings, info: ValidationInfo) -> DatabaseSettings:
+        if info.data.get("tier") == "production" and database.min_sslmode in ("disable", "allow", "prefer"):
+            raise ValueError(
+                f"min_sslmode = {database.min_sslmode!r} would let production's DATABASE_URL go unencrypted; "
+                "expected require, verify-ca or verify-full"
+            )
+        return database
 
     @property
     def is_strict(self) -> bool:
