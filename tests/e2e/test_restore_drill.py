@@ -123,10 +123,11 @@ def test_a_restore_that_fails_its_sanity_checks_gives_a_failed_record(healthy, t
 
 def test_the_drill_restores_into_its_own_database_on_staging_and_drops_it(healthy, staging, tmp_path):
     record = tmp_path / "restore.json"
-    done, _ = drill(healthy, record, RESTORE_TARGET_URL=staging)
+    done, seconds = drill(healthy, record, RESTORE_TARGET_URL=staging)
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(record.read_text())
     assert doc["result"] == "ok", doc
+    print(f"restore drill into staging: {doc['duration_s']} s inside, {seconds:.2f} s for the command")
     assert doc["target"].startswith(f"staging {HOST}:{healthy.postgres.primary_port} database golive_restore_")
     assert doc["target"].endswith(" (created for the drill, dropped after)")
     assert doc["checks"] == [{"table": "public.users", "restored": 1, "source_estimate": 1, "ok": True}]
