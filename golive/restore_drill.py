@@ -64,8 +64,11 @@ class Target:
     workdir: Path
 
     def connect(self, timeout_s: float) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.conninfo, password=self.password, autocommit=True,
-                               connect_timeout=max(2, math.ceil(timeout_s)))  # fmt: skip
+        return _connect(self.conninfo, self.password, timeout_s)
+
+
+def _connect(conninfo: str, password: str | None, timeout_s: float) -> psycopg.Connection[Any]:
+    return psycopg.connect(conninfo, password=password, autocommit=True, connect_timeout=max(2, math.ceil(timeout_s)))
 
 
 @contextmanager
@@ -87,29 +90,27 @@ def staging_target(url: Secret, settings: DatabaseSettings) -> Iterator[Target]:
         params = conninfo_to_dict(url.reveal())
     except psycopg.ProgrammingError:
         raise ProbeError(f"{url.name} is not a valid PostgreSQL URL or conninfo") from None
-    password = params.pop("password", None)
-    where = f"{url.name} at {server_of(url)}"
+    given = params.pop("password", None)
+    password = str(given) if given else None
     name = drill_database_name(datetime.now(UTC))
-    server = Target(make_conninfo(**params), str(password) if password else None, "", Path())
-    _admin(server, settings, where, f"cannot create database {name}",
-           sql.SQL("create database {}").format(sql.Identifier(name)))  # fmt: skip
+
+    def admin(what: str, statement: sql.Composed) -> None:
+        try:
+            with _connect(make_conninfo(**params), password, settings.connect_timeout_s) as conn:
+                conn.execute(statement)
+        except psycopg.Error as error:
+            raise ProbeError(f"{url.name} at {server_of(url)}: {what}: {describe_db_error(error)}") from None
+
+    admin(f"cannot create database {name}", sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
         with tempfile.TemporaryDirectory(prefix="golive-drill-") as workdir:
             host = f"{params.get('host', 'localhost')}:{params.get('port', '5432')}"
-            yield Target(make_conninfo(**{**params, "dbname": name}), server.password,
+            yield Target(make_conninfo(**{**params, "dbname": name}), password,
                          f"staging {host} database {name} (created for the drill, dropped after)",
                          Path(workdir))  # fmt: skip
     finally:
-        _admin(server, settings, where, f"cannot drop database {name}",
-               sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))  # fmt: skip
-
-
-def _admin(server: Target, settings: DatabaseSettings, where: str, what: str, statement: sql.Composed) -> None:
-    try:
-        with server.connect(settings.connect_timeout_s) as conn:
-            conn.execute(statement)
-    except psycopg.Error as error:
-        raise ProbeError(f"{where}: {what}: {describe_db_error(error)}") from None
+        admin(f"cannot drop database {name}",
+              sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))  # fmt: skip
 
 
 def _source_estimates(env: Environment, variables: Variables) -> dict[str, int | None] | None:
