@@ -30,6 +30,7 @@ from pydantic import (
     PositiveInt,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -57,6 +58,8 @@ OPTIONAL_VARIABLES: tuple[str, ...] = (
     "UPTIMEROBOT_API_KEY",
     "GITLAB_API_TOKEN",
     "CDN_API_TOKEN",
+    # golive restore-drill: a staging server to restore into (default: a temporary local PostgreSQL)
+    "RESTORE_TARGET_URL",
     # an S3 or RDS backup source (database.backups): boto3 reads them itself, golive only masks them
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -266,6 +269,46 @@ class RdsBackups(_AwsService):
         return f"RDS instance {self.instance}"
 
 
+class PgbackrestBackups(_Section):
+    """A pgBackRest stanza's backups (full, diff, incr) as ``pgbackrest info --output=json`` lists them: run as
+    ``command`` (default ``pgbackrest info --output=json --stanza=STANZA``) within ``timeout_s``, or read from
+    ``info_file``, a copy of that output a backup job saved."""
+
+    kind: Literal["pgbackrest"]
+    stanza: Annotated[str, Field(pattern=r"^[^\s/]+$")]
+    command: str | None = None
+    info_file: Path | None = None
+    timeout_s: PositiveFloat = 30.0
+
+    @field_validator("command")
+    @classmethod
+    def _splits_into_words(cls, command: str | None) -> str | None:
+        if command is not None:
+            try:
+                words = shlex.split(command)
+            except ValueError as exc:
+                raise ValueError(f"not a command line ({exc})") from None
+            if not words:
+                raise ValueError("is empty; leave it out for pgbackrest info --output=json --stanza=STANZA")
+        return command
+
+    @model_validator(mode="after")
+    def _command_or_file(self) -> PgbackrestBackups:
+        if self.command is not None and self.info_file is not None:
+            raise ValueError("set command or info_file, not both")
+        return self
+
+    @property
+    def argv(self) -> list[str]:
+        if self.command is not None:
+            return shlex.split(self.command)
+        return ["pgbackrest", "info", "--output=json", f"--stanza={self.stanza}"]
+
+    @property
+    def where(self) -> str:
+        return f"pgBackRest stanza {self.stanza}"
+
+
 def _backup_kind(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("kind", "directory"))
@@ -273,10 +316,15 @@ def _backup_kind(value: Any) -> str:
 
 
 _BACKUP_KIND = Discriminator(
-    _backup_kind, custom_error_type="backup_kind", custom_error_message="kind should be 'directory', 's3' or 'rds'"
+    _backup_kind,
+    custom_error_type="backup_kind",
+    custom_error_message="kind should be 'directory', 's3', 'rds' or 'pgbackrest'",
 )
 BackupSourceSettings = Annotated[
-    Annotated[DirectoryBackups, Tag("directory")] | Annotated[S3Backups, Tag("s3")] | Annotated[RdsBackups, Tag("rds")],
+    Annotated[DirectoryBackups, Tag("directory")]
+    | Annotated[S3Backups, Tag("s3")]
+    | Annotated[RdsBackups, Tag("rds")]
+    | Annotated[PgbackrestBackups, Tag("pgbackrest")],
     _BACKUP_KIND,
 ]
 
@@ -329,13 +377,14 @@ class DatabaseSettings(_Section):
     expected_replicas: list[str] = Field(default_factory=list)
     max_replay_lag_s: PositiveFloat = 30.0
     max_replay_lag_bytes: PositiveInt = 64 * 1024 * 1024
+    max_receiver_silence_s: PositiveFloat = 60.0
     backups: BackupSourceSettings | None = None
     backup_max_age_h: PositiveFloat = 26.0
     retention_days: PositiveInt = 30
     prelaunch_window_h: PositiveFloat = 24.0
     restore_record: Path | None = None
     restore_max_age_days: PositiveFloat = 7.0
-    restore_tables: list[str] = Field(default_factory=list)
+    restore_tables: list[Annotated[str, Field(pattern=r"^[^.\s]+(\.[^.\s]+)?$")]] = Field(default_factory=list)
     restore_row_tolerance: Annotated[float, Field(ge=0)] = 0.1
     tool_timeout_s: PositiveFloat = 120.0
     migrations: MigrationSettings | None = None
@@ -588,6 +637,16 @@ class Environment(_Section):
     ci: CiSettings = CiSettings()
     tls: TlsSettings = TlsSettings()  # and cdn: HTTPS, certificates and CDN (TLS-01..04, CDN-01/02)
     cdn: CdnSettings = CdnSettings()
+
+    @field_validator("database")
+    @classmethod
+    def _production_database_over_tls(cls, database: DatabaseSettings, info: ValidationInfo) -> DatabaseSettings:
+        if info.data.get("tier") == "production" and database.min_sslmode in ("disable", "allow", "prefer"):
+            raise ValueError(
+                f"min_sslmode = {database.min_sslmode!r} would let production's DATABASE_URL go unencrypted; "
+                "expected require, verify-ca or verify-full"
+            )
+        return database
 
     @property
     def is_strict(self) -> bool:

@@ -1,15 +1,23 @@
-"""``golive restore-drill``: restore the latest backup into a scratch database, check it, time it, record it.
+"""``golive restore-drill``: restore the latest backup into a fresh database, check it, time it, record it.
 
-The scratch database is a temporary local PostgreSQL (golive.scratch). Sanity checks: every table in
-``database.restore_tables`` exists and is not empty, and its row count is within ``database.restore_row_tolerance``
-of the source's statistics (``pg_class.reltuples`` / ``pg_stat_user_tables.n_live_tup`` read over DATABASE_URL in
-a read-only session, when it is set). The record (golive.probes.restore) is written whatever the result, so a
-failed drill shows as a failed DB-05.
+Where it restores: a temporary local PostgreSQL (golive.scratch) by default; with ``RESTORE_TARGET_URL`` set, a
+staging server, where the drill creates a database of its own with a unique name (``golive_restore_<UTC time>_<6
+hex>``; the URL's role needs CREATEDB) and drops it afterwards, also when the drill fails. Sanity checks, with
+tables named ``schema.table`` (a bare name is in ``public``): every table in ``database.restore_tables`` exists and
+is not empty, and its row count is within ``database.restore_row_tolerance`` of the source's statistics
+(``pg_class.reltuples`` / ``pg_stat_user_tables.n_live_tup`` read over DATABASE_URL in a read-only session, when it
+is set); with no table named, at least one restored table must have rows. The record (golive.probes.restore) says
+what was checked and is written whatever the result, so a failed drill shows as a failed DB-05.
 """
 
 from __future__ import annotations
 
+import math
+import secrets
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,15 +25,22 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from golive.config import Environment, RdsBackups, S3Backups, Variables
+from golive.config import DatabaseSettings, Environment, PgbackrestBackups, RdsBackups, S3Backups, Variables
 from golive.outcomes import ProbeError
-from golive.probes.backups import inventory, pg_restore
-from golive.probes.db import describe_db_error, read_only_session
+from golive.probes.backups import Backup, inventory, pg_restore
+from golive.probes.db import describe_db_error, read_only_session, server_of
 from golive.probes.restore import write_record
 from golive.scratch import ScratchPostgres
+from golive.secrets import Secret
 
 SCRATCH_DB = "restore_drill"
+TARGET_VARIABLE = "RESTORE_TARGET_URL"
+_PHYSICAL = {
+    RdsBackups: "restored by RDS itself (restore-db-instance-from-db-snapshot)",
+    PgbackrestBackups: "restored by pgbackrest restore into a cluster of their own",
+}
 
 
 @dataclass(frozen=True)
@@ -38,18 +53,82 @@ class DrillResult:
         return self.record["result"] == "ok"
 
 
-def _source_estimates(env: Environment, variables: Variables) -> dict[str, int] | None:
+@dataclass(frozen=True)
+class Target:
+    """The database the drill restores into: its conninfo (without the password), the password, how the record
+    names it, and a directory for the dump when it must be downloaded first."""
+
+    conninfo: str
+    password: str | None
+    description: str
+    workdir: Path
+
+    def connect(self, timeout_s: float) -> psycopg.Connection[Any]:
+        return _connect(self.conninfo, self.password, timeout_s)
+
+
+def _connect(conninfo: str, password: str | None, timeout_s: float) -> psycopg.Connection[Any]:
+    return psycopg.connect(conninfo, password=password, autocommit=True, connect_timeout=max(2, math.ceil(timeout_s)))
+
+
+@contextmanager
+def scratch_target() -> Iterator[Target]:
+    with ScratchPostgres() as scratch:
+        yield Target(scratch.create_database(SCRATCH_DB), None,
+                     f"scratch PostgreSQL {scratch.version} (local, temporary)", scratch.root)  # fmt: skip
+
+
+def drill_database_name(now: datetime) -> str:
+    return f"golive_restore_{now:%Y%m%d%H%M%S}_{secrets.token_hex(3)}"
+
+
+@contextmanager
+def staging_target(url: Secret, settings: DatabaseSettings) -> Iterator[Target]:
+    """A fresh database on the staging server, dropped on the way out (whatever happened inside); ProbeError,
+    naming the variable and the server, when it cannot be created or dropped."""
+    try:
+        params = conninfo_to_dict(url.reveal())
+    except psycopg.ProgrammingError:
+        raise ProbeError(f"{url.name} is not a valid PostgreSQL URL or conninfo") from None
+    given = params.pop("password", None)
+    password = str(given) if given else None
+    name = drill_database_name(datetime.now(UTC))
+
+    def admin(what: str, statement: sql.Composed) -> None:
+        try:
+            with _connect(make_conninfo(**params), password, settings.connect_timeout_s) as conn:
+                conn.execute(statement)
+        except psycopg.Error as error:
+            raise ProbeError(f"{url.name} at {server_of(url)}: {what}: {describe_db_error(error)}") from None
+
+    admin(f"cannot create database {name}", sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        with tempfile.TemporaryDirectory(prefix="golive-drill-") as workdir:
+            host = f"{params.get('host', 'localhost')}:{params.get('port', '5432')}"
+            yield Target(make_conninfo(**{**params, "dbname": name}), password,
+                         f"staging {host} database {name} (created for the drill, dropped after)",
+                         Path(workdir))  # fmt: skip
+    finally:
+        admin(f"cannot drop database {name}",
+              sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))  # fmt: skip
+
+
+def _source_estimates(env: Environment, variables: Variables) -> dict[str, int | None] | None:
+    """Row estimates by schema.table from the source's statistics (None: unknown, never analyzed and no live
+    tuples counted); None without DATABASE_URL."""
     url = variables.secret("DATABASE_URL")
     if url is None:
         return None
     with read_only_session(url, env.database) as session:
         rows = session.rows(
-            "select c.relname, greatest(coalesce(s.n_live_tup, 0), c.reltuples::bigint)"
+            "select n.nspname, c.relname,"
+            " case when c.reltuples < 0 and coalesce(s.n_live_tup, 0) = 0 then null"
+            "      else greatest(coalesce(s.n_live_tup, 0), c.reltuples::bigint) end"
             " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " left join pg_stat_user_tables s on s.relid = c.oid"
             " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
         )
-    return {str(name): int(count) for name, count in rows}
+    return {f"{schema}.{name}": None if count is None else int(count) for schema, name, count in rows}
 
 
 def run_drill(env: Environment, variables: Variables, record_path: Path | None = None) -> DrillResult:
@@ -61,11 +140,9 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
     if settings.backups is None:
         raise ProbeError("no backup source configured (database.backups in the environment file)")
     source = settings.backups
-    if isinstance(source, RdsBackups):
-        raise ProbeError(
-            f"{source.where}: its snapshots are physical, restored by RDS itself "
-            "(restore-db-instance-from-db-snapshot); the drill restores logical dumps from a directory or S3 source"
-        )
+    if type(source) in _PHYSICAL:
+        raise ProbeError(f"{source.where}: its backups are physical, {_PHYSICAL[type(source)]}; the drill restores "
+                         "logical dumps from a directory or S3 source")  # fmt: skip
     found = inventory(source)
     if not found.backups:
         raise ProbeError(f"no backups found in {found.where}")
@@ -80,29 +157,13 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
         "checks": [],
     }
     problems: list[str] = []
+    staging = variables.secret(TARGET_VARIABLE)
     try:
-        with ScratchPostgres() as scratch:
-            record["target"] = f"scratch PostgreSQL {scratch.version} (local, temporary)"
-            target = scratch.create_database(SCRATCH_DB)
-            restore_started = time.perf_counter()
-            dump = latest.location
-            if isinstance(source, S3Backups):
-                from golive.probes.aws import s3_download
-
-                dump = str(s3_download(latest, source, scratch.root))
-                record["download_s"] = round(time.perf_counter() - restore_started, 2)
-            pg_restore(dump, target, settings.tool_timeout_s, latest.name)
-            record["restore_s"] = round(time.perf_counter() - restore_started, 2)
-            with psycopg.connect(target, autocommit=True) as conn:
-                counts = _row_counts(conn)
-            record["row_counts"] = counts
-            estimates = _source_estimates(env, variables)
-            record["checks"], problems = _sanity(settings.restore_tables, counts, estimates,
-                                                 settings.restore_row_tolerance)  # fmt: skip
+        with staging_target(staging, settings) if staging else scratch_target() as target:
+            record["target"] = target.description
+            problems += _restore_and_check(target, latest, env, variables, record)
     except ProbeError as error:
         problems.append(str(error))
-    except psycopg.Error as error:  # the scratch database, or the source's statistics, refused a query
-        problems.append(f"restored database: {describe_db_error(error)}")
     finished = datetime.now(UTC)
     record["finished_at"] = finished.isoformat(timespec="seconds")
     record["duration_s"] = round(time.perf_counter() - clock, 2)
@@ -110,6 +171,35 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
     record["detail"] = "; ".join(problems)
     write_record(Path(path), record)
     return DrillResult(record, Path(path))
+
+
+def _restore_and_check(target: Target, latest: Backup, env: Environment, variables: Variables,
+                       record: dict[str, Any]) -> list[str]:  # fmt: skip
+    """Restore the backup into the target and run the sanity checks, filling in the record; the problems."""
+    settings = env.database
+    source = settings.backups
+    try:
+        restore_started = time.perf_counter()
+        dump = latest.location
+        if isinstance(source, S3Backups):
+            from golive.probes.aws import s3_download
+
+            dump = str(s3_download(latest, source, target.workdir))
+            record["download_s"] = round(time.perf_counter() - restore_started, 2)
+        pg_restore(dump, target.conninfo, settings.tool_timeout_s, latest.name, password=target.password)
+        record["restore_s"] = round(time.perf_counter() - restore_started, 2)
+        with target.connect(settings.connect_timeout_s) as conn:
+            counts = _row_counts(conn)
+        record["row_counts"] = counts
+        estimates = _source_estimates(env, variables)
+    except ProbeError as error:
+        return [str(error)]
+    except psycopg.Error as error:  # the restored database, or the source's statistics, refused a query
+        return [f"restored database: {describe_db_error(error)}"]
+    sanity = check_sanity(settings.restore_tables, counts, estimates, settings.restore_row_tolerance)
+    record["checked"] = sanity.checked
+    record["checks"] = sanity.checks
+    return sanity.problems
 
 
 def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -122,15 +212,38 @@ def _row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     for schema, table in tables:
         row = conn.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema),
                                                                         sql.Identifier(table))).fetchone()  # fmt: skip
-        counts[str(table)] = int(row[0]) if row else 0
+        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
     return counts
 
 
-def _sanity(
-    tables: list[str], counts: dict[str, int], estimates: dict[str, int] | None, tolerance: float
-) -> tuple[list[dict[str, Any]], list[str]]:
+def qualified(table: str) -> str:
+    """schema.table; a bare name is in public."""
+    return table if "." in table else f"public.{table}"
+
+
+@dataclass(frozen=True)
+class Sanity:
+    checked: str
+    checks: list[dict[str, Any]]
+    problems: list[str]
+
+
+def check_sanity(tables: list[str], counts: dict[str, int], estimates: dict[str, int | None] | None,
+                 tolerance: float) -> Sanity:  # fmt: skip
+    """The restored row counts against the configured tables and the source's estimates; with no table
+    configured, at least one restored table must have rows."""
+    if not tables:
+        with_rows = sorted(name for name, count in counts.items() if count > 0)
+        checked = (f"database.restore_tables is empty: only that some restored table has rows "
+                   f"({len(with_rows)} of {len(counts)} have)")  # fmt: skip
+        problems = [] if with_rows else [
+            f"no restored table has rows ({len(counts)} tables, all empty), expected at least one; "
+            "name the tables that must not be empty in database.restore_tables"
+        ]  # fmt: skip
+        return Sanity(checked, [{"table": "(any)", "restored": len(with_rows), "source_estimate": None,
+                                 "ok": bool(with_rows)}], problems)  # fmt: skip
     checks, problems = [], []
-    for table in tables:
+    for table in map(qualified, tables):
         restored = counts.get(table)
         source = estimates.get(table) if estimates is not None else None
         ok = bool(restored)
@@ -144,7 +257,10 @@ def _sanity(
                 f"table {table}: {restored} rows restored, the source has about {source} (tolerance {tolerance:.0%})"
             )
         checks.append({"table": table, "restored": restored, "source_estimate": source, "ok": ok})
-    return checks, problems
+    compared = "the source's statistics" if estimates is not None else "no source statistics (DATABASE_URL unset)"
+    checked = (f"{len(checks)} table(s) of database.restore_tables non-empty and within {tolerance:.0%} of "
+               f"{compared}")  # fmt: skip
+    return Sanity(checked, checks, problems)
 
 
 def command(env_ref: str | None, record: str | None, root: Path) -> int:
@@ -166,6 +282,8 @@ def command(env_ref: str | None, record: str | None, root: Path) -> int:
         return 1
     r = result.record
     print(f"golive restore-drill: restored {r['backup']} into {r.get('target', 'nothing')} in {r['duration_s']} s")
+    if "checked" in r:
+        print(f"  checked: {r['checked']}")
     for check in r["checks"]:
         print(f"  {check['table']}: {check['restored']} rows (source about {check['source_estimate']})")
     print(f"golive restore-drill: {r['result'].upper()}{': ' + r['detail'] if r['detail'] else ''}")

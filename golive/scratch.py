@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -20,8 +21,8 @@ from golive.sandbox.postgres import HOST, SUPERUSER, Account, PostgresError, fin
 class ScratchPostgres:
     """``with ScratchPostgres() as pg: pg.conninfo("db")`` — a throwaway cluster, never reachable off loopback."""
 
-    def __init__(self, settings: str = "") -> None:
-        self.settings = settings  # more postgresql.conf lines
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
+        self.settings = dict(settings or {})  # more postgresql.conf lines, e.g. {"wal_level": "minimal"}
         self.bindir = find_bindir()
         self.account = Account.service()
         self.port = free_ports(1)[0]
@@ -53,8 +54,8 @@ class ScratchPostgres:
             settings = (
                 f"listen_addresses = '{HOST}'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = '64MB'\n"
-                "max_connections = 20\n" + self.settings
-            )
+                "max_connections = 20\n"
+            ) + "".join(f"{key} = {value}\n" for key, value in self.settings.items())
             with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
                 conf.write("\n# golive scratch\n" + settings)
             self.port = pg_ctl_start(self.account, self.bindir, self.data, self.root, self.port)

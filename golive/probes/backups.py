@@ -1,10 +1,11 @@
 """Backup probes: the inventory of a backup source, and the verdicts of DB-02 (latest, readable), DB-03 (retention,
 no missed night) and LIVE-02 (a backup within the pre-launch window).
 
-Sources are pluggable (``database.backups.kind``): a directory of dumps, whose files are dated from a timestamp in
-their name (``app-2026-11-25T0200Z.dump``, ``app_20261125.dump``) or, with ``date_from = "mtime"``, their
-modification time; logical dumps under an S3 prefix, dated the same way or by LastModified; and an RDS instance's
-automated snapshots (golive.probes.aws). Nights are UTC calendar dates.
+Sources are pluggable (``database.backups.kind``): a directory of dumps (custom or tar format files, or
+directory-format dumps: a directory holding ``toc.dat``), dated from a timestamp in their name
+(``app-2026-11-25T0200Z.dump``, ``app_20261125.dump``) or, with ``date_from = "mtime"``, their modification time;
+logical dumps under an S3 prefix, dated the same way or by LastModified; an RDS instance's automated snapshots
+(golive.probes.aws); and a pgBackRest stanza's backups (golive.probes.pgbackrest). Nights are UTC calendar dates.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from golive.config import BackupSourceSettings, DirectoryBackups, S3Backups
+from golive.config import BackupSourceSettings, DirectoryBackups, PgbackrestBackups, S3Backups
 from golive.outcomes import ProbeError
 
 _NAME_STAMP = re.compile(
@@ -56,29 +57,36 @@ def stamp_from_name(name: str) -> datetime | None:
 @dataclass(frozen=True)
 class Inventory:
     """What a backup source holds, oldest first, and what it promises on its own: the retention its service keeps
-    by setting (RDS BackupRetentionPeriod), and when it started keeping (nothing older can exist)."""
+    by setting (RDS BackupRetentionPeriod), when it started keeping (nothing older can exist), and what it reports
+    wrong with itself (a pgBackRest stanza's status)."""
 
     where: str
     backups: list[Backup]
     retention_setting_days: int | None = None
     kept_since: datetime | None = None
+    problems: tuple[str, ...] = ()
 
 
 def directory_inventory(source: DirectoryBackups) -> list[Backup]:
-    """Every file matching the pattern in the directory, oldest first; ProbeError when it cannot be read."""
+    """Every dump matching the pattern in the directory, oldest first: a file, or a directory-format dump
+    (``pg_dump -Fd``: a directory holding ``toc.dat``, its size the sum of its files); ProbeError when the
+    directory cannot be read."""
     directory = Path(source.path)
     if not directory.is_dir():
         raise ProbeError(f"backup directory {directory} does not exist or is not a directory")
     backups = []
     try:
         for path in directory.glob(source.pattern):
-            if not path.is_file():
+            if path.is_file():
+                size = path.stat().st_size
+            elif (path / "toc.dat").is_file():
+                size = sum(part.stat().st_size for part in path.iterdir() if part.is_file())
+            else:
                 continue
-            status = path.stat()
             taken = stamp_from_name(path.name) if source.date_from == "name" else None
             if taken is None:
-                taken = datetime.fromtimestamp(status.st_mtime, UTC)
-            backups.append(Backup(path.name, taken, str(path), status.st_size))
+                taken = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            backups.append(Backup(path.name, taken, str(path), size))
     except OSError as error:
         raise ProbeError(f"backup directory {directory}: {error.strerror or error}") from None
     return sorted(backups, key=lambda b: b.taken_at)
@@ -88,16 +96,24 @@ def inventory(source: BackupSourceSettings) -> Inventory:
     """The configured source's inventory; ProbeError (one line naming the source) when it cannot be read."""
     if isinstance(source, DirectoryBackups):
         return Inventory(source.where, directory_inventory(source))
+    if isinstance(source, PgbackrestBackups):
+        from golive.probes import pgbackrest
+
+        return pgbackrest.inventory(source)
     from golive.probes import aws
 
     return aws.s3_inventory(source) if isinstance(source, S3Backups) else aws.rds_inventory(source)
 
 
 def readable(backup: Backup, source: BackupSourceSettings, timeout_s: float) -> Readability:
-    """Whether the backup can be restored: pg_restore --list reads a dump (file or S3 object); RDS reports a
-    snapshot available."""
+    """Whether the backup can be restored: pg_restore --list reads a dump (file, directory or S3 object); RDS
+    reports a snapshot available; pgBackRest recorded no error while taking it."""
     if isinstance(source, DirectoryBackups):
         return check_readable(backup, timeout_s)
+    if isinstance(source, PgbackrestBackups):
+        from golive.probes import pgbackrest
+
+        return pgbackrest.readable(backup)
     from golive.probes import aws
 
     if isinstance(source, S3Backups):
@@ -115,14 +131,17 @@ def pg_tool(name: str) -> str:
     raise ProbeError(f"{name} not found: install the PostgreSQL client programs")
 
 
-def pg_restore(dump: str, target: str, timeout_s: float, what: str) -> None:
-    """Restore a custom-format dump into the database at ``target`` (a scratch database's conninfo), stopping at
-    the first error; ProbeError names ``what`` was restored and pg_restore's first line of complaint."""
+def pg_restore(dump: str, target: str, timeout_s: float, what: str, password: str | None = None) -> None:
+    """Restore a dump (custom, tar or directory format) into the database at ``target`` (a conninfo without the
+    password, which goes in PGPASSWORD, never on the command line), stopping at the first error; ProbeError names
+    ``what`` was restored and pg_restore's first line of complaint."""
     command = [pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "-d", target, dump]
+    env = {**os.environ, "PGCONNECT_TIMEOUT": "5"}
+    if password is not None:
+        env["PGPASSWORD"] = password
     try:
         done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout_s,
-                              check=False, stdin=subprocess.DEVNULL,
-                              env={**os.environ, "PGCONNECT_TIMEOUT": "5"})  # fmt: skip
+                              check=False, stdin=subprocess.DEVNULL, env=env)  # fmt: skip
     except subprocess.TimeoutExpired:
         raise ProbeError(f"pg_restore of {what} did not finish within {timeout_s:g} s") from None
     if done.returncode != 0:

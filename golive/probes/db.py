@@ -7,11 +7,13 @@ that never carries the URL or its password.
 
 from __future__ import annotations
 
+import itertools
 import math
+import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +26,6 @@ from golive.secrets import Secret
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-# archive_command values that archive nothing: WAL is thrown away and PITR is impossible.
-NOOP_ARCHIVE_COMMANDS = frozenset({"", "/bin/true", "true", "/usr/bin/true", "exit 0", ":", "(disabled)"})
 MIB = 1024 * 1024
 
 
@@ -48,7 +48,8 @@ def sslmode_of(url: Secret) -> str:
     return str(params.get("sslmode") or "prefer")
 
 
-def _where(url: Secret) -> str:
+def server_of(url: Secret) -> str:
+    """host:port/dbname of a PostgreSQL URL, or its variable name when it cannot be parsed (never the password)."""
     try:
         params = conninfo_to_dict(url.reveal())
     except psycopg.ProgrammingError:
@@ -81,7 +82,7 @@ class Session:
 @contextmanager
 def read_only_session(url: Secret, settings: DatabaseSettings) -> Iterator[Session]:
     """A read-only, autocommit session on url within the configured connect and statement timeouts."""
-    where = _where(url)
+    where = server_of(url)
     options = f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
     started = time.perf_counter()
     try:
@@ -177,9 +178,9 @@ class ArchivingReport:
     last_failed_time: datetime | None
     waiting_segments: int
     oldest_waiting_s: float | None
-    problems: tuple[str, ...]
     what: str
     expected: dict[str, Any]
+    problems: tuple[str, ...] = ()
 
     @property
     def measured(self) -> dict[str, Any]:
@@ -200,54 +201,103 @@ def _stamp(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "never"
 
 
+_SEPARATORS = frozenset({";", "&", "&&", "||", "|", "(", ")"})
+_NOOP_PROGRAMS = frozenset({"true", ":"})
+_PRINTERS = frozenset({"echo", "printf"})
+
+
+def archive_command_is_noop(command: str) -> bool:
+    """Whether an archive_command archives nothing: it is empty, or every command it runs (up to an ``exit 0``) is
+    ``true``, ``:`` or ``exit 0`` (by name or path: ``/bin/true %p``), or ``echo``/``printf`` writing only to the
+    archiver's log (no redirection, no pipe). PostgreSQL then takes the segment as archived and recycles it."""
+    text = command.strip()
+    if text in ("", "(disabled)"):
+        return True
+    lexer = shlex.shlex(text.replace("\n", ";"), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: the shell fails it, and pg_stat_archiver shows the failures
+        return False
+    segment: list[str] = []
+    for token in [*tokens, ";"]:
+        if token not in _SEPARATORS:
+            segment.append(token)
+            continue
+        words = list(itertools.dropwhile(lambda word: "=" in word and not word.startswith("="), segment))
+        segment = []
+        if not words:
+            continue
+        program = words[0].rsplit("/", 1)[-1]
+        if program == "exit" and words[1:] in ([], ["0"]):
+            return True
+        redirected = any(set(word) <= set("<>&|0123456789") and ("<" in word or ">" in word) for word in words)
+        printer = program in _PRINTERS and not redirected and token != "|"
+        if program not in _NOOP_PROGRAMS and not printer:
+            return False
+    return True
+
+
+_ARCHIVING = """
+select current_setting('wal_level'), current_setting('archive_mode'), current_setting('archive_command'),
+       current_setting('archive_library', true),
+       a.archived_count, a.last_archived_wal, a.last_archived_time, a.failed_count, a.last_failed_wal,
+       a.last_failed_time, w.waiting, w.oldest
+from pg_stat_archiver a,
+     (select count(*) as waiting, extract(epoch from now() - min(modification))::float8 as oldest
+      from pg_ls_archive_statusdir() where name like '%.ready') w
+"""
+
+
 def inspect_archiving(session: Session, settings: DatabaseSettings) -> ArchivingReport:
     """wal_level, archive_mode, archive_command/library, pg_stat_archiver and the segments waiting to be archived."""
-    wal_level, mode, command, library = session.row(
-        "select current_setting('wal_level'), current_setting('archive_mode'),"
-        " current_setting('archive_command'), current_setting('archive_library', true)"
-    )
-    archived, last_wal, last_time, failed, failed_wal, failed_time = session.row(
-        "select archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal,"
-        " last_failed_time from pg_stat_archiver"
-    )
-    waiting, oldest = session.row(
-        "select count(*), extract(epoch from now() - min(modification))::float8"
-        " from pg_ls_archive_statusdir() where name like '%.ready'"
-    )
+    row = session.row(_ARCHIVING)
+    wal_level, mode, command, library = row[:4]
+    archived, last_wal, last_time, failed, failed_wal, failed_time, waiting, oldest = row[4:]
+    archiver = f"archive_library = {library!r}" if library else f"archive_command = {command!r}"
+    measured = ArchivingReport(
+        {"wal_level": wal_level, "archive_mode": mode, "archive_command": command, "archive_library": library or None,
+         "archiver": archiver},
+        int(archived), last_wal, last_time, int(failed), failed_wal, failed_time,
+        int(waiting), round(oldest, 1) if oldest is not None else None,
+        f"WAL archiving {session.where}",
+        {"wal_level": "replica|logical", "archive_mode": "on|always", "archiver": "not a no-op",
+         "oldest_waiting_s": f"<= {settings.archive_max_delay_s}"},
+    )  # fmt: skip
+    return replace(measured, problems=judge_archiving(measured, settings))
+
+
+def judge_archiving(report: ArchivingReport, settings: DatabaseSettings) -> tuple[str, ...]:
+    """PITR needs WAL at replica level, archived by a real command or library, without failures since the last
+    success, and no finished segment waiting longer than archive_max_delay_s (an idle server archives rarely, so
+    the age of the last archive is not held against it)."""
+    wal_level, mode = report.settings["wal_level"], report.settings["archive_mode"]
+    command = report.settings["archive_command"] or ""
     problems = []
     if wal_level not in ("replica", "logical"):
         problems.append(f"wal_level = {wal_level}, expected replica or logical")
     if mode not in ("on", "always"):
         problems.append(f"archive_mode = {mode}, expected on")
-    if library:
-        archiver = f"archive_library = {library!r}"
-    elif command.strip() in NOOP_ARCHIVE_COMMANDS:
-        archiver = f"archive_command = {command!r}"
+    elif not report.settings["archive_library"] and archive_command_is_noop(command):
         problems.append(f"archive_command = {command!r} archives nothing, expected a real archive command or library")
-    else:
-        archiver = f"archive_command = {command!r}"
-    if mode in ("on", "always") and not problems:
-        if failed_time is not None and (last_time is None or failed_time > last_time):
-            problems.append(
-                f"archiver failing: {failed} failures, last {failed_wal} at {_stamp(failed_time)}, "
-                f"last success {_stamp(last_time)}; expected no failure since the last archived segment"
-            )
-        elif last_time is None:
-            problems.append("pg_stat_archiver shows no archived segment yet, expected a recent archive")
-        if oldest is not None and oldest > settings.archive_max_delay_s:
-            problems.append(
-                f"{waiting} WAL segments waiting to be archived, the oldest for {oldest:.0f} s "
-                f"(limit {settings.archive_max_delay_s} s)"
-            )
-    report_settings = {"wal_level": wal_level, "archive_mode": mode, "archive_command": command,
-                       "archive_library": library or None, "archiver": archiver}  # fmt: skip
-    return ArchivingReport(
-        report_settings, int(archived), last_wal, last_time, int(failed), failed_wal, failed_time,
-        int(waiting), round(oldest, 1) if oldest is not None else None, tuple(problems),
-        f"WAL archiving {session.where}",
-        {"wal_level": "replica|logical", "archive_mode": "on|always", "archiver": "not a no-op",
-         "oldest_waiting_s": f"<= {settings.archive_max_delay_s}"},
-    )  # fmt: skip
+    if problems:
+        return tuple(problems)
+    if report.last_failed_time is not None and (
+        report.last_archived_time is None or report.last_failed_time > report.last_archived_time
+    ):
+        problems.append(
+            f"archiver failing: {report.failed_count} failures, last {report.last_failed_wal} at "
+            f"{_stamp(report.last_failed_time)}, last success {_stamp(report.last_archived_time)}; expected no "
+            "failure since the last archived segment"
+        )
+    elif report.last_archived_time is None:
+        problems.append("pg_stat_archiver shows no archived segment yet, expected a recent archive")
+    if report.oldest_waiting_s is not None and report.oldest_waiting_s > settings.archive_max_delay_s:
+        problems.append(
+            f"{report.waiting_segments} WAL segments waiting to be archived, the oldest for "
+            f"{report.oldest_waiting_s:.0f} s (limit {settings.archive_max_delay_s} s)"
+        )
+    return tuple(problems)
 
 
 # --- POST-01: replica lag ---------------------------------------------------------------------------------
@@ -313,39 +363,102 @@ def inspect_replication(session: Session, settings: DatabaseSettings) -> Replica
 
 @dataclass(frozen=True)
 class StandbyReport:
-    in_recovery: bool
-    receive_lsn: str | None
-    replay_lsn: str | None
-    last_replay: datetime | None
-    lag_s: float
-    paused: bool
-    problems: tuple[str, ...]
+    """What the replica itself says: in recovery, WAL received and replayed, replay paused, its WAL receiver's
+    state (pg_stat_wal_receiver.status; None when no receiver runs) and how long since the primary last sent it a
+    message. ``reached`` is False when the replica could not be measured (then only ``problems`` says why)."""
+
+    where: str
+    in_recovery: bool | None = None
+    receive_lsn: str | None = None
+    replay_lsn: str | None = None
+    last_replay: datetime | None = None
+    lag_s: float | None = None  # None: unknown, nothing replayed yet
+    paused: bool = False
+    receiver: str | None = None
+    last_msg_age_s: float | None = None
+    reached: bool = True
+    problems: tuple[str, ...] = ()
+
+    @property
+    def measured(self) -> dict[str, Any]:
+        if not self.reached:
+            return {"reached": False}
+        return {"in_recovery": self.in_recovery, "receive_lsn": self.receive_lsn, "replay_lsn": self.replay_lsn,
+                "lag_s": self.lag_s, "replay_paused": self.paused, "wal_receiver": self.receiver,
+                "last_msg_age_s": self.last_msg_age_s}  # fmt: skip
+
+    @staticmethod
+    def expected(settings: DatabaseSettings) -> dict[str, Any]:
+        return {"in_recovery": True, "lag_s": f"<= {settings.max_replay_lag_s:g}", "replay_paused": False,
+                "wal_receiver": "streaming", "last_msg_age_s": f"<= {settings.max_receiver_silence_s:g}"}  # fmt: skip
+
+
+_STANDBY = """
+select pg_is_in_recovery(), pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,
+       pg_last_xact_replay_timestamp(),
+       case when not pg_is_in_recovery() then 0
+            when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
+            else greatest(0, extract(epoch from now() - pg_last_xact_replay_timestamp()))::float8 end,
+       case when pg_is_in_recovery() then pg_is_wal_replay_paused() else false end,
+       r.pid is not null, r.status, extract(epoch from now() - r.last_msg_receipt_time)::float8
+from (select 1) one left join pg_stat_wal_receiver r on true
+"""
 
 
 def inspect_standby(session: Session, settings: DatabaseSettings) -> StandbyReport:
-    """On a replica: now() - pg_last_xact_replay_timestamp(), zero when everything received is replayed."""
-    in_recovery, receive, replay, last_replay, lag_s, paused = session.row(
-        "select pg_is_in_recovery(), pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,"
-        " pg_last_xact_replay_timestamp(),"
-        " case when not pg_is_in_recovery() then 0"
-        "      when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0"
-        "      else greatest(0, extract(epoch from now() - pg_last_xact_replay_timestamp()))::float8 end,"
-        " case when pg_is_in_recovery() then pg_is_wal_replay_paused() else false end"
-    )
+    """On a replica: its WAL receiver streaming and recently heard from the primary, and now() -
+    pg_last_xact_replay_timestamp(), zero when everything received is replayed (which is also true of a replica
+    that receives nothing: hence the receiver's state)."""
+    in_recovery, receive, replay, last_replay, lag_s, paused, running, status, age = session.row(_STANDBY)
+    if running and status is None:
+        raise ProbeError(
+            f"{session.name} at {session.where}: pg_stat_wal_receiver hides its details from this role "
+            "(grant it pg_monitor or pg_read_all_stats)"
+        )
+    measured = StandbyReport(
+        session.where, bool(in_recovery), receive, replay, last_replay, None if lag_s is None else float(lag_s),
+        bool(paused), status, None if age is None else round(float(age), 1),
+    )  # fmt: skip
+    return replace(measured, problems=judge_standby(measured, settings, session.name))
+
+
+def judge_standby(standby: StandbyReport, settings: DatabaseSettings, name: str) -> tuple[str, ...]:
+    """What is wrong with the replica, each naming what was measured and what was expected."""
+    if not standby.in_recovery:
+        return (f"{name} at {standby.where} is not in recovery: it is a primary, not a replica",)
+    positions = f"received {standby.receive_lsn}, replayed {standby.replay_lsn}"
     problems = []
-    if not in_recovery:
-        problems.append(f"{session.name} at {session.where} is not in recovery: it is a primary, not a replica")
-    if paused:
+    if standby.receiver is None:
         problems.append(
-            f"replica replay paused (pg_is_wal_replay_paused(); received {receive}, replayed {replay}): "
+            f"replica WAL receiver not running (no row in pg_stat_wal_receiver; {positions}): it receives nothing "
+            "from the primary, so no lag shows; expected streaming"
+        )
+    elif standby.receiver != "streaming":
+        problems.append(f"replica WAL receiver is {standby.receiver} (pg_stat_wal_receiver.status), expected streaming")
+    elif standby.last_msg_age_s is not None and standby.last_msg_age_s > settings.max_receiver_silence_s:
+        problems.append(
+            f"replica WAL receiver last heard from the primary {standby.last_msg_age_s:.1f} s ago "
+            f"(pg_stat_wal_receiver.last_msg_receipt_time), limit {settings.max_receiver_silence_s:g} s"
+        )
+    if standby.paused:
+        problems.append(
+            f"replica replay paused (pg_is_wal_replay_paused(); {positions}): "
             "it applies none of the primary's writes until pg_wal_replay_resume()"
         )
-    if lag_s is None:
-        lag_s = math.inf
+    lag_s = math.inf if standby.lag_s is None else standby.lag_s
     if lag_s > settings.max_replay_lag_s:
         shown = "unknown (nothing replayed yet)" if math.isinf(lag_s) else f"{lag_s:.1f} s"
-        problems.append(
-            f"replica replay lag {shown} (received {receive}, replayed {replay}), "
-            f"threshold {settings.max_replay_lag_s:g} s"
-        )
-    return StandbyReport(bool(in_recovery), receive, replay, last_replay, float(lag_s), bool(paused), tuple(problems))
+        problems.append(f"replica replay lag {shown} ({positions}), threshold {settings.max_replay_lag_s:g} s")
+    return tuple(problems)
+
+
+def measure_standby(url: Secret, settings: DatabaseSettings, primary_failed: bool) -> StandbyReport:
+    """inspect_standby over a read-only session on url. A replica that cannot be reached is a ProbeError, unless
+    the primary's view already failed the item: then it is one more problem, and the item fails with both."""
+    try:
+        with read_only_session(url, settings) as session:
+            return inspect_standby(session, settings)
+    except ProbeError as error:
+        if not primary_failed:
+            raise
+        return StandbyReport(server_of(url), reached=False, problems=(f"replica not measured: {error}",))

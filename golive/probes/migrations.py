@@ -45,7 +45,7 @@ from golive.secrets import Secret
 
 STEP_MARK = re.compile(r"--\s*golive:\s*step\s+(\d+)\s+of\s+(\d+)\b(.*)", re.IGNORECASE)
 # The scratch server of the dry-run keeps a CSV log, so that a migration command's statements can be read back.
-LOGGING = "logging_collector = on\nlog_destination = 'csvlog'\nlog_directory = 'log'\nlog_rotation_size = 0\n"
+LOGGING = {"logging_collector": "on", "log_destination": "'csvlog'", "log_directory": "'log'", "log_rotation_size": "0"}
 _END_OF_COMMAND = "select 'golive: the migration command has ended'"
 _LOG_WAIT_S = 10.0
 

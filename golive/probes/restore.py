@@ -3,20 +3,22 @@
 Format ``golive.restore/1``::
 
     {"format": "golive.restore/1", "started_at": "...", "finished_at": "...", "backup": "app-....dump",
-     "backup_taken_at": "...", "target": "scratch PostgreSQL 15.18 (local)", "duration_s": 2.1,
-     "row_counts": {"users": 1200}, "checks": [{"table": "users", "restored": 1200, "source_estimate": 1190,
-     "ok": true}], "result": "ok", "detail": ""}
+     "backup_taken_at": "...", "target": "scratch PostgreSQL 15.18 (local, temporary)", "duration_s": 2.1,
+     "row_counts": {"public.users": 1200}, "checked": "1 table(s) of database.restore_tables non-empty and ...",
+     "checks": [{"table": "public.users", "restored": 1200, "source_estimate": 1190, "ok": true}],
+     "result": "ok", "detail": ""}
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 RECORD_FORMAT = "golive.restore/1"
+CLOCK_SKEW = timedelta(minutes=5)  # a record finished later than now plus this cannot be trusted
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ def judge_restore_record(path: Path, now: datetime, max_age_days: float) -> Rest
         return verdict(f"restore record {shown} has no finished_at timestamp with a timezone; {expected}", doc)
     age = round((now - finished).total_seconds() / 86400, 1)
     backup = doc.get("backup", "an unnamed backup")
+    if finished > now + CLOCK_SKEW:
+        ahead = (finished - now).total_seconds() / 3600
+        return verdict(
+            f"restore record {shown} finished_at {finished.isoformat(timespec='seconds')} is {ahead:.1f} h in the "
+            f"future (now {now.isoformat(timespec='seconds')}); {expected}", doc, finished, age,
+        )  # fmt: skip
     if doc.get("result") != "ok":
         detail = doc.get("detail") or "no detail"
         return verdict(

@@ -1,6 +1,7 @@
 """Database faults of the sandbox, switched live by Sandbox.set_faults: each really changes the running PostgreSQL
-(ALTER SYSTEM + pg_reload_conf, pg_hba.conf, the replica stopped or its replay paused) or DATABASE_URL, and
-switching it off restores the healthy state before set_faults returns. Every wait is bounded.
+(ALTER SYSTEM + pg_reload_conf, pg_hba.conf, the replica stopped, its replay paused or its WAL receiver pointed
+nowhere) or DATABASE_URL, and switching it off restores the healthy state before set_faults returns. Every wait is
+bounded.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ POPULATED_ROWS = 5000  # above the sandbox's database.migrations.large_table_row
 HELD_FOR_S = 5.5  # above the sandbox's database.migrations.max_transaction_age_s (5)
 HELD_LITERAL = "card 4111 1111 1111 1111"  # a value the app sent: shown as ? in REL-03's evidence
 _LAG_BYTES = 2 * 1024 * 1024
+_NOWHERE = "host=/nonexistent/golive-fault user=replicator connect_timeout=2"  # a socket directory that is not there
 _PLAIN_HBA = f"host    {APP_DATABASE:<12} {APP_ROLE:<12} {HOST}/32   scram-sha-256  # golive fault db-without-tls\n"
 
 # the faults this module switches on the running PostgreSQL
@@ -34,6 +36,7 @@ SERVER_FAULTS = (
     "archiver-failing",
     "replica-stopped",
     "replica-lagging",
+    "replica-receiver-disconnected",
     "migration-locks-populated-table",
     "long-running-transaction",
     "lock-wait-on-target",
@@ -62,6 +65,7 @@ class DatabaseFaults:
         self.backups = backups
         self._on: set[str] = set()
         self._archive_command: str | None = None
+        self._primary_conninfo: str | None = None  # the replica's, while replica-receiver-disconnected is on
         self._held: psycopg.Connection[Any] | None = None  # the long-running transaction
         self._lock_wait: LockWait | None = None
         self.migrations_dir = backups.directory.parent / "migrations"
@@ -203,6 +207,28 @@ class DatabaseFaults:
     def _off_replica_lagging(self) -> None:
         with self._replica() as replica:
             replica.execute("select pg_wal_replay_resume()")
+        self._wait_caught_up()
+
+    # --- POST-01: the replica up and in recovery, but its WAL receiver cut off from the primary
+
+    def _set_primary_conninfo(self, conninfo: str) -> None:
+        with self._replica() as replica:
+            replica.execute(sql.SQL("alter system set primary_conninfo = {}").format(sql.Literal(conninfo)))
+            replica.execute("select pg_reload_conf()")  # the WAL receiver restarts with the new setting
+
+    def _on_replica_receiver_disconnected(self) -> None:
+        with self._replica() as replica:
+            row = replica.execute("show primary_conninfo").fetchone()
+        self._primary_conninfo = str(row[0]) if row else ""
+        self._set_primary_conninfo(_NOWHERE)
+        with self._primary() as conn:
+            _wait(lambda: conn.execute("select count(*) from pg_stat_replication").fetchone() == (0,),
+                  "the replica's WAL receiver to disconnect")  # fmt: skip
+
+    def _off_replica_receiver_disconnected(self) -> None:
+        if self._primary_conninfo is not None:
+            self._set_primary_conninfo(self._primary_conninfo)
+            self._primary_conninfo = None
         self._wait_caught_up()
 
     # --- REL-03: a populated table under a migration's AccessExclusiveLock; a transaction held open on the target

@@ -82,6 +82,9 @@ FAULTS: dict[str, Fault] = _registry(
           ("expected replica(s) walreceiver missing from pg_stat_replication (present: none)",), stage="postlaunch"),
     Fault("replica-lagging", ("POST-01",), "the replica's replay is paused while the primary moves on two WAL segments",
           ("replica walreceiver replay lag", "MiB", "threshold 1.0 MiB"), stage="postlaunch"),
+    Fault("replica-receiver-disconnected", ("POST-01",),
+          "the replica stays up and in recovery, but its primary_conninfo points nowhere: it receives nothing, "
+          "and received = replayed", ("replica WAL receiver ", "expected streaming"), stage="postlaunch"),
     Fault("backup-stale", ("DB-02", "LIVE-02"), "the latest nightly backup is 30 h old",
           ("latest backup app-", "is 30.0 h old")),
     Fault("backup-not-before-launch", ("LIVE-02",), "the latest backup is 25 h old: fresh enough, but not pre-launch",

@@ -1,7 +1,8 @@
 """The S3 and RDS backup sources against moto on loopback (tests/aws_standin.py), with the sandbox's real dumps:
 DB-02, DB-03, LIVE-02 and DB-04 pass on a healthy source and fail, each naming what it measured, on a broken one;
-a wrong key is one line with no credential in it."""
+a wrong key is one line with no credential in it; the restore drill restores the latest dump from S3."""
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from tests.aws_standin import BUCKET, INSTANCE, PREFIX, AwsStandIn
 from tests.e2e.harness import clean_environ, run_checks
 from tests.e2e.test_bad_input import env_file
+from tests.e2e.test_restore_drill import drill
 
 DIRECTORY = 'kind = "directory"\npath = "${GOLIVE_SANDBOX_DIR}/backups"\npattern = "*.dump"\ndate_from = "name"'
 BACKUP_CHECKS = ("-k", "backup or point_in_time")
@@ -86,3 +88,15 @@ def test_rds_source_passes_when_kept_and_fails_on_short_retention_and_stalled_pi
     assert "LatestRestorableTime" in broken.item("DB-04")["reason"]
     assert "limit 600 s (database.archive_max_delay_s)" in broken.item("DB-04")["reason"]
     assert broken.item("DB-02")["outcome"] == "passed"
+
+
+def test_the_restore_drill_downloads_and_restores_the_latest_dump_from_s3(healthy, aws, tmp_path):
+    keys = aws.mirror(healthy.workdir / "backups")
+    record = tmp_path / "restore.json"
+    done, _ = drill(healthy, record, s3_env(tmp_path, aws), **aws.environ())
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(record.read_text())
+    assert (doc["result"], doc["backup"]) == ("ok", max(keys).removeprefix(PREFIX))
+    assert doc["download_s"] >= 0
+    assert doc["checks"] == [{"table": "public.users", "restored": 1, "source_estimate": 1, "ok": True}]
+    assert aws.reader["aws_secret_access_key"] not in done.stdout + done.stderr

@@ -107,7 +107,7 @@ def test_malformed_backup_source_is_a_usage_error(healthy, tmp_path, reports):
     env = env_file(tmp_path, **{'kind = "directory"': 'kind = "tape"'})
     run = run_checks("preflight", clean_environ(healthy.environ()), reports, env=env)
     assert run.code == 4
-    assert "database.backups: kind should be 'directory', 's3' or 'rds'" in run.output
+    assert "database.backups: kind should be 'directory', 's3', 'rds' or 'pgbackrest'" in run.output
 
 
 def test_missing_migrations_directory_is_an_error(healthy, tmp_path, reports):

@@ -1,22 +1,76 @@
-"""`golive restore-drill` really restores the sandbox's latest nightly dump into a scratch PostgreSQL, checks it,
-times it and writes the record DB-05 reads; a dump that cannot be restored gives a failed record."""
+"""`golive restore-drill` really restores the sandbox's latest nightly dump into a scratch PostgreSQL, or into a
+database of its own on a staging server (the sandbox's primary server plays staging, reached over TLS as a role
+with CREATEDB), checks it, times it and writes the record DB-05 reads; a dump that cannot be restored or a restore
+that fails its sanity checks gives a failed record, and the staging database is dropped in every case."""
 
 import json
+import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
 
 from golive.probes.restore import judge_restore_record
+from golive.sandbox.postgres import HOST
 from tests.e2e.harness import ROOT, clean_environ
+from tests.e2e.test_bad_input import env_file
+
+STAGING_ROLE = "golive_drill"
+_HBA = f"hostssl all          {STAGING_ROLE:<12} {HOST}/32   scram-sha-256  # golive test: staging\n"
 
 
-def drill(sandbox, record, env="sandbox"):
+def drill(sandbox, record, env="sandbox", **extra):
     command = [sys.executable, "-m", "golive.cli", "restore-drill", f"--env={env}", f"--record={record}"]
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=clean_environ(sandbox.environ()), capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=clean_environ({**sandbox.environ(), **extra}), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
     return done, time.monotonic() - started
+
+
+def superuser(sandbox):
+    pg = sandbox.postgres
+    return psycopg.connect(pg.superuser_conninfo(pg.primary_port), autocommit=True)
+
+
+def drill_databases(sandbox) -> list[str]:
+    with superuser(sandbox) as conn:
+        rows = conn.execute("select datname from pg_database where datname like 'golive_restore_%'").fetchall()
+    return [row[0] for row in rows]
+
+
+def reload_hba(sandbox, text: str) -> None:
+    (sandbox.postgres.primary_dir / "pg_hba.conf").write_text(text, encoding="utf-8")
+    with superuser(sandbox) as conn:
+        conn.execute("select pg_reload_conf()")
+    time.sleep(0.2)  # the postmaster rereads pg_hba.conf asynchronously
+
+
+@pytest.fixture
+def staging(healthy) -> Iterator[str]:
+    """RESTORE_TARGET_URL for the sandbox's primary server: a role that may create databases, over TLS."""
+    password = secrets.token_urlsafe(18)
+    with superuser(healthy) as conn:
+        conn.execute(sql.SQL("create role {} login createdb password {}").format(sql.Identifier(STAGING_ROLE),
+                                                                                sql.Literal(password)))  # fmt: skip
+    hba = (healthy.postgres.primary_dir / "pg_hba.conf").read_text(encoding="utf-8")
+    reload_hba(healthy, hba + _HBA)
+    parts = urlsplit(healthy.environ()["DATABASE_URL"])
+    url = urlunsplit(parts._replace(netloc=f"{STAGING_ROLE}:{password}@{parts.hostname}:{parts.port}",
+                                    path="/postgres"))  # fmt: skip
+    try:
+        yield url
+    finally:
+        reload_hba(healthy, hba)
+        with superuser(healthy) as conn:
+            for name in drill_databases(healthy):
+                conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(STAGING_ROLE)))
 
 
 def test_restore_drill_restores_checks_and_records(healthy, tmp_path):
@@ -26,8 +80,11 @@ def test_restore_drill_restores_checks_and_records(healthy, tmp_path):
     doc = json.loads(record.read_text())
     assert doc["result"] == "ok", doc
     assert doc["backup"] == max(p.name for p in (healthy.workdir / "backups").glob("*.dump"))
-    assert doc["row_counts"]["users"] == 1
-    assert doc["checks"] == [{"table": "users", "restored": 1, "source_estimate": 1, "ok": True}]
+    assert doc["row_counts"]["public.users"] == 1
+    assert doc["checks"] == [{"table": "public.users", "restored": 1, "source_estimate": 1, "ok": True}]
+    assert doc["checked"] == (
+        "1 table(s) of database.restore_tables non-empty and within 10% of the source's statistics"
+    )
     assert doc["target"].startswith("scratch PostgreSQL 15")
     assert judge_restore_record(record, datetime.now(UTC), 7).problem is None
     assert "golive restore-drill: OK" in done.stdout
@@ -48,6 +105,62 @@ def test_an_unrestorable_dump_gives_a_failed_record(healthy, tmp_path):
     assert doc["detail"].startswith("pg_restore of ")
     problem = judge_restore_record(record, datetime.now(UTC), 7).problem
     assert "has result 'failed' (pg_restore of " in problem
+
+
+def test_a_restore_that_fails_its_sanity_checks_gives_a_failed_record(healthy, tmp_path):
+    record = tmp_path / "restore.json"
+    env = env_file(tmp_path, **{'restore_tables = ["users"]': 'restore_tables = ["users", "orders", "audit.log"]'})
+    done, _ = drill(healthy, record, env)
+    assert done.returncode == 1
+    doc = json.loads(record.read_text())
+    assert (doc["result"], doc["detail"]) == (
+        "failed", "table public.orders is empty after the restore; table audit.log is missing from the restored "
+        "database")  # fmt: skip
+    assert "  checked: 3 table(s) of database.restore_tables non-empty" in done.stdout
+    problem = judge_restore_record(record, datetime.now(UTC), 7).problem
+    assert "table public.orders is empty after the restore" in problem
+
+
+def test_the_drill_restores_into_its_own_database_on_staging_and_drops_it(healthy, staging, tmp_path):
+    record = tmp_path / "restore.json"
+    done, seconds = drill(healthy, record, RESTORE_TARGET_URL=staging)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(record.read_text())
+    assert doc["result"] == "ok", doc
+    print(f"restore drill into staging: {doc['duration_s']} s inside, {seconds:.2f} s for the command")
+    assert doc["target"].startswith(f"staging {HOST}:{healthy.postgres.primary_port} database golive_restore_")
+    assert doc["target"].endswith(" (created for the drill, dropped after)")
+    assert doc["checks"] == [{"table": "public.users", "restored": 1, "source_estimate": 1, "ok": True}]
+    assert drill_databases(healthy) == []
+    assert urlsplit(staging).password not in done.stdout + done.stderr + record.read_text()
+
+
+def test_a_failed_drill_on_staging_still_drops_its_database(healthy, staging, tmp_path):
+    record = tmp_path / "restore.json"
+    healthy.set_faults(["backup-unreadable"])
+    try:
+        done, _ = drill(healthy, record, RESTORE_TARGET_URL=staging)
+    finally:
+        healthy.set_faults(())
+    assert done.returncode == 1
+    doc = json.loads(record.read_text())
+    assert doc["result"] == "failed"
+    assert doc["detail"].startswith("pg_restore of ")
+    assert doc["target"].startswith("staging ")
+    assert drill_databases(healthy) == []
+
+
+def test_a_staging_role_that_may_not_create_databases_is_one_line(healthy, staging, tmp_path):
+    with superuser(healthy) as conn:
+        conn.execute(sql.SQL("alter role {} nocreatedb").format(sql.Identifier(STAGING_ROLE)))
+    record = tmp_path / "restore.json"
+    done, _ = drill(healthy, record, RESTORE_TARGET_URL=staging)
+    assert done.returncode == 1
+    doc = json.loads(record.read_text())
+    assert doc["detail"].startswith(f"RESTORE_TARGET_URL at {HOST}:{healthy.postgres.primary_port}/postgres: "
+                                    "cannot create database golive_restore_")  # fmt: skip
+    assert doc["detail"].endswith(": permission denied to create database")
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_no_environment_is_a_usage_error(healthy, tmp_path):

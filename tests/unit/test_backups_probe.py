@@ -131,19 +131,42 @@ def test_describe_nights_cuts_long_lists():
 
 
 @pytest.fixture(scope="module")
-def real_dump(tmp_path_factory):
-    """A real custom-format archive: the latest nightly dump a sandbox's backup job took (pg_dump -Fc)."""
+def real_dumps(tmp_path_factory):
+    """Real archives of a sandbox's app database: the latest nightly dump its backup job took (pg_dump -Fc), and
+    a directory-format dump (pg_dump -Fd) named as a nightly job would name it."""
     if shutil.which("pg_restore") is None:
         pytest.skip("pg_restore not installed")
     from golive.sandbox import Sandbox
 
     workdir = tmp_path_factory.mktemp("dumpbox")
-    with Sandbox(workdir):
-        path = workdir / "backups"
-        latest = max(path.glob("*.dump"))
-        copy = tmp_path_factory.mktemp("dump") / latest.name
-        shutil.copyfile(latest, copy)
-    return copy
+    copies = tmp_path_factory.mktemp("dump")
+    with Sandbox(workdir) as box:
+        latest = max((workdir / "backups").glob("*.dump"))
+        shutil.copyfile(latest, copies / latest.name)
+        pg = box.postgres
+        made = pg.root / "app-2026-11-25T0200Z"
+        pg.account.run([str(pg.bindir / "pg_dump"), "-Fd", "-h", str(pg.socket_dir), "-p", str(pg.primary_port),
+                        "-U", "postgres", "-d", "app", "-f", str(made)], cwd=pg.root)  # fmt: skip
+        shutil.copytree(made, copies / made.name)
+    return copies / latest.name, copies / made.name
+
+
+@pytest.fixture(scope="module")
+def real_dump(real_dumps):
+    return real_dumps[0]
+
+
+def test_a_directory_format_dump_is_a_backup_pg_restore_reads(real_dumps, tmp_path):
+    directory = tmp_path / real_dumps[1].name
+    shutil.copytree(real_dumps[1], directory)
+    (tmp_path / "app-notes").mkdir()  # a directory without toc.dat is not a dump
+    found = directory_inventory(DirectoryBackups(path=tmp_path, pattern="app-*"))
+    assert [(b.name, b.taken_at) for b in found] == [("app-2026-11-25T0200Z", datetime(2026, 11, 25, 2, tzinfo=UTC))]
+    assert found[0].size == sum(f.stat().st_size for f in directory.iterdir())
+    result = check_readable(found[0], timeout_s=30)
+    assert (result.ok, result.tables) == (True, 7)  # the six app tables and migrations.applied
+    (directory / "toc.dat").write_bytes(b"PGDMP")  # cut short
+    assert not check_readable(found[0], timeout_s=30).ok
 
 
 def test_pg_restore_reads_a_real_dump(real_dump):
@@ -227,3 +250,17 @@ def test_missing_or_malformed_record_fails(tmp_path, content, problem):
     verdict = judge_restore_record(path, NOW, 7)
     assert problem in verdict.problem
     assert verdict.problem.endswith("expected a successful restore drill within 7 days")
+
+
+def test_a_record_finished_in_the_future_is_refused(tmp_path):
+    path = record(tmp_path, finished_at=(NOW + timedelta(hours=3)).isoformat())
+    verdict = judge_restore_record(path, NOW, 7)
+    assert verdict.problem == (
+        f"restore record {path} finished_at 2026-11-26T13:00:00+00:00 is 3.0 h in the future "
+        "(now 2026-11-26T10:00:00+00:00); expected a successful restore drill within 7 days"
+    )
+
+
+def test_a_record_a_little_ahead_is_clock_skew_and_passes(tmp_path):
+    path = record(tmp_path, finished_at=(NOW + timedelta(minutes=2)).isoformat())
+    assert judge_restore_record(path, NOW, 7).problem is None

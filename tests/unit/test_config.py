@@ -132,3 +132,17 @@ def test_settings_that_would_hollow_out_checks_are_refused(extra, expected, monk
     with pytest.raises(ConfigError) as raised:
         parse_environment(MINIMAL.format(tier="production") + extra, "p.toml", {})
     assert str(raised.value).startswith(f"p.toml: {expected}"), str(raised.value)
+
+
+@pytest.mark.parametrize("sslmode", ["disable", "allow", "prefer"])
+def test_production_requires_an_encrypted_database_connection(sslmode):
+    text = 'name = "prod"\ntier = "production"\n[app]\nbase_url = "https://app.example.com"\n[database]\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_environment(text + f'min_sslmode = "{sslmode}"', "prod.toml", {})
+    assert str(caught.value) == (
+        f"prod.toml: database: min_sslmode = '{sslmode}' would let production's DATABASE_URL go unencrypted; "
+        "expected require, verify-ca or verify-full"
+    )
+    staging = text.replace('tier = "production"', 'tier = "staging"')
+    assert parse_environment(staging + f'min_sslmode = "{sslmode}"', "s.toml", {}).database.min_sslmode == sslmode
+    assert parse_environment(text + 'min_sslmode = "require"', "prod.toml", {}).database.min_sslmode == "require"
