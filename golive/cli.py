@@ -164,7 +164,10 @@ def _parser() -> argparse.ArgumentParser:
     box.add_argument("--fault", action="append", default=[], choices=list(FAULTS), metavar="NAME")
     box.add_argument("--dir", default=str(SANDBOX_DIR), help="the sandbox's working directory")
 
-    drill = sub.add_parser("restore-drill", help="restore the latest backup into a scratch database and record it")
+    drill = sub.add_parser(
+        "restore-drill",
+        help="restore the latest backup into a scratch database (or RESTORE_TARGET_URL's staging server) and record it",
+    )
     drill.add_argument("--env", default=os.environ.get("GOLIVE_ENV"), help="environment name or path")
     drill.add_argument("--record", default=None, help="where to write the record (default database.restore_record)")
 

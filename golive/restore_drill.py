@@ -113,6 +113,19 @@ def staging_target(url: Secret, settings: DatabaseSettings) -> Iterator[Target]:
               sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))  # fmt: skip
 
 
+def refuse_production_server(staging: Secret, production: Secret | None) -> None:
+    """ProbeError when the staging URL names the server DATABASE_URL names: the drill creates and drops databases
+    on its target, which must never be the production server."""
+    if production is None:
+        return
+    same = server_of(staging).rsplit("/", 1)[0] == server_of(production).rsplit("/", 1)[0]
+    if same and server_of(staging) != staging.name:
+        raise ProbeError(
+            f"{staging.name} names the production server {server_of(production).rsplit('/', 1)[0]} (as DATABASE_URL "
+            "does): the drill creates and drops a database on its target; point it at a staging server"
+        )
+
+
 def _source_estimates(env: Environment, variables: Variables) -> dict[str, int | None] | None:
     """Row estimates by schema.table from the source's statistics (None: unknown, never analyzed and no live
     tuples counted); None without DATABASE_URL."""
@@ -158,6 +171,8 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
     }
     problems: list[str] = []
     staging = variables.secret(TARGET_VARIABLE)
+    if staging is not None and env.tier == "production":
+        refuse_production_server(staging, variables.secret("DATABASE_URL"))
     try:
         with staging_target(staging, settings) if staging else scratch_target() as target:
             record["target"] = target.description

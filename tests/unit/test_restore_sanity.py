@@ -4,7 +4,9 @@ within tolerance of the source's statistics; with none configured, some table ha
 import pytest
 
 from golive.config import ConfigError, parse_environment
-from golive.restore_drill import check_sanity, drill_database_name, qualified
+from golive.outcomes import ProbeError
+from golive.restore_drill import check_sanity, drill_database_name, qualified, refuse_production_server
+from golive.secrets import Secret
 
 COUNTS = {"public.users": 120, "public.orders": 0, "billing.invoices": 40}
 
@@ -80,3 +82,18 @@ def test_a_restore_table_that_is_not_schema_table_is_a_configuration_error():
     text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "https://app.example.com"\n[database]\n'
     with pytest.raises(ConfigError, match=r"database.restore_tables.0: String should match pattern"):
         parse_environment(text + 'restore_tables = ["a.b.c"]', "x.toml", {})
+
+
+def test_a_production_drill_never_targets_the_production_server():
+    production = Secret("DATABASE_URL", "postgresql://app:pw@db.prod.internal:5432/app?sslmode=verify-full")
+    with pytest.raises(ProbeError) as caught:
+        refuse_production_server(Secret("RESTORE_TARGET_URL", "postgresql://drill:pw2@db.prod.internal/postgres"),
+                                 production)  # fmt: skip
+    assert str(caught.value) == (
+        "RESTORE_TARGET_URL names the production server db.prod.internal:5432 (as DATABASE_URL does): the drill "
+        "creates and drops a database on its target; point it at a staging server"
+    )
+    assert "pw" not in str(caught.value)
+    refuse_production_server(Secret("RESTORE_TARGET_URL", "postgresql://drill:pw2@db.staging.internal/postgres"),
+                             production)  # fmt: skip
+    refuse_production_server(Secret("RESTORE_TARGET_URL", "postgresql://drill@db.prod.internal/x"), None)
