@@ -33,7 +33,8 @@ lint: $(STAMP)
 pipeline: $(STAMP) $(GITLAB_CI_LOCAL)
 	$(PY) -m tests.localci $(if $(FAULT),--fault $(FAULT))
 
-# tests/test_pipeline.py: the healthy pipeline and a faulted one, asserted (about 3 minutes; CI runs it after make test).
+# tests/test_pipeline.py: the healthy pipeline (strict) and two faulted ones, asserted (about 2 minutes; CI runs it
+# after make test).
 pipeline-test: $(STAMP) $(GITLAB_CI_LOCAL)
 	$(PY) -m pytest tests/test_pipeline.py -p no:cacheprovider -q -m pipeline
 

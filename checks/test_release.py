@@ -2,23 +2,23 @@
 
 import pytest
 
-from golive.outcomes import ProbeError
+from golive.outcomes import not_verified
 from golive.probes.ci import review_pipeline
-from golive.release import git_tag, review_artifact
+from golive.release import verify_artifact
 
 
 @pytest.mark.preflight
 @pytest.mark.item("REL-02")
-def test_release_artifact_immutable_and_tagged(release_file, release_repo, golive_run, evidence):
-    """An annotated git tag on the shipped commit, and the artifact pinned by its digest."""
+def test_release_artifact_immutable_and_tagged(release_file, environment, registry, golive_run, http, evidence):
+    """An annotated git tag on the shipped commit, the artifact pinned by its digest and held by the registry, and
+    the app reporting that commit for this version."""
     release = golive_run.release
-    try:
-        tag = git_tag(release_repo, release.tag)
-    except OSError as exc:
-        raise ProbeError(f"release.repo: {exc}") from None
-    review = review_artifact(release_file, release.tag, release.commit, release.digest, tag)
-    evidence.record(review.subject, review.measured, {"commit": release.commit}, ok=not review.problems)
+    review = verify_artifact(release_file, release, environment, registry, http)
+    evidence.record(review.subject, review.measured, {"commit": release.commit, "digest": release.digest},
+                    ok=review.ok)  # fmt: skip
     assert not review.problems, review.explain()
+    if review.unverified:
+        not_verified("; ".join(review.unverified))
 
 
 @pytest.mark.preflight

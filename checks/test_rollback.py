@@ -2,8 +2,8 @@
 
 import pytest
 
-from golive.outcomes import ProbeError
-from golive.release import git_tag, review_communication, review_previous
+from golive.outcomes import not_verified
+from golive.release import review_communication, verify_previous
 
 
 @pytest.mark.preflight
@@ -17,13 +17,11 @@ def test_incident_communication_ready(release_file, now, attest):
 
 @pytest.mark.preflight
 @pytest.mark.item("RB-01")
-def test_previous_release_recorded_and_redeployable(release_file, release_repo, golive_run, evidence):
-    """The previous stable release (tag and digest) is recorded for this environment and still exists."""
-    recorded = release_file.text("previous", "tag")
-    try:
-        tag = git_tag(release_repo, recorded) if recorded else None
-    except OSError as exc:
-        raise ProbeError(f"release.repo: {exc}") from None
-    review = review_previous(release_file, golive_run.release.tag, tag)
-    evidence.record(review.subject, review.measured, ok=not review.problems)
+def test_previous_release_recorded_and_redeployable(release_file, environment, registry, golive_run, http, evidence):
+    """The previous stable release (tag and digest) is recorded for this environment and still exists: its git
+    tag, and its image in the registry."""
+    review = verify_previous(release_file, environment, golive_run.release.tag, registry, http)
+    evidence.record(review.subject, review.measured, ok=review.ok)
     assert not review.problems, review.explain()
+    if review.unverified:
+        not_verified("; ".join(review.unverified))

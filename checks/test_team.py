@@ -13,11 +13,10 @@ from golive.release import review_access, review_contacts, review_signoffs, revi
 
 @pytest.mark.preflight
 @pytest.mark.item("TEAM-01")
-def test_support_training_and_runbook(release_file, release_policy, now, attest):
+def test_support_training_and_runbook(release_file, release_policy, environment, now, http, attest):
     """A 60-90 minute support walkthrough was held recently and the runbook PDF is published and current."""
     limit = timedelta(days=release_policy.training_max_age_days)
-    previous = release_file.when("previous", "released_at")
-    review = review_training(release_file, limit, release_policy.training_minutes, previous, now)
+    review = review_training(release_file, environment.name, limit, release_policy.training_minutes, now, http)
     attest(review)
     assert not review.problems, review.explain()
 
@@ -33,9 +32,10 @@ def test_least_privilege_and_two_person_control(release_file, now, attest):
 
 @pytest.mark.preflight
 @pytest.mark.item("TEAM-03")
-def test_emergency_contacts(release_file, attest):
-    """Primary/secondary on-call, product owner, release manager and support lead, each reachable."""
-    review = review_contacts(release_file)
+def test_emergency_contacts(release_file, now, attest):
+    """Primary/secondary on-call, product owner, release manager and support lead, each reachable, confirmed by a
+    named person."""
+    review = review_contacts(release_file, now)
     attest(review)
     assert not review.problems, review.explain()
 

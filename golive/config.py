@@ -57,6 +57,7 @@ OPTIONAL_VARIABLES: tuple[str, ...] = (
     "SMOKE_PASSWORD",
     "UPTIMEROBOT_API_KEY",
     "GITLAB_API_TOKEN",
+    "REGISTRY_TOKEN",
     "CDN_API_TOKEN",
     # golive restore-drill: a staging server to restore into (default: a temporary local PostgreSQL)
     "RESTORE_TARGET_URL",
@@ -209,11 +210,38 @@ class CiSettings(_Section):
     required_suites: list[str] = Field(default_factory=lambda: ["unit", "integration"])
 
 
+# An OCI distribution repository name (the distribution spec's grammar), e.g. "acme/web-app".
+_REPOSITORY = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*")
+
+
+class RegistrySettings(_Section):
+    """REL-02, RB-01: the OCI distribution registry holding the release images (password in REGISTRY_TOKEN)."""
+
+    url: HttpUrl
+    repository: str
+    username: str | None = None  # with REGISTRY_TOKEN: Basic auth and the registry's token service
+
+    @field_validator("repository")
+    @classmethod
+    def _oci_name(cls, name: str) -> str:
+        if not _REPOSITORY.fullmatch(name):
+            raise ValueError(f"{name!r} is not an OCI repository name (lowercase path components: acme/web-app)")
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: HttpUrl) -> HttpUrl:
+        if url.scheme != "https":
+            raise ValueError(f"expected an https:// registry URL (REGISTRY_TOKEN is sent to it), got {url.scheme}://")
+        return url
+
+
 class ReleaseSettings(_Section):
     """Where the release files live and how fresh people's confirmations must be."""
 
     dir: Path = Path("releases")
     repo: Path | None = None
+    registry: RegistrySettings | None = None
     signoff_max_age_hours: PositiveInt = 72
     notification_max_age_hours: PositiveInt = 48
     training_max_age_days: PositiveInt = 30

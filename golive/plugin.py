@@ -455,7 +455,9 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     results = item_results(
         state.checklist, state.stage, list(state.tests.values()), frozenset(state.checked_items), state.deselected
     )
-    state.results = apply_waivers(results, _waivers(state, env, config.rootpath))
+    waivers = _waivers(state, env, config.rootpath)
+    state.results = apply_waivers(results, waivers)
+    state.incomplete.extend(waivers.unattached())
     if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         code = pytest.ExitCode(session.exitstatus)
         state.incomplete.append(f"pytest ended with exit code {int(code)} ({code.name.lower().replace('_', ' ')})")

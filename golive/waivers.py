@@ -4,7 +4,8 @@ A waiver file per release (``<release.dir>/<tag>.waivers.toml``) lists ``[[waive
 approver, justification, ticket and expiry date. A waiver is valid only when every field is there, it has not
 expired, and the approver is not the person who owns the item (two-person rule: the owners are named in the
 release file's ``[owners]`` table, by the checklist's owner roles). An invalid waiver waives nothing: the item
-keeps its outcome and the reason says why the waiver was refused.
+keeps its outcome and the reason says why the waiver was refused. A refusal no item can carry (the file is not
+valid TOML, an entry names no checklist item) is reported by the run itself, which is then a no-go.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ class WaiverFile:
     waivers: dict[str, Waiver]
     refused: dict[str, list[str]]
 
+    def unattached(self) -> list[str]:
+        """Refusals no item can carry (a file that is not valid TOML, an entry without an item or naming no
+        checklist item): the run reports them itself and cannot be a go while they stand."""
+        return [
+            f"waiver refused: {reason}; no go-live until the waiver file is fixed"
+            for reason in self.refused.get("", [])
+        ]
+
 
 def _refuse(refused: dict[str, list[str]], item: str, reason: str) -> None:
     refused.setdefault(item, []).append(reason)
@@ -71,7 +80,7 @@ def load_waivers(path: Path, owners: dict[str, str], item_owners: dict[str, str]
             continue
         missing = [name for name in FIELDS if not entry.get(name)]
         if missing:
-            _refuse(refused, item, f"{where}: missing {', '.join(missing)}")
+            _refuse(refused, item if item in item_owners else "", f"{where}: missing {', '.join(missing)}")
             continue
         if item not in item_owners:
             _refuse(refused, "", f"{where}: {item} is not a checklist item")

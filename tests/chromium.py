@@ -208,3 +208,14 @@ class Page:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a complete PNG file (signature, IHDR first, IEND last), None for anything else."""
+    data = path.read_bytes() if path.is_file() else b""
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or not data.endswith(b"IEND\xaeB`\x82"):
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

@@ -1,7 +1,7 @@
 """The sign-off report in a real browser: each stage's HTML, rendered by headless Chromium with JavaScript on and
 off (ticket systems strip scripts), shows the verdict on the first screen and a visible sign-off row for every
 item, agreeing with the JSON artifact. Screenshots go to reports/screenshots/ (or $GOLIVE_SCREENSHOTS) for CI
-to keep and for people to look at."""
+to keep and for people to look at: each test asserts its own are real PNGs of this run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from golive.checklist import STAGES
 from golive.sandbox import Sandbox
-from tests.chromium import Chromium, find_chromium
+from tests.chromium import Chromium, find_chromium, png_size
 from tests.e2e.harness import ROOT, clean_environ, run_checks
 
 WIDTH, HEIGHT = 1280, 1000  # a laptop screen: the verdict must show without scrolling
@@ -109,12 +109,17 @@ def _report(rendered: Path, name: str) -> tuple[Path, dict[str, Any]]:
 def test_signoff_and_verdict_visible(chromium, rendered, name, javascript):
     html, doc = _report(rendered, name)
     label = f"{name}-{'js-on' if javascript else 'js-off'}"
+    screenshot, signoff = SCREENSHOTS / f"{label}.png", SCREENSHOTS / f"{label}-signoff.png"
+    for stale in (screenshot, signoff):  # from an earlier run: the files must be this run's
+        stale.unlink(missing_ok=True)
     with Chromium(chromium, javascript=javascript) as browser:
         page = browser.open(html.as_uri(), WIDTH, HEIGHT)
         shown = page.evaluate(MEASURE)
-        page.screenshot(SCREENSHOTS / f"{label}.png")
+        page.screenshot(screenshot)
         if shown["signoff"]:
-            page.screenshot(SCREENSHOTS / f"{label}-signoff.png", shown["signoff"])
+            page.screenshot(signoff, shown["signoff"])
+    # the screenshots CI keeps as artifacts: real PNGs, the first screen and the sign-off section
+    assert png_size(screenshot) == (WIDTH, HEIGHT), f"{label}: {screenshot} is not a {WIDTH}x{HEIGHT} PNG"
 
     # The browser really ran (or really did not run) the page's scripts: pytest-html builds its results
     # table with JavaScript, one row per test.
@@ -124,6 +129,7 @@ def test_signoff_and_verdict_visible(chromium, rendered, name, javascript):
         assert shown["results_rows"] == 0
 
     assert shown["signoff"], f"{label}: #golive-signoff is missing or not visible"
+    assert png_size(signoff) is not None, f"{label}: {signoff} is not a PNG"
     verdict = shown["verdict"]
     expected = "Verdict: " + doc["verdict"].upper()
     assert verdict, f"{label}: #golive-verdict is missing"

@@ -60,6 +60,7 @@ class Response:
     latency_ms: float
     headers: Mapping[str, str]
     text: str
+    content: bytes = b""  # the body as received (a PDF, an image): text is its decoded form
 
     def json_body(self) -> object | None:
         try:
@@ -82,8 +83,10 @@ def deadline_of(client: httpx.Client) -> float:
     return (timeout.connect or 0.0) + (timeout.read or 0.0)
 
 
-def request(client: httpx.Client, method: str, url: str, what: str, **kwargs: Any) -> Response:
-    """One HTTP exchange within the client's deadline and MAX_BODY_BYTES; anything that keeps it from
+def request(
+    client: httpx.Client, method: str, url: str, what: str, *, max_bytes: int = MAX_BODY_BYTES, **kwargs: Any
+) -> Response:
+    """One HTTP exchange within the client's deadline and max_bytes; anything that keeps it from
     measuring (refused, timed out, endless, invalid URL) raises ProbeError with one line naming ``what``."""
     deadline = deadline_of(client)
     started = time.perf_counter()
@@ -92,8 +95,8 @@ def request(client: httpx.Client, method: str, url: str, what: str, **kwargs: An
         with client.stream(method, url, **kwargs) as answer:
             for chunk in answer.iter_bytes():
                 body += chunk
-                if len(body) > MAX_BODY_BYTES:
-                    raise ProbeError(f"{what}: the answer is larger than {MAX_BODY_BYTES} bytes")
+                if len(body) > max_bytes:
+                    raise ProbeError(f"{what}: the answer is larger than {max_bytes} bytes")
                 if time.perf_counter() - started > deadline:
                     raise ProbeError(f"{what}: no complete answer within {deadline:.0f} s")
             status, headers, encoding = answer.status_code, dict(answer.headers), answer.encoding or "utf-8"
@@ -102,7 +105,7 @@ def request(client: httpx.Client, method: str, url: str, what: str, **kwargs: An
     except httpx.HTTPError as exc:
         raise ProbeError(f"{what}: {describe_error(exc)}") from None
     latency = round((time.perf_counter() - started) * 1000, 1)
-    return Response(url, status, latency, headers, bytes(body).decode(encoding, errors="replace"))
+    return Response(url, status, latency, headers, bytes(body).decode(encoding, errors="replace"), bytes(body))
 
 
 def get(client: httpx.Client, url: str) -> Response:

@@ -93,7 +93,8 @@ class Release:
 
     tag: str = "v1.4.0"
     commit: str = "5a05267a8904e07aba7bb4efb1958e73ee8f6001"  # what releases.make_release_repo commits
-    digest: str = "sha256:4f2a9c1e7b3d5a8f0e6c2b4d9a1f3e5c7b9d2a4f6e8c0b1d3a5f7e9c2b4d6a8f"
+    # the SHA-256 of the image manifest the sandbox's registry holds for it (standins/registry.py)
+    digest: str = "sha256:97c40529031b2b56891a3b45784dec8432823f9bca65ef3dbce1e6b36d52bcea"
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,28 @@ FAULTS: dict[str, Fault] = _registry(
     Fault("release-artifact-mutable-tag", ("REL-02",), "the release references the artifact as app:latest",
           ("[release].artifact: registry.sandbox.golive.invalid/app:latest is referenced by a mutable tag",)),
     Fault("release-previous-missing", ("RB-01",), "the recorded previous release v1.3.1 does not exist",
-          ("[previous].tag: v1.3.1 no longer exists in the release repository",)),
+          ("[previous.sandbox].tag: v1.3.1 no longer exists in the release repository",)),
+    Fault("release-previous-other-environment", ("RB-01", "TEAM-01"),
+          "the previous release is recorded for staging only, not for the sandbox this run checks",
+          {"RB-01": ("[previous.sandbox]: missing, the previous release of sandbox is not recorded "
+                     "(recorded for: staging)",),
+           "TEAM-01": ("[previous.sandbox].released_at: missing (a time with an offset), so the runbook cannot be "
+                       "shown to be updated after the previous release",)}),
+    Fault("release-runbook-stale", ("TEAM-01",), "the runbook PDF was last edited 20 days ago, before the previous "
+          "release (14 days ago)",
+          ("[training].runbook: runbook.pdf last updated", "(runbook.pdf /ModDate), before the previous release",
+           "[previous.sandbox].released_at)")),
+    Fault("health-other-commit", ("REL-02",),
+          "the release's image reports v1.4.0 built from another commit (the canary serves it before the deploy; "
+          "CAN-01 and CAN-02 see it after)",
+          ("[canary] GET https://127.0.0.1:", "/api/health: version 'v1.4.0' with commit "
+           "'e1f0a2b3c4d5e6f708192a3b4c5d6e7f80910203'", "the image was built from another commit")),
+    Fault("registry-release-digest-missing", ("REL-02",), "the registry holds no manifest for the release digest",
+          ("release digest sha256:97c40529", "is not in the registry: 127.0.0.1:",
+           "/golive-sandbox/web-app@sha256:97c40529", "answered MANIFEST_UNKNOWN: manifest unknown")),
+    Fault("registry-previous-digest-gone", ("RB-01",),
+          "the previous release's manifest was deleted from the registry (garbage-collected)",
+          ("previous release digest sha256:5cac1ad4", "is not in the registry", "MANIFEST_UNKNOWN: manifest unknown")),
     Fault("ci-pipeline-failed", ("REL-01",), "the release commit's CI pipeline failed (3 unit tests)",
           ("pipeline 118342 for v1.4.0 is 'failed', expected 'success'", "suite 'unit': 3 failed, 0 errors of 412")),
     Fault("ci-suite-missing", ("REL-01",), "the release pipeline ran no integration suite",

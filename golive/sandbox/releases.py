@@ -7,19 +7,30 @@ Written at start and again whenever the faults change, so checks always read the
 
 from __future__ import annotations
 
+import io
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from golive.sandbox.app import Release
+from golive.sandbox.rollout import PREVIOUS_COMMIT, PREVIOUS_TAG
+from golive.sandbox.standins.registry import digest_of, image_manifest
 
-PREVIOUS_TAG = "v1.3.2"
+ENVIRONMENT = "sandbox"  # environments/sandbox.toml's name: the previous release is recorded for it
 _PREVIOUS_DATE = "2026-11-12T09:00:00+00:00"
 _RELEASE_DATE = "2026-11-20T09:00:00+00:00"
-PREVIOUS_DIGEST = "sha256:" + "7c1e" * 16
+PREVIOUS_DIGEST = digest_of(image_manifest(PREVIOUS_TAG, PREVIOUS_COMMIT))  # what the sandbox's registry holds
 OTHER_DIGEST = "sha256:" + "0bad" * 16
+RUNBOOK_LINES = (
+    "Web app go-live runbook",
+    "Health: GET /api/health and /api/health/db on every instance.",
+    "Rollback: redeploy the previous release by its digest ([previous.<environment>] in the release file).",
+    "Payments: escalate webhook failures to the on-call lead.",
+)
 
 PEOPLE = {
     "engineering-lead": "Asha Rao",
@@ -49,14 +60,37 @@ def _table(name: str, values: dict[str, object]) -> str:
     return f"[{name}]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in values.items())
 
 
-def _runbook(path: Path, pdf: bool) -> None:
-    if pdf:
-        writer = PdfWriter()
-        writer.add_blank_page(width=595, height=842)
-        with path.open("wb") as out:
-            writer.write(out)
-    else:
+def _pdf_text(line: str) -> str:
+    return "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+
+def runbook_pdf(lines: Sequence[str], modified: datetime) -> bytes:
+    """A one-page PDF runbook (Helvetica text, one line each) whose /ModDate is ``modified``; the same bytes for
+    the same arguments."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=595, height=842)
+    helvetica = {NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                 NameObject("/BaseFont"): NameObject("/Helvetica")}  # fmt: skip
+    fonts = DictionaryObject({NameObject("/F1"): DictionaryObject(helvetica)})
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+    text = DecodedStreamObject()
+    shown = " ".join(f"{_pdf_text(line)} '" for line in lines)
+    text.set_data(f"BT /F1 11 Tf 56 790 Td 16 TL {shown} ET".encode("latin-1"))
+    page.replace_contents(text)
+    stamp = modified.astimezone(UTC).strftime("D:%Y%m%d%H%M%S+00'00'")
+    writer.add_metadata({"/Title": lines[0], "/CreationDate": stamp, "/ModDate": stamp})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _runbook(path: Path, faults: frozenset[str], now: datetime) -> None:
+    if "release-runbook-not-pdf" in faults:
         path.write_text("<html><body>Runbook (exported as HTML by mistake)</body></html>\n", encoding="utf-8")
+        return
+    # stale: last edited 20 days ago, before the previous release (14 days ago)
+    age = timedelta(days=20 if "release-runbook-stale" in faults else 1)
+    path.write_bytes(runbook_pdf(RUNBOOK_LINES, now - age))
 
 
 def write_release_files(directory: Path, release: Release, faults: frozenset[str]) -> Path:
@@ -72,7 +106,7 @@ def write_release_files(directory: Path, release: Release, faults: frozenset[str
         support.unlink(missing_ok=True)
     else:
         support.write_text("Acknowledge, link the status page, escalate payments issues to on-call.\n", "utf-8")
-    _runbook(directory / "runbook.pdf", pdf="release-runbook-not-pdf" not in faults)
+    _runbook(directory / "runbook.pdf", faults, now)
 
     signers = {role: PEOPLE[role] for role in ("engineering-lead", "product-owner", "support-lead", "on-call-lead")}
     if "release-signoff-same-person" in faults:
@@ -97,6 +131,7 @@ def write_release_files(directory: Path, release: Release, faults: frozenset[str
         "product-owner": {"name": PEOPLE["product-owner"], "contact": "vikram.mehta@example.com"},
         "release-manager": {"name": PEOPLE["release-manager"], "contact": "+91 98450 67890"},
         "support-lead": {"name": PEOPLE["support-lead"], "contact": "neha.kapoor@example.com"},
+        "attested": {"name": PEOPLE["release-manager"], "at": now - timedelta(hours=20)},
     }
     if "release-contact-unreachable" in faults:
         contacts["secondary-on-call"]["contact"] = "ask on Slack"
@@ -118,7 +153,7 @@ def write_release_files(directory: Path, release: Release, faults: frozenset[str
             },
         ),
         _table(
-            "previous",
+            f"previous.{'staging' if 'release-previous-other-environment' in faults else ENVIRONMENT}",
             {
                 "tag": "v1.3.1" if "release-previous-missing" in faults else PREVIOUS_TAG,
                 "digest": PREVIOUS_DIGEST,

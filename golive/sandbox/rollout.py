@@ -31,6 +31,8 @@ from golive.sandbox.standins import FaultSwitch
 # The release the baselines serve before the deploy (the canary's fault "canary-old-version" serves it too).
 PREVIOUS_TAG = "v1.3.2"
 PREVIOUS_COMMIT = "5d0c3a9e8b7f6a5d4c3b2a1f0e9d8c7b6a5f4e3d"
+# "health-other-commit": the release's build reports this commit (an image built from another commit than the tag)
+OTHER_BUILD_COMMIT = "e1f0a2b3c4d5e6f708192a3b4c5d6e7f80910203"
 
 # Flags the sandbox's release names as risky (off before launch), and one ordinary flag that is on.
 RISKY_FLAGS = ("new-checkout-flow", "bulk-refunds-v2")
@@ -93,11 +95,12 @@ class Rollout:
     def release_of(self, instance: str) -> tuple[str, str]:
         """(tag, commit) the instance serves right now."""
         previous = (PREVIOUS_TAG, PREVIOUS_COMMIT)
+        current = (self.tag, OTHER_BUILD_COMMIT if self.faults.on("health-other-commit") else self.commit)
         if instance == "canary":
-            return previous if self.faults.on("canary-old-version") else (self.tag, self.commit)
+            return previous if self.faults.on("canary-old-version") else current
         if instance == "instance-2" and self.faults.on("instance-old-version"):
             return previous
-        return (self.tag, self.commit) if self.deployed else previous
+        return current if self.deployed else previous
 
     def flags(self) -> dict[str, bool]:
         enabled = dict.fromkeys(RISKY_FLAGS, False) | dict.fromkeys(ORDINARY_FLAGS, True)

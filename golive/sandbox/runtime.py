@@ -28,15 +28,17 @@ from golive.sandbox.edge import Edge, with_hsts_faults
 from golive.sandbox.faults import FaultState, apply_env_faults
 from golive.sandbox.postgres import HOST, Credentials, Postgres, PostgresError
 from golive.sandbox.releases import make_release_repo, write_release_files
-from golive.sandbox.rollout import Rollout, SyntheticUsers
+from golive.sandbox.rollout import PREVIOUS_COMMIT, PREVIOUS_TAG, Rollout, SyntheticUsers
 from golive.sandbox.standins import Store, create_alerts_app, create_razorpay_app, create_sentry_app
 from golive.sandbox.standins.gitlab_api import create_gitlab_app
 from golive.sandbox.standins.prometheus import create_prometheus_app
+from golive.sandbox.standins.registry import create_registry_app, image_manifest
 from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
 from golive.sandbox.tls import LocalCA, create_local_ca
 
 SENTRY_ORG = "golive-sandbox"
 GITLAB_PROJECT = "golive-sandbox/web-app"
+REGISTRY_USER = "golive-ci"  # the image repository is GITLAB_PROJECT, as in GitLab's container registry
 SENTRY_PROJECT = "app"
 SMOKE_USER = "smoke@golive.test"
 INSTANCES = ("instance-1", "instance-2", "canary")
@@ -90,6 +92,7 @@ class SandboxSecrets:
     cdn_api_token: str
     smoke_password: str
     gitlab_token: str
+    registry_token: str
     uptimerobot_api_key: str
     session_secret: bytes
     database: Credentials
@@ -111,6 +114,7 @@ class SandboxSecrets:
             cdn_api_token=_random(40),
             smoke_password=_random(24),
             gitlab_token="glpat-" + _random(20),
+            registry_token=_random(32),
             uptimerobot_api_key="u" + str(secrets.randbelow(10**7)) + "-" + secrets.token_hex(12),
             session_secret=secrets.token_bytes(32),
             database=Credentials(app=_random(32), replicator=_random(32)),
@@ -263,7 +267,17 @@ class Sandbox:
         except PostgresError as error:
             raise SandboxError(f"PostgreSQL did not start: {error}") from error
         servers = self._servers = ServerGroup(ca)
-        servers_named = ("front", *INSTANCES, "razorpay", "sentry", "alerts", "gitlab", "prometheus", "uptime")
+        servers_named = (
+            "front",
+            *INSTANCES,
+            "razorpay",
+            "sentry",
+            "alerts",
+            "gitlab",
+            "prometheus",
+            "uptime",
+            "registry",
+        )
         sockets = {name: _listen() for name in servers_named}
         self._urls = {name: url for name, (_, url) in sockets.items()}
         for instance in INSTANCES:
@@ -293,6 +307,14 @@ class Sandbox:
             "alerts": create_alerts_app(s.slack_path, s.pagerduty_routing_key, self.faults, self.store),
             "gitlab": create_gitlab_app(
                 s.gitlab_token, GITLAB_PROJECT, self.release.tag, self.release.commit, self.faults
+            ),
+            "registry": create_registry_app(
+                REGISTRY_USER,
+                s.registry_token,
+                GITLAB_PROJECT,
+                image_manifest(self.release.tag, self.release.commit),
+                image_manifest(PREVIOUS_TAG, PREVIOUS_COMMIT),
+                self.faults,
             ),
         }
         for name, app in standins.items():
@@ -391,6 +413,8 @@ class Sandbox:
             "GOLIVE_SANDBOX_SENTRY_URL": urls["sentry"],
             "GOLIVE_SANDBOX_PAGERDUTY_URL": urls["alerts"] + "/v2/enqueue",
             "GOLIVE_SANDBOX_GITLAB_URL": urls["gitlab"],
+            "GOLIVE_SANDBOX_REGISTRY_URL": urls["registry"],
+            "REGISTRY_TOKEN": s.registry_token,
             "GOLIVE_SANDBOX_PROMETHEUS_URL": urls["prometheus"],
             "GOLIVE_SANDBOX_UPTIME_URL": urls["uptime"],
             "UPTIMEROBOT_API_KEY": s.uptimerobot_api_key,

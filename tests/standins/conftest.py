@@ -13,6 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from golive.sandbox.standins import Store, create_alerts_app, create_razorpay_app, create_sentry_app
+from golive.sandbox.tls import LocalCA
 from tests.standins.accounts import (
     KEY_ID,
     KEY_SECRET,
@@ -29,9 +30,12 @@ from tests.standins.accounts import (
 
 
 @contextmanager
-def serve(app: Starlette) -> Iterator[str]:
-    """Runs the app on a free loopback port in a background thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+def serve(app: Starlette, tls: LocalCA | None = None) -> Iterator[str]:
+    """Runs the app on a free loopback port in a background thread (over HTTPS with a certificate of the local
+    CA when given); yields its base URL."""
+    certificate = {"ssl_certfile": str(tls.chain_file), "ssl_keyfile": str(tls.key_file)} if tls else {}
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **certificate)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="standin-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + TIMEOUT
@@ -41,7 +45,7 @@ def serve(app: Starlette) -> Iterator[str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=TIMEOUT)

@@ -146,3 +146,24 @@ def test_production_requires_an_encrypted_database_connection(sslmode):
     staging = text.replace('tier = "production"', 'tier = "staging"')
     assert parse_environment(staging + f'min_sslmode = "{sslmode}"', "s.toml", {}).database.min_sslmode == sslmode
     assert parse_environment(text + 'min_sslmode = "require"', "prod.toml", {}).database.min_sslmode == "require"
+
+
+@pytest.mark.parametrize(
+    ("registry", "expected"),
+    [
+        ('url = "http://registry.example.com"\nrepository = "acme/web-app"\n',
+         "r.toml: release.registry.url: expected an https:// registry URL (REGISTRY_TOKEN is sent to it), got http://"),
+        ('url = "https://registry.example.com"\nrepository = "Acme/Web App"\n',
+         "r.toml: release.registry.repository: 'Acme/Web App' is not an OCI repository name (lowercase path "
+         "components: acme/web-app)"),
+        ('url = "https://registry.example.com"\n', "r.toml: release.registry.repository: Field required"),
+    ],
+)  # fmt: skip
+def test_the_registry_settings_are_refused_in_one_line_naming_the_key(registry, expected):
+    text = MINIMAL.format(tier="production") + "[release.registry]\n" + registry
+    with pytest.raises(ConfigError) as refused:
+        parse_environment(text, "r.toml", {})
+    assert str(refused.value) == expected
+    good = parse_environment(MINIMAL.format(tier="production") + '[release.registry]\nurl = "https://r.example"\n'
+                             'repository = "acme/web-app"\n', "r.toml", {})  # fmt: skip
+    assert (good.release.registry.repository, good.release.registry.username) == ("acme/web-app", None)

@@ -83,3 +83,21 @@ def test_a_waiver_file_that_is_not_a_list_of_tables_or_not_text_waives_nothing(t
         waivers = load_waivers(path, OWNERS, ITEM_OWNERS, TODAY)
         assert waivers.waivers == {}
         assert waivers.refused[""][0].startswith(expected), waivers.refused
+
+
+def test_refusals_no_item_can_carry_are_for_the_run_to_report(tmp_path):
+    cases = {
+        "TEAM-1": "v1.waivers.toml waiver 1 (TEAM-1): TEAM-1 is not a checklist item",
+        "": "v1.waivers.toml waiver 1 (no item): missing item",
+    }
+    for item, expected in cases.items():
+        waivers = waiver_file(tmp_path, item=item)
+        assert waivers.waivers == {}
+        assert waivers.unattached() == [f"waiver refused: {expected}; no go-live until the waiver file is fixed"]
+    misspelled_and_incomplete = waiver_file(tmp_path, item="TEAM-1", ticket=None)
+    assert misspelled_and_incomplete.refused == {"": ["v1.waivers.toml waiver 1 (TEAM-1): missing ticket"]}
+    expired = waiver_file(tmp_path, expires=TODAY - timedelta(days=1))
+    assert expired.unattached() == []  # its item, TEAM-01, says why
+    (tmp_path / "v1.waivers.toml").write_text("[[waiver]\n")
+    broken = load_waivers(tmp_path / "v1.waivers.toml", OWNERS, ITEM_OWNERS, TODAY)
+    assert broken.unattached()[0].startswith("waiver refused: v1.waivers.toml: not valid TOML (")
