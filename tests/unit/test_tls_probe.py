@@ -4,9 +4,11 @@ versions, and bounded, concurrent scanning with one-line errors."""
 from __future__ import annotations
 
 import asyncio
-import shutil
+import os
+import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from golive.outcomes import ProbeError
 from golive.probes.tls import (
@@ -23,6 +27,7 @@ from golive.probes.tls import (
     Endpoint,
     Handshake,
     fetch_chain,
+    hello_version,
     hostname_matches,
     judge_chain,
     load_roots,
@@ -126,16 +131,21 @@ def test_renewal_point_by_fraction_and_by_days(pki):
     assert judge(pki, leaf, pki["intermediate"], policy=CertPolicy(renew_before_days=30)).renewal_problems
 
 
-@pytest.mark.skipif(
-    shutil.which("openssl") is None, reason="needs the openssl command (cryptography cannot sign SHA-1)"
-)
-def test_a_sha1_signature_is_named(tmp_path):
-    cert = tmp_path / "sha1.pem"
-    subprocess.run(["openssl", "req", "-x509", "-sha1", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", str(tmp_path / "k.pem"), "-out", str(cert), "-days", "30",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=30)  # fmt: skip
-    sha1 = x509.load_pem_x509_certificate(cert.read_bytes())
+def sha1_signed(signed: CertifiedKey) -> x509.Certificate:
+    """``signed`` (an RSA certificate signed with SHA-256) signed again with SHA-1, which cryptography refuses to
+    build: sha1WithRSAEncryption replaces sha256WithRSAEncryption (OIDs of the same length) in the DER, and a
+    PKCS#1 v1.5 signature of the edited TBS (the same length) replaces the old one."""
+    sha256_rsa, sha1_rsa = bytes.fromhex("2a864886f70d01010b"), bytes.fromhex("2a864886f70d010105")
+    cert = signed.certificate
+    tbs = cert.tbs_certificate_bytes.replace(sha256_rsa, sha1_rsa)
+    signature = signed.key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    der = cert.public_bytes(serialization.Encoding.DER).replace(cert.tbs_certificate_bytes, tbs)
+    return x509.load_der_x509_certificate(der.replace(sha256_rsa, sha1_rsa).replace(cert.signature, signature))
+
+
+def test_a_sha1_signature_is_named():
+    sha1 = sha1_signed(issue("localhost", sans=SERVER_NAMES, key=KeySpec("rsa", 2048)))
+    assert isinstance(sha1.signature_hash_algorithm, hashes.SHA1)
     report = judge_chain(LOCAL, Handshake("TLSv1.3", "x", (sha1,)), [sha1], POLICY, NOW)
     assert "leaf CN=localhost is signed with SHA1; expected SHA-256 or better" in report.problems
 
@@ -233,8 +243,92 @@ def test_legacy_versions_are_refused_by_a_modern_server_and_accepted_by_a_legacy
     with tls_servers([server_context(*files), server_context(*files, legacy=True)]) as (modern, legacy):
         for version in ("TLSv1", "TLSv1.1"):
             assert not probe_version(modern, version, 3.0).accepted
-            assert probe_version(legacy, version, 3.0).accepted
+            accepted = probe_version(legacy, version, 3.0)
+            assert accepted.accepted
+            assert accepted.detail.startswith(f"negotiated {version} ")
         assert probe_version(modern, "TLSv1.2", 3.0).accepted
+        assert probe_version(modern, "TLSv1.3", 3.0).detail.startswith("negotiated TLSv1.3 TLS_")
+
+
+@contextmanager
+def raw_peer(reply: bytes) -> Iterator[tuple[Endpoint, list[bytes]]]:
+    """A TCP server on loopback that reads what the client sends first, answers ``reply`` and hangs up."""
+    seen: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(5)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                seen.append(conn.recv(65536))
+                conn.sendall(reply)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield Endpoint("127.0.0.1", listener.getsockname()[1]), seen
+        thread.join(5)
+
+
+def server_hello(version: int) -> bytes:
+    """A bare ServerHello record choosing ``version`` and TLS_RSA_WITH_AES_128_CBC_SHA, no extensions."""
+    body = version.to_bytes(2) + bytes(32) + b"\x00" + b"\x00\x2f" + b"\x00"
+    message = b"\x02" + len(body).to_bytes(3) + body
+    return b"\x16\x03\x01" + len(message).to_bytes(2) + message
+
+
+@pytest.mark.parametrize(("version", "wire"), [("TLSv1", 0x0301), ("TLSv1.1", 0x0302)])
+def test_the_clienthello_really_offers_the_legacy_version(version, wire):
+    with raw_peer(b"") as (endpoint, seen):
+        probe = probe_version(endpoint, version, 3.0)
+    assert hello_version(seen[0]) == wire
+    assert not probe.accepted
+
+
+def test_a_serverhello_choosing_tls10_is_acceptance_even_if_golives_client_then_stops():
+    with raw_peer(server_hello(0x0301)) as (endpoint, _):
+        probe = probe_version(endpoint, "TLSv1", 3.0)
+    assert probe.accepted
+    assert probe.detail.startswith("the server selected TLSv1; golive's client then stopped: "), probe.detail
+    with raw_peer(server_hello(0x0303)) as (endpoint, _):
+        assert not probe_version(endpoint, "TLSv1", 3.0).accepted  # it answered with TLS 1.2: not TLS 1.0
+
+
+NO_LEGACY_OPENSSL = """openssl_conf = default_conf
+[default_conf]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+Protocol = ALL, -TLSv1, -TLSv1.1
+"""
+SCAN_IN_A_CHILD = """import sys
+from golive.outcomes import ProbeError
+from golive.probes.tls import CertPolicy, Endpoint, load_roots, scan
+(result,) = scan([Endpoint("127.0.0.1", int(sys.argv[1]))], load_roots(None), CertPolicy(), timeout=3.0).values()
+try:
+    result.require_versions()
+except ProbeError as error:
+    print("error:", error)
+else:
+    print("measured:", [(v.version, v.accepted) for v in result.versions])
+"""
+
+
+def test_a_host_whose_openssl_cannot_offer_legacy_tls_is_an_error_never_a_refusal(pki, tmp_path):
+    """golive on a host whose OpenSSL refuses TLS 1.0/1.1 (its system configuration here; a security level or FIPS
+    elsewhere) against a server that accepts TLS 1.0: TLS-03 cannot be measured, and says why."""
+    config = tmp_path / "openssl.cnf"
+    config.write_text(NO_LEGACY_OPENSSL)
+    files = _files(tmp_path, "full", pki["leaf"], pki["intermediate"])
+    with tls_servers([server_context(*files, legacy=True)]) as (legacy,):
+        child = subprocess.run([sys.executable, "-c", SCAN_IN_A_CHILD, str(legacy.port)], capture_output=True,
+                               text=True, timeout=30, env={**os.environ, "OPENSSL_CONF": str(config)})  # fmt: skip
+        assert probe_version(legacy, "TLSv1", 3.0).accepted  # the same server, from a host that can offer it
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("error: golive cannot offer TLSv1 on this host: NO_PROTOCOLS_AVAILABLE (OpenSSL")
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
