@@ -494,7 +494,7 @@ def judge_chain(
     now: datetime | None = None,
 ) -> ChainReport:
     """Judge a chain as sent against the policy: trust, hostname, validity of every certificate, keys,
-    signatures (TLS-01) and the leaf's renewal point (TLS-02). Every problem names the certificate."""
+    signatures (TLS-01) and every certificate's renewal point (TLS-02). Every problem names the certificate."""
     now = now or datetime.now(UTC)
     chain = handshake.chain
     if not chain:
@@ -535,47 +535,60 @@ def judge_chain(
             )
         if info.signature_hash in ("sha1", "md5") and not (info.role == "root" and info.self_signed):
             problems.append(f"{info.label()} is signed with {info.signature_hash.upper()}; expected SHA-256 or better")
-    renewal_problems, renewal = _judge_renewal(leaf, policy, now)
+    renewal_problems, renewal = _judge_renewal(infos, policy, now)
     return ChainReport(endpoint, handshake.protocol, handshake.cipher, infos, now, tuple(problems),
                        tuple(renewal_problems), renewal)  # fmt: skip
 
 
-def renewal_point(leaf: CertInfo, policy: CertPolicy) -> datetime:
-    """When the leaf should have been renewed: a fixed number of days before expiry, or a fraction of its life."""
+def renewal_point(cert: CertInfo, policy: CertPolicy) -> datetime:
+    """When a certificate should have been replaced: a fixed number of days before expiry, or a fraction of its
+    life."""
     if policy.renew_before_days is not None:
-        return leaf.not_after - timedelta(days=policy.renew_before_days)
-    return leaf.not_before + leaf.lifetime * policy.renew_at_fraction
+        return cert.not_after - timedelta(days=policy.renew_before_days)
+    return cert.not_before + cert.lifetime * policy.renew_at_fraction
 
 
 def _days(n: int) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
 
-def _judge_renewal(leaf: CertInfo, policy: CertPolicy, now: datetime) -> tuple[list[str], dict[str, object]]:
-    due = renewal_point(leaf, policy)
+# What a certificate still served past its renewal point says about the site (TLS-02).
+_NOT_RENEWED = {
+    "leaf": "the renewal job is not working",
+    "intermediate": "the server still sends it: the chain it serves was not renewed with the CA's current one",
+}
+
+
+def _judge_renewal(infos: Sequence[CertInfo], policy: CertPolicy, now: datetime) -> tuple[list[str], dict[str, object]]:
+    """Every certificate the server sends, leaf and intermediates, against its renewal point (a root is a trust
+    anchor: the site does not renew it). An expired one is TLS-01's finding, not counted twice."""
     rule = (
         f"{policy.renew_before_days} days before expiry"
         if policy.renew_before_days is not None
         else f"{policy.renew_at_fraction:.0%} of its lifetime"
     )
-    measured: dict[str, object] = {
-        "leaf": leaf.subject,
-        "lifetime_days": leaf.lifetime // timedelta(days=1),
-        "age_days": (now - leaf.not_before) // timedelta(days=1),
-        "renewal_due": due.isoformat(),
-        "rule": rule,
-    }
-    if now < due:
-        return [], measured
-    if leaf.not_after <= now:
-        measured["note"] = "expired: reported by TLS-01"
-        return [], measured
-    overdue = (now - due) // timedelta(days=1)
-    return [
-        f"leaf {leaf.subject} is past its renewal point ({rule}): renewal was due {due:%Y-%m-%d}, "
-        f"{overdue} days ago, and it still expires {leaf.not_after:%Y-%m-%d} "
-        f"({leaf.days_left(now)} days left): the renewal job is not working"
-    ], measured
+    problems: list[str] = []
+    measured: list[dict[str, object]] = []
+    for cert in (info for info in infos if info.role != "root"):
+        due = renewal_point(cert, policy)
+        seen: dict[str, object] = {
+            "certificate": cert.label(),
+            "lifetime_days": cert.lifetime // timedelta(days=1),
+            "age_days": (now - cert.not_before) // timedelta(days=1),
+            "renewal_due": due.isoformat(),
+        }
+        measured.append(seen)
+        if now < due:
+            continue
+        if cert.not_after <= now:
+            seen["note"] = "expired: reported by TLS-01"
+            continue
+        problems.append(
+            f"{cert.label()} is past its renewal point ({rule}): renewal was due {due:%Y-%m-%d}, "
+            f"{_days((now - due) // timedelta(days=1))} ago, and it still expires {cert.not_after:%Y-%m-%d} "
+            f"({cert.days_left(now)} days left): {_NOT_RENEWED[cert.role]}"
+        )
+    return problems, {"rule": rule, "certificates": measured}
 
 
 # ------------------------------------------------------------------------------------------ scanning

@@ -131,6 +131,29 @@ def test_renewal_point_by_fraction_and_by_days(pki):
     assert judge(pki, leaf, pki["intermediate"], policy=CertPolicy(renew_before_days=30)).renewal_problems
 
 
+def test_an_intermediate_past_its_renewal_point_counts_and_the_root_does_not(pki):
+    """A 3-year intermediate 2.5 years old, sent with a fresh leaf and with the root: only the intermediate is
+    past its renewal point (the root, 10 years old at 2/3 of its life, is a trust anchor the site never renews)."""
+    old_root = issue("old root", ca=True, path_length=1, not_before=NOW - 3650 * DAY, not_after=NOW + 1800 * DAY)
+    aging = issue("aging intermediate", issuer=old_root, ca=True, path_length=0, not_before=NOW - 900 * DAY,
+                  not_after=NOW + 195 * DAY)  # fmt: skip
+    leaf = issue("localhost", issuer=aging, sans=SERVER_NAMES)
+    report = judge_chain(LOCAL, handshake(leaf, aging, old_root), [old_root.certificate], POLICY, NOW)
+    assert report.problems == ()
+    (problem,) = report.renewal_problems
+    assert problem.startswith("intermediate CN=aging intermediate is past its renewal point (67% of its lifetime): "
+                              f"renewal was due {(NOW - 170 * DAY):%Y-%m-%d}, 170 days ago"), problem  # fmt: skip
+    assert problem.endswith("(195 days left): the server still sends it: the chain it serves was not renewed with "
+                            "the CA's current one") or "194 days left" in problem  # fmt: skip
+    assert [c["certificate"] for c in report.renewal["certificates"]] == [
+        "leaf CN=localhost", "intermediate CN=aging intermediate"]  # fmt: skip
+    fixed_days = CertPolicy(renew_before_days=30)
+    assert (
+        judge_chain(LOCAL, handshake(leaf, aging, old_root), [old_root.certificate], fixed_days, NOW).renewal_problems
+        == ()
+    )
+
+
 def sha1_signed(signed: CertifiedKey) -> x509.Certificate:
     """``signed`` (an RSA certificate signed with SHA-256) signed again with SHA-1, which cryptography refuses to
     build: sha1WithRSAEncryption replaces sha256WithRSAEncryption (OIDs of the same length) in the DER, and a
