@@ -1,7 +1,8 @@
 """1) Environment validation: HTTPS and certificates (TLS-01..04).
 
-Every domain (the app's, tls.domains, the webhook hosts) is scanned once per run, concurrently: the chain as
-sent, judged in full, and which protocol versions the server accepts.
+Every endpoint (the app's domain, tls.domains, the https instances and canary, the webhook hosts) is scanned once
+per run, concurrently: the chain as sent, judged in full, and which protocol versions the server accepts. Every
+public domain (the app's and tls.domains) must redirect plain HTTP to https and send HSTS.
 """
 
 import re
@@ -59,10 +60,11 @@ def test_only_modern_tls(tls_domain, tls_scan, evidence):
 
 @pytest.mark.preflight
 @pytest.mark.item("TLS-03")
-def test_http_redirects_to_https(environment, tls_settings, http, evidence):
-    """Plain HTTP (tls.http_port) answers a permanent redirect (301/308) to the same host and path on https."""
+def test_http_redirects_to_https(public_domain, environment, tls_settings, http, evidence):
+    """Plain HTTP (tls.http_port) on every public domain answers a permanent redirect (301/308) to the same host
+    and path on https."""
     path = environment.app.health_path + "?redirect-probe=1"  # a path the app serves: never a 404
-    verdict = check_redirect(http, str(environment.app.base_url), tls_settings.http_port, path)
+    verdict = check_redirect(http, f"https://{public_domain}", tls_settings.http_port, path)
     evidence.record(verdict.url, {"status": verdict.status, "location": verdict.location},
                     {"status": "301 or 308", "location": verdict.expected}, ok=not verdict.problems)  # fmt: skip
     assert not verdict.problems, "; ".join(verdict.problems)
@@ -70,9 +72,10 @@ def test_http_redirects_to_https(environment, tls_settings, http, evidence):
 
 @pytest.mark.preflight
 @pytest.mark.item("TLS-03")
-def test_hsts(environment, tls_settings, http, evidence):
-    """Strict-Transport-Security with max-age >= tls.hsts_min_age_s (and includeSubDomains when required)."""
-    url = str(environment.app.base_url)
+def test_hsts(public_domain, tls_settings, http, evidence):
+    """Every public domain sends Strict-Transport-Security with max-age >= tls.hsts_min_age_s (and
+    includeSubDomains when required)."""
+    url = f"https://{public_domain}/"
     verdict = check_hsts(http, url, tls_settings.hsts_min_age_s, tls_settings.hsts_include_subdomains)
     evidence.record(
         url, {"strict-transport-security": verdict.header, "max_age": verdict.max_age,

@@ -47,7 +47,7 @@ def test_unreachable_and_black_holed_domains_are_errors_of_their_own_domain_only
     assert f"127.0.0.1:{silent}: TLS handshake timed out after 1 s" in item["reason"]
     assert "\n" not in item["reason"]
     tests = run.item("TLS-01")["tests"]
-    assert len(tests) == 4  # the app, www, and the two bad domains: one check each
+    assert len(tests) == 7  # the app, www, two instances, the canary and the two bad domains: one check each
     assert item["duration_s"] < 5
     assert elapsed < 90
     assert "Traceback" not in run.output

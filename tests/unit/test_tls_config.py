@@ -2,6 +2,7 @@
 
 import pytest
 
+from fixtures.tls import public_domains, tls_endpoints
 from golive.config import ConfigError, load_environment, parse_environment
 from tests.e2e.harness import ROOT
 
@@ -68,3 +69,22 @@ def test_the_sandbox_and_example_files_carry_the_sections():
     assert example.tls.domains == []
     assert example.cdn.base_url is None
     assert "# [tls]" in (ROOT / "environments" / "example.toml").read_text()
+
+
+def test_endpoints_scanned_and_public_domains():
+    """TLS-01..03 scan the app's domain, tls.domains, the https instances and canary and the webhook hosts (each
+    host:port once); the redirect and HSTS checks take the public domains only."""
+    text = (
+        BASE
+        + """canary_url = "https://canary.internal:8443"
+instances = ["https://10.0.0.5:8443", "http://10.0.0.6:8080", "https://app.example.com/"]
+[razorpay]
+webhook_url = "https://hooks.example.com/razorpay"
+[tls]
+domains = ["www.example.com", "app.example.com:443", "canary.internal:8443"]
+"""
+    )
+    env = parse_environment(text, "t.toml", {})
+    assert [str(e) for e in tls_endpoints(env)] == [
+        "app.example.com", "www.example.com", "canary.internal:8443", "10.0.0.5:8443", "hooks.example.com"]  # fmt: skip
+    assert [str(e) for e in public_domains(env)] == ["app.example.com", "www.example.com", "canary.internal:8443"]
