@@ -72,11 +72,11 @@ def test_http_redirects_to_https(public_domain, environment, tls_settings, http,
 
 @pytest.mark.preflight
 @pytest.mark.item("TLS-03")
-def test_hsts(public_domain, tls_settings, http, evidence):
+def test_hsts(public_domain, tls_settings, tls_header_client, evidence):
     """Every public domain sends Strict-Transport-Security with max-age >= tls.hsts_min_age_s (and
     includeSubDomains when required)."""
     url = f"https://{public_domain}/"
-    verdict = check_hsts(http, url, tls_settings.hsts_min_age_s, tls_settings.hsts_include_subdomains)
+    verdict = check_hsts(tls_header_client, url, tls_settings.hsts_min_age_s, tls_settings.hsts_include_subdomains)
     evidence.record(
         url, {"strict-transport-security": verdict.header, "max_age": verdict.max_age,
               "includeSubDomains": verdict.include_subdomains},

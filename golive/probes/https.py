@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from golive.config import HttpSettings
 from golive.outcomes import ProbeError
 from golive.probes.http import describe_error
 
@@ -96,6 +97,13 @@ def judge_hsts(url: str, header: str | None, min_age: int, need_subdomains: bool
     if need_subdomains and not subdomains:
         problems.append(f"GET {url}: Strict-Transport-Security {header!r} lacks includeSubDomains (required)")
     return HstsVerdict(url, header, max_age, subdomains, tuple(problems))
+
+
+def header_client(settings: HttpSettings) -> httpx.Client:
+    """An httpx client that reads what a domain answers whatever its certificate (TLS-03's HSTS header): the
+    certificate is TLS-01's finding, so a bad one fails TLS-01 alone. Nothing secret is sent with it."""
+    timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+    return httpx.Client(timeout=timeout, verify=False, follow_redirects=False, trust_env=False)
 
 
 def check_hsts(client: httpx.Client, url: str, min_age: int, need_subdomains: bool) -> HstsVerdict:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 
+from golive.config import HttpSettings
 from golive.outcomes import ProbeError
 from golive.probes.cdn import (
     AssetRules,
@@ -18,7 +24,17 @@ from golive.probes.cdn import (
     purge_canary,
     shared_lifetime,
 )
-from golive.probes.https import check_redirect, http_url, judge_hsts, post_webhook_over_http
+from golive.probes.http import make_client
+from golive.probes.https import (
+    check_hsts,
+    check_redirect,
+    header_client,
+    http_url,
+    judge_hsts,
+    post_webhook_over_http,
+)
+from golive.sandbox.edge import server_context
+from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, issue
 from golive.secrets import Secret
 from tests.netutil import closed_port, http_server, json_answer
 
@@ -250,3 +266,45 @@ def test_a_refused_purge_names_the_status_and_the_providers_error(client):
     with http_server(handle) as base:
         result = purge_canary(client, base + "/a.js", base, "zone1", Secret("CDN_API_TOKEN", "wrong"))
     assert result.problems == (f"purge of {base}/a.js refused: HTTP 403 10000 Authentication error",)
+
+
+@contextmanager
+def https_answering(chain: CertifiedKey, tmp_path: Path, headers: dict[str, str]) -> Iterator[str]:
+    """A real HTTPS server on loopback presenting ``chain`` and answering every GET 200 with ``headers``."""
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_bytes(chain.certificate_pem())
+    key.write_bytes(chain.key_pem())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            for name, value in {**headers, "Content-Length": "0"}.items():
+                self.send_header(name, value)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = server_context(cert, key).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_header_client_reads_hsts_behind_a_certificate_no_one_trusts(tmp_path):
+    """TLS-03's HSTS is measured even when the certificate is bad: that is TLS-01's finding, not TLS-03's."""
+    stranger = issue("stranger", sans=SERVER_NAMES)  # self-signed, in no trust store
+    settings = HttpSettings(timeout_s=2.0, connect_timeout_s=1.0)
+    with https_answering(stranger, tmp_path, {"Strict-Transport-Security": "max-age=600"}) as url:
+        with make_client(settings) as verifying, pytest.raises(ProbeError, match="certificate"):
+            check_hsts(verifying, url, 31536000, False)
+        with header_client(settings) as client:
+            verdict = check_hsts(client, url, 31536000, False)
+    assert verdict.problems == (
+        f"GET {url}: Strict-Transport-Security 'max-age=600': max-age 600 s, expected >= 31536000",
+    )
