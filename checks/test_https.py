@@ -91,7 +91,8 @@ def test_hsts(public_domain, tls_settings, tls_header_client, evidence):
 @pytest.mark.item("TLS-04")
 def test_webhooks_refuse_plain_http(tls_webhook_urls, tls_webhook_secret, tls_settings, target_db, http, golive_run,
                                     evidence):  # fmt: skip
-    """A signed webhook POSTed over plain HTTP is refused or redirected, and the app recorded nothing for it."""
+    """A signed webhook POSTed over plain HTTP is refused or redirected, and the app recorded nothing for it within
+    tls.webhook_settle_s."""
     table = re.search(r"\bfrom\s+([\w.]+)", tls_settings.webhook_record_query, re.IGNORECASE)
     where = f"in {table.group(1)}" if table else "counted by tls.webhook_record_query"
 
@@ -103,7 +104,7 @@ def test_webhooks_refuse_plain_http(tls_webhook_urls, tls_webhook_secret, tls_se
     ]
     for url in (url for url in tls_webhook_urls if url.startswith("https:")):
         probe = post_webhook_over_http(http, url, tls_settings.http_port, tls_webhook_secret.reveal(),
-                                       golive_run.run_id, count)  # fmt: skip
+                                       golive_run.run_id, count, tls_settings.webhook_settle_s)  # fmt: skip
         evidence.record(f"POST {probe.url}", {"answer": probe.refused_by, "event_id": probe.event_id,
                                               "records": probe.records},
                         {"answer": "refused or redirected to https", "records": 0}, ok=not probe.accepted)  # fmt: skip

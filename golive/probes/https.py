@@ -147,12 +147,28 @@ def probe_event(run_id: str) -> tuple[str, bytes]:
     return event_id, json.dumps(body, separators=(",", ":")).encode()
 
 
+_SETTLE_POLL_S = 0.2
+
+
+def settled_count(count_records: Callable[[str], int], event_id: str, settle_s: float) -> int:
+    """What the app recorded for the event: counted until a record shows or ``settle_s`` has passed (an app that
+    queues webhooks answers first and writes a moment later)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        records = count_records(event_id)
+        left = deadline - time.monotonic()
+        if records or left <= 0:
+            return records
+        time.sleep(min(_SETTLE_POLL_S, left))
+
+
 def post_webhook_over_http(
     client: httpx.Client, https_url: str, http_port: int, webhook_secret: str, run_id: str,
-    count_records: Callable[[str], int],
+    count_records: Callable[[str], int], settle_s: float,
 ) -> WebhookProbe:  # fmt: skip
     """POST a correctly signed test event to the plain-HTTP twin of the webhook URL (redirects not followed),
-    then count what the app recorded for its event id: refusing by status code alone is not proof."""
+    then count what the app recorded for its event id, for up to ``settle_s``: refusing by status code alone is
+    not proof."""
     url = http_url(https_url, http_port)
     event_id, raw = probe_event(run_id)
     signature = hmac.new(webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
@@ -167,4 +183,4 @@ def post_webhook_over_http(
         refused_by = describe_error(error)
     except httpx.TimeoutException as error:
         raise ProbeError(f"POST {url}: {describe_error(error)}") from None
-    return WebhookProbe(url, event_id, status, location, refused_by, count_records(event_id))
+    return WebhookProbe(url, event_id, status, location, refused_by, settled_count(count_records, event_id, settle_s))

@@ -282,6 +282,7 @@ class _Cached:
     body: bytes
     stored_at: float
     ttl: float
+    tags: frozenset[str]  # from the origin's Cache-Tag header, which the CDN keeps to itself
 
 
 def _directives(cache_control: str) -> dict[str, str]:
@@ -342,20 +343,22 @@ class Cdn:
         answer = await self.upstream.fetch(request)
         headers = httpx.Headers([(k, v) for k, v in answer.headers.raw if k.decode().lower() not in _HOP_BY_HOP])
         headers["via"] = "1.1 sandbox-cdn"
+        tags = frozenset(t.strip() for t in headers.pop("cache-tag", "").split(",") if t.strip())
         ttl = cache_ttl(answer.status_code, headers) if request.method == "GET" else 0.0
         raw = [(k.lower(), v) for k, v in headers.raw]
         if ttl > 0:
-            self.cache[key] = _Cached(answer.status_code, raw, answer.content, now, ttl)
+            self.cache[key] = _Cached(answer.status_code, raw, answer.content, now, ttl, tags)
         response = Response(answer.content if request.method == "GET" else b"", status_code=answer.status_code)
         response.raw_headers = [*self._edited(request.url.path, raw), (b"x-cache", b"MISS"),
                                 (b"content-length", str(len(answer.content)).encode())]  # fmt: skip
         return response
 
     async def purge(self, request: Request) -> Response:
-        """POST /client/v4/zones/{zone}/purge_cache with {"files": [...]} | {"prefixes": [...]} | purge_everything."""
+        """POST /client/v4/zones/{zone}/purge_cache with {"files": [...]} | {"prefixes": [...]} | {"tags": [...]} |
+        {"purge_everything": true}."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         authorised = scheme == "Bearer" and hmac.compare_digest(token.encode(), self._token.encode())
-        if not authorised or self.faults.on("cdn-purge-not-configured"):
+        if not authorised or self.faults.on("cdn-purge-forbidden"):
             return _cf_error(403, 10000, "Authentication error")
         if request.path_params["zone"] != CDN_ZONE:
             return _cf_error(
@@ -380,6 +383,10 @@ class Cdn:
                 path = "/" + str(prefix).split("/", 1)[1] if "/" in str(prefix) else "/"
                 for key in [k for k in self.cache if k.startswith(path)]:
                     del self.cache[key]
+        elif isinstance(body.get("tags"), list):
+            tags = {str(tag) for tag in body["tags"]}
+            for key in [k for k, entry in self.cache.items() if entry.tags & tags]:
+                del self.cache[key]
         else:
             return _cf_error(
                 400, 1012, 'Request must contain one of "purge_everything", "files", "tags", "hosts" or "prefixes"'

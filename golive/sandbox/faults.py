@@ -144,9 +144,12 @@ FAULTS: dict[str, Fault] = _registry(
     Fault("cdn-bypassed", ("CDN-01", "CDN-02"),
           "static assets come straight from the origin: no CDN markers, no caching, so no purge can be shown",
           {"CDN-01": ("no CDN marker", "expected one of Via, X-Cache"),
-           "CDN-02": ("was still a cache miss on the second request", "expected a hit before purging")}),
-    Fault("cdn-purge-not-configured", ("CDN-02",), "the CDN API token has no purge permission (403)",
-          ("refused: HTTP 403", "Authentication error")),
+           "CDN-02": ("was still a cache miss after 4 requests", "expected a hit before purging")}),
+    Fault("cdn-purge-forbidden", ("CDN-02",), "the CDN API token has no purge permission (403)",
+          ("(url scope) refused: HTTP 403", "Authentication error")),
+    Fault("cdn-purge-token-missing", ("ENV-03", "CDN-02"), "the purge method is declared but CDN_API_TOKEN is not set",
+          {"ENV-03": ("[CDN_API_TOKEN] CDN_API_TOKEN (CDN) is not set",),
+           "CDN-02": ("cloudflare purge declared but CDN_API_TOKEN is not set",)}),
     # --- payments (Razorpay)
     # A refused key pair breaks every item that calls Razorpay with it (PAY-01, PAY-02, PAY-04): each says so.
     Fault("razorpay-keys-revoked", ("PAY-01", "PAY-02", "PAY-04"),
@@ -267,6 +270,7 @@ ENV_EDITS: dict[str, Mapping[str, EnvEdit]] = {
     "env-missing-storage-secret": {"AWS_SECRET_ACCESS_KEY": None},
     "env-malformed-smtp-url": {"SMTP_URL": "smtp//mail.sandbox.invalid:587"},
     "razorpay-test-key-in-production": {"GOLIVE_SANDBOX_RAZORPAY_KEY_MODE": "live"},
+    "cdn-purge-token-missing": {"CDN_API_TOKEN": None},
     "razorpay-wrong-key-secret": {"RAZORPAY_KEY_SECRET": "Xw7Tq2Lm9Pz4Rb6Nc8Vd1Kf3"},
     "razorpay-key-trailing-whitespace": {"RAZORPAY_KEY_ID": lambda environ: environ["RAZORPAY_KEY_ID"] + " "},
     "razorpay-webhook-secret-is-key-secret": {

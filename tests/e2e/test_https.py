@@ -66,8 +66,8 @@ def test_a_wrong_cdn_token_is_refused_with_the_providers_answer(healthy, reports
     run = run_checks("preflight", environ, reports)
     item = run.item("CDN-02")
     assert item["outcome"] == "failed"
-    assert re.search(r"purge of https://127\.0\.0\.1:\d+/static/app\.3f9c2b1e\.js\?purge-canary=\S+ refused: "
-                     r"HTTP 403 10000 Authentication error", item["reason"]), item["reason"]  # fmt: skip
+    refused = r"purge of https://127\.0\.0\.1:\d+/static/app\.3f9c2b1e\.js\?purge-canary=\S+ \(url scope\) refused: "
+    assert re.search(refused + "HTTP 403 10000 Authentication error", item["reason"]), item["reason"]
     assert "wrong-token" not in run.output
 
 

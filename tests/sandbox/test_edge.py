@@ -154,7 +154,7 @@ def test_cdn_faults(env, https, switch):
     assert "cache-control" not in https.get(cdn + ASSET).headers
     switch("cdn-html-cached-publicly")
     assert https.get(cdn + "/").headers["cache-control"] == "public, max-age=86400"
-    switch("cdn-purge-not-configured")
+    switch("cdn-purge-forbidden")
     refused = https.post(f"{cdn}/client/v4/zones/{CDN_ZONE}/purge_cache", json={"purge_everything": True},
                          headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})  # fmt: skip
     assert refused.status_code == 403

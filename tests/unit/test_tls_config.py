@@ -18,6 +18,7 @@ def test_defaults():
     assert env.cdn.base_url is None
     assert env.cdn.purge is None
     assert env.cdn.markers[:2] == ["Via", "X-Cache"]
+    assert (env.cdn.hit_retries, env.cdn.concurrency, env.tls.webhook_settle_s) == (2, 8, 2.0)
 
 
 def test_full_sections():
@@ -52,6 +53,10 @@ zone_id = "023e105f4ecef8ad9ca31a8372d0c353"
         ('[cdn.purge]\nprovider = "akamai"\nscope = "all"', "cdn.purge.scope: Input should be 'url', 'prefix'"),
         ('[cdn.purge]\nscope = "url"', "cdn.purge.provider: Field required"),
         ("[cdn]\ncolour = 1", "cdn.colour: Extra inputs are not permitted"),
+        ('[cdn]\nfingerprint_pattern = "[.-]([0-9a-f{8,}"', "cdn.fingerprint_pattern: not a regular expression ("),
+        ("[cdn]\nhit_retries = 11", "cdn.hit_retries: Input should be less than or equal to 10"),
+        ("[cdn]\nconcurrency = 0", "cdn.concurrency: Input should be greater than or equal to 1"),
+        ("[tls]\nwebhook_settle_s = -1", "tls.webhook_settle_s: Input should be greater than or equal to 0"),
     ],
 )
 def test_one_line_errors(section, message):
