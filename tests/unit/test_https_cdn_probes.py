@@ -140,7 +140,9 @@ def test_webhook_probe_signs_the_event_and_counts_records(client):
     assert json.loads(body)["event"] == "https_probe.tls04"
 
 
-@pytest.mark.parametrize(("status", "records", "accepted"), [(200, 1, True), (200, 0, True), (400, 0, False), (308, 1, True)])
+@pytest.mark.parametrize(
+    ("status", "records", "accepted"), [(200, 1, True), (200, 0, True), (400, 0, False), (308, 1, True)]
+)
 def test_webhook_probe_is_accepted_by_a_2xx_or_any_record(client, status, records, accepted):
     with http_server(lambda m, p, b: (status, {}, b"")) as base:
         port = int(base.rsplit(":", 1)[1])
