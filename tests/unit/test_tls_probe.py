@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import selectors
 import socket
 import ssl
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from golive.outcomes import ProbeError
 from golive.probes.tls import (
@@ -99,12 +100,15 @@ def test_a_good_chain_has_no_problem_and_full_evidence(pki):
         (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, key=KeySpec("rsa", 1024)),
                     p["intermediate"]],
          "leaf CN=localhost has a weak RSA 1024-bit key; expected RSA >= 2048 or EC >= 256"),
+        (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, key=KeySpec(curve=ec.SECP224R1)),
+                    p["intermediate"]],
+         "leaf CN=localhost has a weak EC 224-bit key; expected RSA >= 2048 or EC >= 256"),
         (lambda p: stranger_chain(),
          "the chain does not verify to a trusted root"),
         (lambda p: [issue("localhost", issuer=p["intermediate"], sans=())], "has no subjectAltName"),
     ],
     ids=["expired", "inside-threshold", "not-yet-valid", "self-signed", "missing-intermediate", "wrong-host",
-         "weak-key", "untrusted", "no-san"],
+         "weak-rsa-key", "weak-ec-key", "untrusted", "no-san"],
 )  # fmt: skip
 def test_each_wrong_chain_names_the_certificate_and_the_value(pki, make, problem):
     report = judge(pki, *make(pki))
@@ -383,6 +387,53 @@ def test_scan_is_concurrent_and_keeps_each_domains_error_to_itself(pki, tmp_path
         assert results[endpoint].require().problems == ()
         assert [v.accepted for v in results[endpoint].versions] == [False, False]
     assert elapsed < 5
+
+
+@contextmanager
+def counting_listeners(count: int, hold_s: float) -> Iterator[tuple[list[Endpoint], list[int]]]:
+    """``count`` loopback listeners sharing one count of open connections and its peak. Each connection is held
+    ``hold_s`` and closed without an answer; it counts from accept until just before that close, a window inside
+    the one the client holds it for, so the peak never overstates what the client had in flight."""
+    lock, active, peak = threading.Lock(), [0], [0]
+    stop = threading.Event()
+    listeners = [socket.create_server(("127.0.0.1", 0), backlog=64) for _ in range(count)]
+
+    def hold(conn: socket.socket) -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(hold_s)
+        with lock:
+            active[0] -= 1
+        conn.close()
+
+    def accept() -> None:
+        with selectors.DefaultSelector() as selector:
+            for listener in listeners:
+                selector.register(listener, selectors.EVENT_READ, listener)
+            while not stop.is_set():
+                for key, _ in selector.select(0.05):
+                    conn, _ = key.data.accept()
+                    threading.Thread(target=hold, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield [Endpoint("127.0.0.1", listener.getsockname()[1]) for listener in listeners], peak
+    finally:
+        stop.set()
+        thread.join(5)
+        for listener in listeners:
+            listener.close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_scan_never_has_more_handshakes_in_flight_than_its_concurrency(pki, concurrency):
+    with counting_listeners(10, hold_s=0.1) as (endpoints, peak):
+        results = scan(endpoints, [pki["root"].certificate], POLICY, timeout=3.0, concurrency=concurrency)
+    assert all("TLS handshake failed" in (result.error or "") for result in results.values())
+    # 30 connections (a chain and two legacy handshakes each), each held 0.1 s: they overlap up to the bound
+    assert min(2, concurrency) <= peak[0] <= concurrency
 
 
 def test_a_black_hole_ends_within_the_timeout(pki):
