@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from golive.probes.https import check_hsts, check_redirect, post_webhook_over_http
+from golive.probes.https import post_webhook_over_http
 
 
 @pytest.mark.preflight
@@ -60,11 +60,10 @@ def test_only_modern_tls(tls_domain, tls_scan, evidence):
 
 @pytest.mark.preflight
 @pytest.mark.item("TLS-03")
-def test_http_redirects_to_https(public_domain, environment, tls_settings, http, evidence):
+def test_http_redirects_to_https(public_domain, https_enforcement, evidence):
     """Plain HTTP (tls.http_port) on every public domain answers a permanent redirect (301/308) to the same host
     and path on https."""
-    path = environment.app.health_path + "?redirect-probe=1"  # a path the app serves: never a 404
-    verdict = check_redirect(http, f"https://{public_domain}", tls_settings.http_port, path)
+    verdict = https_enforcement[public_domain].require_redirect()
     evidence.record(verdict.url, {"status": verdict.status, "location": verdict.location},
                     {"status": "301 or 308", "location": verdict.expected}, ok=not verdict.problems)  # fmt: skip
     assert not verdict.problems, "; ".join(verdict.problems)
@@ -72,14 +71,13 @@ def test_http_redirects_to_https(public_domain, environment, tls_settings, http,
 
 @pytest.mark.preflight
 @pytest.mark.item("TLS-03")
-def test_hsts(public_domain, tls_settings, tls_header_client, evidence):
+def test_hsts(public_domain, https_enforcement, tls_settings, evidence):
     """Every public domain sends Strict-Transport-Security with max-age >= tls.hsts_min_age_s (and
     includeSubDomains when required)."""
-    url = f"https://{public_domain}/"
-    verdict = check_hsts(tls_header_client, url, tls_settings.hsts_min_age_s, tls_settings.hsts_include_subdomains)
+    verdict = https_enforcement[public_domain].require_hsts()
     evidence.record(
-        url, {"strict-transport-security": verdict.header, "max_age": verdict.max_age,
-              "includeSubDomains": verdict.include_subdomains},
+        verdict.url, {"strict-transport-security": verdict.header, "max_age": verdict.max_age,
+                      "includeSubDomains": verdict.include_subdomains},
         {"max_age": f">= {tls_settings.hsts_min_age_s}", "includeSubDomains": tls_settings.hsts_include_subdomains},
         ok=not verdict.problems,
     )  # fmt: skip

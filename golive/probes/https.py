@@ -9,8 +9,10 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -112,6 +114,65 @@ def check_hsts(client: httpx.Client, url: str, min_age: int, need_subdomains: bo
     except httpx.HTTPError as error:
         raise ProbeError(f"GET {url}: {describe_error(error)}") from None
     return judge_hsts(url, answer.headers.get("strict-transport-security"), min_age, need_subdomains)
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class EnforcementPolicy:
+    """What TLS-03 asks of every public domain over HTTP: the redirect of the probe path, and HSTS."""
+
+    path: str
+    hsts_min_age_s: int
+    hsts_include_subdomains: bool
+
+
+@dataclass(frozen=True)
+class DomainHttps:
+    """TLS-03's redirect and HSTS header of one public domain, each a verdict or the reason it was not measured."""
+
+    redirect: RedirectVerdict | str
+    hsts: HstsVerdict | str
+
+    def require_redirect(self) -> RedirectVerdict:
+        return _required(self.redirect)
+
+    def require_hsts(self) -> HstsVerdict:
+        return _required(self.hsts)
+
+
+def _required(measured: _T | str) -> _T:
+    if isinstance(measured, str):
+        raise ProbeError(measured)
+    return measured
+
+
+def _measured(probe: Callable[[], _T]) -> _T | str:
+    try:
+        return probe()
+    except ProbeError as error:
+        return str(error)
+
+
+def check_domains(
+    client: httpx.Client, header_reader: httpx.Client, origins: Sequence[tuple[str, int]], policy: EnforcementPolicy,
+    concurrency: int,
+) -> list[DomainHttps]:  # fmt: skip
+    """For every (https origin, its plain-HTTP port): the redirect (with ``client``) and the HSTS header (with
+    ``header_reader``), at most ``concurrency`` domains at once, in the order given; one domain's failure is its
+    own."""
+
+    def one(target: tuple[str, int]) -> DomainHttps:
+        origin, http_port = target
+        return DomainHttps(
+            _measured(lambda: check_redirect(client, origin, http_port, policy.path)),
+            _measured(lambda: check_hsts(header_reader, origin + "/", policy.hsts_min_age_s,
+                                         policy.hsts_include_subdomains)),
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(max(1, min(concurrency, len(origins)))) as pool:
+        return list(pool.map(one, origins))
 
 
 # ------------------------------------------------------------------------------------------------ TLS-04

@@ -35,6 +35,8 @@ from golive.probes.cdn import (
 )
 from golive.probes.http import make_client
 from golive.probes.https import (
+    EnforcementPolicy,
+    check_domains,
     check_hsts,
     check_redirect,
     header_client,
@@ -99,6 +101,32 @@ def test_a_location_that_is_not_a_url_is_a_probe_error(client):
 def test_redirect_to_a_closed_port_is_a_probe_error(client):
     with pytest.raises(ProbeError, match=r"GET http://127\.0\.0\.1:\d+/redirect-probe\?from=tls03: connection"):
         check_redirect(client, "https://127.0.0.1:8443", closed_port())
+
+
+def test_domains_are_checked_concurrently_within_the_bound_each_with_its_own_errors(client):
+    """Eight public domains on one plain-HTTP port (as port 80 is): at most three at once; an HSTS that cannot be
+    read is that domain's error, the redirect still measured."""
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def handle(method, path, body):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return 301, {"Location": "https://127.0.0.1:1" + path}, b""
+
+    origins = [f"https://127.0.0.1:{closed_port()}" for _ in range(8)]
+    with http_server(handle) as base:
+        port = int(base.rsplit(":", 1)[1])
+        measured = check_domains(client, client, [(o, port) for o in origins], EnforcementPolicy("/probe", 31536000,
+                                 False), concurrency=3)  # fmt: skip
+    assert 1 < peak[0] <= 3
+    assert [m.require_redirect().expected for m in measured] == [origin + "/probe" for origin in origins]
+    for origin, domain in zip(origins, measured, strict=True):
+        with pytest.raises(ProbeError, match=rf"GET {re.escape(origin)}/: connection refused"):
+            domain.require_hsts()
 
 
 @pytest.mark.parametrize(
