@@ -489,7 +489,7 @@ def _trust_problem(
 def judge_chain(
     endpoint: Endpoint,
     handshake: Handshake,
-    roots: Sequence[x509.Certificate],
+    store: Store,
     policy: CertPolicy,
     now: datetime | None = None,
 ) -> ChainReport:
@@ -501,7 +501,7 @@ def judge_chain(
         raise ProbeError(f"{endpoint}: the server sent no certificate")
     infos = tuple(CertInfo.of(cert, role) for cert, role in zip(chain, _roles(chain), strict=True))
     problems: list[str] = []
-    trust = _trust_problem(endpoint, chain, infos, Store(list(roots)), now)
+    trust = _trust_problem(endpoint, chain, infos, store, now)
     if trust:
         problems.append(trust)
     leaf = infos[0]
@@ -631,6 +631,7 @@ def scan(
     the legacy-protocol handshakes. Each endpoint's result stands alone: one unreachable domain is an error
     for that domain only."""
     unique = sorted(set(endpoints))
+    store = Store(list(roots))  # once: a system store of hundreds of anchors takes milliseconds to build
     started = time.perf_counter()
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="golive-tls") as pool:
         chains = {ep: pool.submit(fetch_chain, ep, timeout) for ep in unique}
@@ -639,7 +640,7 @@ def scan(
         for ep in unique:
             report, error = None, None
             try:
-                report = judge_chain(ep, chains[ep].result(), roots, policy)
+                report = judge_chain(ep, chains[ep].result(), store, policy)
             except ProbeError as failed:
                 error = str(failed)
             try:

@@ -21,6 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.x509.verification import Store
 
 from golive.outcomes import ProbeError
 from golive.probes.tls import (
@@ -67,7 +68,7 @@ def handshake(*chain: CertifiedKey) -> Handshake:
 
 
 def judge(pki, *chain, endpoint=LOCAL, policy=POLICY):
-    return judge_chain(endpoint, handshake(*chain), [pki["root"].certificate], policy, NOW)
+    return judge_chain(endpoint, handshake(*chain), Store([pki["root"].certificate]), policy, NOW)
 
 
 def test_a_good_chain_has_no_problem_and_full_evidence(pki):
@@ -142,7 +143,7 @@ def test_an_intermediate_past_its_renewal_point_counts_and_the_root_does_not(pki
     aging = issue("aging intermediate", issuer=old_root, ca=True, path_length=0, not_before=NOW - 900 * DAY,
                   not_after=NOW + 195 * DAY)  # fmt: skip
     leaf = issue("localhost", issuer=aging, sans=SERVER_NAMES)
-    report = judge_chain(LOCAL, handshake(leaf, aging, old_root), [old_root.certificate], POLICY, NOW)
+    report = judge_chain(LOCAL, handshake(leaf, aging, old_root), Store([old_root.certificate]), POLICY, NOW)
     assert report.problems == ()
     (problem,) = report.renewal_problems
     assert problem.startswith("intermediate CN=aging intermediate is past its renewal point (67% of its lifetime): "
@@ -153,7 +154,9 @@ def test_an_intermediate_past_its_renewal_point_counts_and_the_root_does_not(pki
         "leaf CN=localhost", "intermediate CN=aging intermediate"]  # fmt: skip
     fixed_days = CertPolicy(renew_before_days=30)
     assert (
-        judge_chain(LOCAL, handshake(leaf, aging, old_root), [old_root.certificate], fixed_days, NOW).renewal_problems
+        judge_chain(
+            LOCAL, handshake(leaf, aging, old_root), Store([old_root.certificate]), fixed_days, NOW
+        ).renewal_problems
         == ()
     )
 
@@ -173,7 +176,7 @@ def sha1_signed(signed: CertifiedKey) -> x509.Certificate:
 def test_a_sha1_signature_is_named():
     sha1 = sha1_signed(issue("localhost", sans=SERVER_NAMES, key=KeySpec("rsa", 2048)))
     assert isinstance(sha1.signature_hash_algorithm, hashes.SHA1)
-    report = judge_chain(LOCAL, Handshake("TLSv1.3", "x", (sha1,)), [sha1], POLICY, NOW)
+    report = judge_chain(LOCAL, Handshake("TLSv1.3", "x", (sha1,)), Store([sha1]), POLICY, NOW)
     assert "leaf CN=localhost is signed with SHA1; expected SHA-256 or better" in report.problems
 
 
