@@ -1,14 +1,15 @@
 """1) Environment validation: HTTPS and certificates (TLS-01..04).
 
-Every domain (the app's, tls.domains, the webhook hosts) is scanned once per run, concurrently: the chain as
-sent, judged in full, and which protocol versions the server accepts.
+Every endpoint (the app's domain, tls.domains, the https instances and canary, the webhook hosts) is scanned once
+per run, concurrently: the chain as sent, judged in full, and which protocol versions the server accepts. Every
+public domain (the app's and tls.domains) must redirect plain HTTP to https and send HSTS.
 """
 
 import re
 
 import pytest
 
-from golive.probes.https import check_hsts, check_redirect, post_webhook_over_http
+from golive.probes.https import post_webhook_over_http
 
 
 @pytest.mark.preflight
@@ -30,9 +31,10 @@ def test_certificate_chain(tls_domain, tls_scan, tls_settings, evidence):
 @pytest.mark.preflight
 @pytest.mark.item("TLS-02")
 def test_certificate_renewed_in_time(tls_domain, tls_scan, evidence):
-    """No leaf is past its renewal point: a leaf that is means the renewal job is not working."""
+    """No certificate the server sends (leaf or intermediate) is past its renewal point: a leaf that is means the
+    renewal job is not working."""
     chain = tls_scan[tls_domain].require()
-    evidence.record(f"{tls_domain} leaf", chain.renewal, {"renewed_before": chain.renewal["renewal_due"]},
+    evidence.record(f"{tls_domain} chain", chain.renewal, {"past its renewal point": "none"},
                     ok=not chain.renewal_problems)  # fmt: skip
     assert not chain.renewal_problems, f"{tls_domain}: " + "; ".join(chain.renewal_problems)
 
@@ -58,10 +60,10 @@ def test_only_modern_tls(tls_domain, tls_scan, evidence):
 
 @pytest.mark.preflight
 @pytest.mark.item("TLS-03")
-def test_http_redirects_to_https(environment, tls_settings, http, evidence):
-    """Plain HTTP (tls.http_port) answers a permanent redirect (301/308) to the same host and path on https."""
-    path = environment.app.health_path + "?redirect-probe=1"  # a path the app serves: never a 404
-    verdict = check_redirect(http, str(environment.app.base_url), tls_settings.http_port, path)
+def test_http_redirects_to_https(public_domain, https_enforcement, evidence):
+    """Plain HTTP (tls.http_port) on every public domain answers a permanent redirect (301/308) to the same host
+    and path on https."""
+    verdict = https_enforcement[public_domain].require_redirect()
     evidence.record(verdict.url, {"status": verdict.status, "location": verdict.location},
                     {"status": "301 or 308", "location": verdict.expected}, ok=not verdict.problems)  # fmt: skip
     assert not verdict.problems, "; ".join(verdict.problems)
@@ -69,13 +71,13 @@ def test_http_redirects_to_https(environment, tls_settings, http, evidence):
 
 @pytest.mark.preflight
 @pytest.mark.item("TLS-03")
-def test_hsts(environment, tls_settings, http, evidence):
-    """Strict-Transport-Security with max-age >= tls.hsts_min_age_s (and includeSubDomains when required)."""
-    url = str(environment.app.base_url)
-    verdict = check_hsts(http, url, tls_settings.hsts_min_age_s, tls_settings.hsts_include_subdomains)
+def test_hsts(public_domain, https_enforcement, tls_settings, evidence):
+    """Every public domain sends Strict-Transport-Security with max-age >= tls.hsts_min_age_s (and
+    includeSubDomains when required)."""
+    verdict = https_enforcement[public_domain].require_hsts()
     evidence.record(
-        url, {"strict-transport-security": verdict.header, "max_age": verdict.max_age,
-              "includeSubDomains": verdict.include_subdomains},
+        verdict.url, {"strict-transport-security": verdict.header, "max_age": verdict.max_age,
+                      "includeSubDomains": verdict.include_subdomains},
         {"max_age": f">= {tls_settings.hsts_min_age_s}", "includeSubDomains": tls_settings.hsts_include_subdomains},
         ok=not verdict.problems,
     )  # fmt: skip
@@ -87,7 +89,8 @@ def test_hsts(environment, tls_settings, http, evidence):
 @pytest.mark.item("TLS-04")
 def test_webhooks_refuse_plain_http(tls_webhook_urls, tls_webhook_secret, tls_settings, target_db, http, golive_run,
                                     evidence):  # fmt: skip
-    """A signed webhook POSTed over plain HTTP is refused or redirected, and the app recorded nothing for it."""
+    """A signed webhook POSTed over plain HTTP is refused or redirected, and the app recorded nothing for it within
+    tls.webhook_settle_s."""
     table = re.search(r"\bfrom\s+([\w.]+)", tls_settings.webhook_record_query, re.IGNORECASE)
     where = f"in {table.group(1)}" if table else "counted by tls.webhook_record_query"
 
@@ -99,7 +102,7 @@ def test_webhooks_refuse_plain_http(tls_webhook_urls, tls_webhook_secret, tls_se
     ]
     for url in (url for url in tls_webhook_urls if url.startswith("https:")):
         probe = post_webhook_over_http(http, url, tls_settings.http_port, tls_webhook_secret.reveal(),
-                                       golive_run.run_id, count)  # fmt: skip
+                                       golive_run.run_id, count, tls_settings.webhook_settle_s)  # fmt: skip
         evidence.record(f"POST {probe.url}", {"answer": probe.refused_by, "event_id": probe.event_id,
                                               "records": probe.records},
                         {"answer": "refused or redirected to https", "records": 0}, ok=not probe.accepted)  # fmt: skip

@@ -603,6 +603,7 @@ class TlsSettings(_Section):
     hsts_include_subdomains: bool = False
     webhook_urls: list[HttpUrl] = Field(default_factory=list)
     webhook_record_query: str = "select count(*) from webhook_events where event_id = %s"
+    webhook_settle_s: Annotated[float, Field(ge=0, le=30)] = 2.0
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
 
     @model_validator(mode="after")
@@ -622,6 +623,7 @@ class CdnPurgeSettings(_Section):
     api_url: HttpUrl = HttpUrl("https://api.cloudflare.com")
     zone_id: str | None = None
     canary_path: str | None = None
+    canary_tag: str | None = None
 
 
 class CdnSettings(_Section):
@@ -636,7 +638,21 @@ class CdnSettings(_Section):
     asset_min_max_age_days: PositiveInt = 30
     require_immutable: bool = True
     html_max_shared_age_s: Annotated[int, Field(ge=0)] = 300
+    # a content hash before the extension (and CRA's ".chunk"): hex or base64url, 8+ characters, at least one digit
+    # or capital (app.3f9c2b1e.js, index-BZ0dSZAf.js, main.8f3a2b1c.chunk.js; not app.production.js)
+    fingerprint_pattern: str = r"[.-](?=[A-Za-z0-9_-]*[A-Z0-9])[A-Za-z0-9_-]{8,}(?:\.chunk)?\.[A-Za-z0-9]+$"
+    hit_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     purge: CdnPurgeSettings | None = None
+
+    @field_validator("fingerprint_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return pattern
 
 
 Tier = Literal["sandbox", "staging", "production"]

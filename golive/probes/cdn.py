@@ -13,11 +13,11 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from golive.config import CdnPurgeSettings
 from golive.outcomes import ProbeError
 from golive.probes.http import describe_error
 from golive.secrets import Secret
 
-FINGERPRINT = re.compile(r"[.-][0-9a-f]{8,}\.[A-Za-z0-9]+$")
 _HIT_HEADERS = ("x-cache", "cf-cache-status", "x-cache-status", "x-proxy-cache", "cdn-cache")
 
 
@@ -95,11 +95,41 @@ def fetch(client: httpx.Client, url: str) -> Fetched:
 
 
 @dataclass(frozen=True)
+class Warmed:
+    """An asset fetched until the CDN answered from its cache: the first answer, the last one (the first hit, or
+    the last miss when none came) and how many requests that took."""
+
+    first: Fetched
+    last: Fetched
+    requests: int
+
+
+# Between the requests that look for a hit: a CDN may store the answer just after sending it.
+_RETRY_PAUSE_S = 0.1
+
+
+def fetch_warm(client: httpx.Client, url: str, hit_retries: int) -> Warmed:
+    """GET ``url``, then again until a cache hit: the second request, and up to ``hit_retries`` more when it was a
+    miss (a CDN with many edges may send the next request to one that has not cached it yet)."""
+    first = last = fetch(client, url)
+    requests = 1
+    for attempt in range(1 + hit_retries):
+        if attempt:
+            time.sleep(_RETRY_PAUSE_S)
+        last = fetch(client, url)
+        requests += 1
+        if is_hit(last.headers):
+            break
+    return Warmed(first, last, requests)
+
+
+@dataclass(frozen=True)
 class AssetRules:
     markers: Sequence[str]
     min_max_age_s: int
     require_immutable: bool
     html_max_shared_age_s: int
+    fingerprint: re.Pattern[str]
 
 
 @dataclass
@@ -109,24 +139,30 @@ class AssetVerdict:
     problems: list[str] = field(default_factory=list)
 
 
-def judge_asset(first: Fetched, second: Fetched, rules: AssetRules) -> AssetVerdict:
-    """A static asset fetched twice through the CDN: markers, a hit the second time, and the cache rules."""
+def judge_asset(warmed: Warmed, rules: AssetRules) -> AssetVerdict:
+    """A static asset fetched through the CDN until a hit: markers, a hit after the first request, and the cache
+    rules of fingerprinted assets (those whose path matches rules.fingerprint)."""
+    first, last = warmed.first, warmed.last
     verdict = AssetVerdict(first.url)
     path = urlsplit(first.url).path
-    present = [m for m in rules.markers if m.lower() in second.headers or m.lower() in first.headers]
-    cache_control = second.headers.get("cache-control")
-    verdict.measured = {"status": second.status, "cache-control": cache_control, "markers": present,
-                        "second_request_hit": is_hit(second.headers), "set-cookie": "set-cookie" in second.headers,
-                        "fingerprinted": bool(FINGERPRINT.search(path))}  # fmt: skip
-    if second.status != 200:
-        verdict.problems.append(f"{path}: status {second.status}, expected 200")
+    present = [m for m in rules.markers if m.lower() in last.headers or m.lower() in first.headers]
+    cache_control = last.headers.get("cache-control")
+    fingerprinted = bool(rules.fingerprint.search(path))
+    verdict.measured = {"status": last.status, "cache-control": cache_control, "markers": present,
+                        "hit": is_hit(last.headers), "requests": warmed.requests,
+                        "set-cookie": "set-cookie" in last.headers, "fingerprinted": fingerprinted}  # fmt: skip
+    if last.status != 200:
+        verdict.problems.append(f"{path}: status {last.status}, expected 200")
     if not present:
         verdict.problems.append(f"{path}: no CDN marker in the response; expected one of {', '.join(rules.markers)}")
-    elif not is_hit(second.headers):
-        shown = {h: second.headers[h] for h in (*_HIT_HEADERS, "age") if h in second.headers}
-        verdict.problems.append(f"{path}: the second request was not a cache hit ({shown or 'no cache status'})")
+    elif not is_hit(last.headers):
+        shown = {h: last.headers[h] for h in (*_HIT_HEADERS, "age") if h in last.headers}
+        verdict.problems.append(
+            f"{path}: no cache hit in {warmed.requests - 1} request(s) after the first ({shown or 'no cache status'})"
+            "; expected a hit"
+        )
     expected = f"public, max-age >= {rules.min_max_age_s} s" + (", immutable" if rules.require_immutable else "")
-    if FINGERPRINT.search(path):
+    if fingerprinted:
         d = directives(cache_control)
         if cache_control is None:
             verdict.problems.append(f"{path}: no Cache-Control; expected {expected}")
@@ -136,9 +172,21 @@ def judge_asset(first: Fetched, second: Fetched, rules: AssetRules) -> AssetVerd
                        if name not in d]  # fmt: skip
             if missing or max_age is None or max_age < rules.min_max_age_s:
                 verdict.problems.append(f"{path}: Cache-Control {cache_control!r}; expected {expected}")
-    if "set-cookie" in second.headers and shared_lifetime(cache_control) > 0:
+    if "set-cookie" in last.headers and shared_lifetime(cache_control) > 0:
         verdict.problems.append(f"{path}: a cacheable response sets a cookie (Set-Cookie); expected none")
     return verdict
+
+
+def unchecked_cache_rules(assets: Sequence[AssetVerdict], rules: AssetRules) -> str | None:
+    """Why the fingerprinted-asset rules were not checked at all (no asset's path matches the pattern), or None."""
+    if any(verdict.measured.get("fingerprinted") for verdict in assets):
+        return None
+    paths = [urlsplit(verdict.url).path for verdict in assets]
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return (
+        f"none of the {len(paths)} asset(s) checked ({shown}) matches cdn.fingerprint_pattern "
+        f"{rules.fingerprint.pattern!r}: the cache rules of fingerprinted assets were not checked"
+    )
 
 
 def judge_html(page: Fetched, rules: AssetRules) -> AssetVerdict:
@@ -148,6 +196,8 @@ def judge_html(page: Fetched, rules: AssetRules) -> AssetVerdict:
     lifetime = shared_lifetime(cache_control)
     verdict.measured = {"status": page.status, "cache-control": cache_control, "shared_lifetime_s": lifetime}
     path = urlsplit(page.url).path or "/"
+    if page.status != 200:
+        verdict.problems.append(f"HTML {path}: status {page.status}, expected 200")
     if lifetime > rules.html_max_shared_age_s:
         verdict.problems.append(
             f"HTML {path}: Cache-Control {cache_control!r} lets shared caches keep it {lifetime} s; "
@@ -164,60 +214,91 @@ def judge_html(page: Fetched, rules: AssetRules) -> AssetVerdict:
 @dataclass(frozen=True)
 class PurgeResult:
     canary: str
-    before: tuple[bool, ...]  # hit flags of the warm-up requests
+    request: dict[str, object]  # what was asked of the provider's API
+    requests_before: int  # GETs of the canary until it was a hit
     purge_status: int | None  # None: nothing was purged (the canary was never a hit)
     purge_ms: float
     after_hit: bool
     problems: tuple[str, ...]
 
 
+def purge_unsupported(purge: CdnPurgeSettings) -> str | None:
+    """Why golive cannot exercise the declared purge method live (CDN-02 is then not verified), or None."""
+    if purge.provider != "cloudflare":
+        return (
+            f"a live purge is implemented for Cloudflare's API only (cdn.purge.provider is {purge.provider!r}): "
+            "the declared method was not exercised"
+        )
+    if not purge.zone_id:
+        return "Cloudflare's purge API needs the zone: set cdn.purge.zone_id"
+    if purge.scope == "tag" and not purge.canary_tag:
+        return "scope 'tag' needs cdn.purge.canary_tag: a cache tag the canary's answer carries, to purge it by"
+    return None
+
+
+def cloudflare_purge_body(purge: CdnPurgeSettings, canary_url: str) -> dict[str, object]:
+    """Cloudflare's purge_cache request for the declared scope, aimed at the canary: files (the canary URL),
+    prefixes (its host and path, without scheme or query, as Cloudflare takes them), tags (cdn.purge.canary_tag)
+    or purge_everything (the whole zone)."""
+    parts = urlsplit(canary_url)
+    match purge.scope:
+        case "url":
+            return {"files": [canary_url]}
+        case "prefix":
+            return {"prefixes": [f"{parts.hostname}{parts.path}"]}
+        case "tag":
+            return {"tags": [purge.canary_tag]}
+    return {"purge_everything": True}
+
+
 def purge_cloudflare(
-    client: httpx.Client, api_url: str, zone_id: str, token: Secret, url: str
+    client: httpx.Client, api_url: str, zone_id: str, token: Secret, body: dict[str, object]
 ) -> tuple[int, str, float]:
-    """POST /client/v4/zones/{zone}/purge_cache {"files": [url]}: (status, error summary, milliseconds)."""
+    """POST /client/v4/zones/{zone}/purge_cache with ``body``: (status, error summary, milliseconds)."""
     endpoint = f"{api_url.rstrip('/')}/client/v4/zones/{zone_id}/purge_cache"
     started = time.perf_counter()
     try:
-        answer = client.post(endpoint, json={"files": [url]}, headers={"authorization": f"Bearer {token.reveal()}"})
+        answer = client.post(endpoint, json=body, headers={"authorization": f"Bearer {token.reveal()}"})
     except httpx.HTTPError as error:
         raise ProbeError(f"purge at {endpoint}: {describe_error(error)}") from None
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     try:
-        body = answer.json()
+        answered = answer.json()
     except ValueError:
-        body = None
-    if answer.status_code == 200 and isinstance(body, dict) and body.get("success") is True:
+        answered = None
+    if answer.status_code == 200 and isinstance(answered, dict) and answered.get("success") is True:
         return answer.status_code, "", elapsed
-    errors = body.get("errors") if isinstance(body, dict) else None
+    errors = answered.get("errors") if isinstance(answered, dict) else None
     summary = "; ".join(f"{e.get('code')} {e.get('message')}" for e in errors if isinstance(e, dict)) if errors else ""
     return answer.status_code, summary or answer.text[:120], elapsed
 
 
-def purge_canary(client: httpx.Client, canary_url: str, api_url: str, zone_id: str, token: Secret) -> PurgeResult:
-    """Warm the canary URL twice, purge it through the API, and require the next request to be a miss."""
-    before = tuple(is_hit(fetch(client, canary_url).headers) for _ in range(2))
-    problems = []
-    if not before[-1]:
-        problems.append(
-            f"{canary_url} was still a cache miss on the second request: the CDN does not cache it, so a miss "
-            "after a purge would prove nothing; expected a hit before purging (nothing was purged)"
+def purge_canary(
+    client: httpx.Client, canary_url: str, purge: CdnPurgeSettings, token: Secret, hit_retries: int
+) -> PurgeResult:
+    """Warm the canary URL until it is a hit, purge it through Cloudflare's API by the declared scope, and
+    require the next request to be a miss. Call only when purge_unsupported(purge) is None."""
+    warmed = fetch_warm(client, canary_url, hit_retries)
+    body = cloudflare_purge_body(purge, canary_url)
+    if not is_hit(warmed.last.headers):
+        problem = (
+            f"{canary_url} was still a cache miss after {warmed.requests} requests: the CDN does not cache it, so a "
+            "miss after a purge would prove nothing; expected a hit before purging (nothing was purged)"
         )
-        return PurgeResult(canary_url, before, None, 0.0, False, tuple(problems))
-    status, errors, elapsed = purge_cloudflare(client, api_url, zone_id, token, canary_url)
+        return PurgeResult(canary_url, body, warmed.requests, None, 0.0, False, (problem,))
+    status, errors, elapsed = purge_cloudflare(client, str(purge.api_url), purge.zone_id or "", token, body)
     if errors:
-        problems.append(f"purge of {canary_url} refused: HTTP {status} {errors}")
-        return PurgeResult(canary_url, before, status, elapsed, False, tuple(problems))
+        problem = f"purge of {canary_url} ({purge.scope} scope) refused: HTTP {status} {errors}"
+        return PurgeResult(canary_url, body, warmed.requests, status, elapsed, False, (problem,))
     after = is_hit(fetch(client, canary_url).headers)
-    if after:
-        problems.append(f"after purging {canary_url} the next request was still a cache hit; expected a miss")
-    return PurgeResult(canary_url, before, status, elapsed, after, tuple(problems))
+    problems = (
+        (f"after purging {canary_url} ({purge.scope} scope: {body}) the next request was still a cache hit; "
+         "expected a miss",) if after else ()
+    )  # fmt: skip
+    return PurgeResult(canary_url, body, warmed.requests, status, elapsed, after, problems)
 
 
-def fetch_twice(client: httpx.Client, urls: Sequence[str], workers: int = 8) -> list[tuple[Fetched, Fetched]]:
-    """Each URL fetched twice in a row (the second should be a hit); URLs concurrently, at most `workers` at once."""
-
-    def twice(url: str) -> tuple[Fetched, Fetched]:
-        return fetch(client, url), fetch(client, url)
-
+def fetch_all_warm(client: httpx.Client, urls: Sequence[str], hit_retries: int, workers: int) -> list[Warmed]:
+    """fetch_warm for every URL, at most ``workers`` URLs in flight at once, in the order given."""
     with ThreadPoolExecutor(max(1, min(workers, len(urls)))) as pool:
-        return list(pool.map(twice, urls))
+        return list(pool.map(lambda url: fetch_warm(client, url, hit_retries), urls))

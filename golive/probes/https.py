@@ -9,12 +9,15 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from golive.config import HttpSettings
 from golive.outcomes import ProbeError
 from golive.probes.http import describe_error
 
@@ -98,12 +101,78 @@ def judge_hsts(url: str, header: str | None, min_age: int, need_subdomains: bool
     return HstsVerdict(url, header, max_age, subdomains, tuple(problems))
 
 
+def header_client(settings: HttpSettings) -> httpx.Client:
+    """An httpx client that reads what a domain answers whatever its certificate (TLS-03's HSTS header): the
+    certificate is TLS-01's finding, so a bad one fails TLS-01 alone. Nothing secret is sent with it."""
+    timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+    return httpx.Client(timeout=timeout, verify=False, follow_redirects=False, trust_env=False)
+
+
 def check_hsts(client: httpx.Client, url: str, min_age: int, need_subdomains: bool) -> HstsVerdict:
     try:
         answer = client.get(url, follow_redirects=False)
     except httpx.HTTPError as error:
         raise ProbeError(f"GET {url}: {describe_error(error)}") from None
     return judge_hsts(url, answer.headers.get("strict-transport-security"), min_age, need_subdomains)
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class EnforcementPolicy:
+    """What TLS-03 asks of every public domain over HTTP: the redirect of the probe path, and HSTS."""
+
+    path: str
+    hsts_min_age_s: int
+    hsts_include_subdomains: bool
+
+
+@dataclass(frozen=True)
+class DomainHttps:
+    """TLS-03's redirect and HSTS header of one public domain, each a verdict or the reason it was not measured."""
+
+    redirect: RedirectVerdict | str
+    hsts: HstsVerdict | str
+
+    def require_redirect(self) -> RedirectVerdict:
+        return _required(self.redirect)
+
+    def require_hsts(self) -> HstsVerdict:
+        return _required(self.hsts)
+
+
+def _required(measured: _T | str) -> _T:
+    if isinstance(measured, str):
+        raise ProbeError(measured)
+    return measured
+
+
+def _measured(probe: Callable[[], _T]) -> _T | str:
+    try:
+        return probe()
+    except ProbeError as error:
+        return str(error)
+
+
+def check_domains(
+    client: httpx.Client, header_reader: httpx.Client, origins: Sequence[tuple[str, int]], policy: EnforcementPolicy,
+    concurrency: int,
+) -> list[DomainHttps]:  # fmt: skip
+    """For every (https origin, its plain-HTTP port): the redirect (with ``client``) and the HSTS header (with
+    ``header_reader``), at most ``concurrency`` domains at once, in the order given; one domain's failure is its
+    own."""
+
+    def one(target: tuple[str, int]) -> DomainHttps:
+        origin, http_port = target
+        return DomainHttps(
+            _measured(lambda: check_redirect(client, origin, http_port, policy.path)),
+            _measured(lambda: check_hsts(header_reader, origin + "/", policy.hsts_min_age_s,
+                                         policy.hsts_include_subdomains)),
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(max(1, min(concurrency, len(origins)))) as pool:
+        return list(pool.map(one, origins))
 
 
 # ------------------------------------------------------------------------------------------------ TLS-04
@@ -139,12 +208,28 @@ def probe_event(run_id: str) -> tuple[str, bytes]:
     return event_id, json.dumps(body, separators=(",", ":")).encode()
 
 
+_SETTLE_POLL_S = 0.2
+
+
+def settled_count(count_records: Callable[[str], int], event_id: str, settle_s: float) -> int:
+    """What the app recorded for the event: counted until a record shows or ``settle_s`` has passed (an app that
+    queues webhooks answers first and writes a moment later)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        records = count_records(event_id)
+        left = deadline - time.monotonic()
+        if records or left <= 0:
+            return records
+        time.sleep(min(_SETTLE_POLL_S, left))
+
+
 def post_webhook_over_http(
     client: httpx.Client, https_url: str, http_port: int, webhook_secret: str, run_id: str,
-    count_records: Callable[[str], int],
+    count_records: Callable[[str], int], settle_s: float,
 ) -> WebhookProbe:  # fmt: skip
     """POST a correctly signed test event to the plain-HTTP twin of the webhook URL (redirects not followed),
-    then count what the app recorded for its event id: refusing by status code alone is not proof."""
+    then count what the app recorded for its event id, for up to ``settle_s``: refusing by status code alone is
+    not proof."""
     url = http_url(https_url, http_port)
     event_id, raw = probe_event(run_id)
     signature = hmac.new(webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
@@ -159,4 +244,4 @@ def post_webhook_over_http(
         refused_by = describe_error(error)
     except httpx.TimeoutException as error:
         raise ProbeError(f"POST {url}: {describe_error(error)}") from None
-    return WebhookProbe(url, event_id, status, location, refused_by, count_records(event_id))
+    return WebhookProbe(url, event_id, status, location, refused_by, settled_count(count_records, event_id, settle_s))

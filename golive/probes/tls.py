@@ -12,6 +12,7 @@ from a cache: a missing intermediate fails, even where a browser might patch it 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -31,6 +32,9 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from golive.outcomes import ProbeError
 
 LEGACY_VERSIONS: dict[str, ssl.TLSVersion] = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
+_VERSIONS = {**LEGACY_VERSIONS, "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+_WIRE = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}  # as ClientHello/ServerHello say
+_WIRE_NAMES = {code: name for name, code in _WIRE.items()}
 # A scanner must be able to offer what it tests for: OpenSSL 3 offers TLS < 1.2 and weak keys only at level 0.
 _SCANNER_CIPHERS = "ALL:@SECLEVEL=0"
 
@@ -92,7 +96,10 @@ class Handshake:
     chain: tuple[x509.Certificate, ...]
 
 
+@functools.cache
 def _scanner_context(version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    """An unverifying client context offering every cipher, and only ``version`` when given (shared: a context
+    is safe to use from many threads once set up)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -153,17 +160,98 @@ class VersionProbe:
     detail: str
 
 
+def hello_version(data: bytes) -> int | None:
+    """The protocol version in the first TLS record of ``data``, when it starts with a whole ClientHello (the
+    highest version it offers) or ServerHello (the version the server selected): the supported_versions
+    extension when present, else the legacy version field (0x0301 is TLS 1.0 ... 0x0304 TLS 1.3). None when
+    the bytes are not, or not yet, a whole hello."""
+    if len(data) < 9 or data[0] != 0x16 or data[5] not in (1, 2):
+        return None
+    client = data[5] == 1
+    message = data[9 : 9 + int.from_bytes(data[6:9])]
+    if len(message) < int.from_bytes(data[6:9]) or len(message) < 35:
+        return None
+    try:
+        position = 35 + message[34]  # version (2), random (32), session id
+        if client:
+            position += 2 + int.from_bytes(message[position : position + 2])  # cipher suites
+            position += 1 + message[position]  # compression methods
+        else:
+            position += 3  # the cipher suite and compression method chosen
+        end = position + 2 + int.from_bytes(message[position : position + 2])
+        position += 2
+        while position + 4 <= min(end, len(message)):
+            kind = int.from_bytes(message[position : position + 2])
+            size = int.from_bytes(message[position + 2 : position + 4])
+            value = message[position + 4 : position + 4 + size]
+            position += 4 + size
+            if kind == 0x2B:  # supported_versions: a list in a ClientHello, the one selected in a ServerHello
+                versions = [int.from_bytes(value[i : i + 2]) for i in range(1, len(value) - 1, 2)] if client else []
+                return max(versions) if client else int.from_bytes(value[:2])
+    except IndexError:
+        return None
+    return int.from_bytes(message[0:2])
+
+
 def probe_version(endpoint: Endpoint, version: str, timeout: float) -> VersionProbe:
-    """Offer only ``version`` (TLSv1, TLSv1.1, TLSv1.2, TLSv1.3): accepted if the handshake completes."""
-    wanted = {**LEGACY_VERSIONS, "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}[version]
+    """Offer only ``version`` (TLSv1, TLSv1.1, TLSv1.2, TLSv1.3). Accepted when the server's ServerHello selects
+    it, even if golive's own client then stops; refused when the server alerts, resets or picks another version.
+
+    The ClientHello is made before connecting and read back: when golive's own OpenSSL cannot offer ``version``
+    (its security level, FIPS mode, a build without it), that is a ProbeError naming the host's limit, never a
+    refusal, so a server that accepts TLS 1.0 cannot pass because golive never asked."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = _scanner_context(_VERSIONS[version]).wrap_bio(incoming, outgoing, server_hostname=_server_name(endpoint))
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass  # the ClientHello is written: the server speaks next
+    except ssl.SSLError as error:
+        raise ProbeError(
+            f"golive cannot offer {version} on this host: {_ssl_reason(error)} ({ssl.OPENSSL_VERSION})"
+        ) from None
+    hello = outgoing.read()
+    offered = hello_version(hello)
+    if offered != _WIRE[version]:
+        raise ProbeError(
+            f"golive cannot offer {version} on this host: its ClientHello offers "
+            f"{_WIRE_NAMES.get(offered or 0, 'nothing readable')} ({ssl.OPENSSL_VERSION})"
+        )
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+
+    def verdict(reason: str) -> VersionProbe:
+        """The handshake did not complete: the server accepted all the same if its ServerHello chose ``version``."""
+        if hello_version(bytes(received)) == _WIRE[version]:
+            return VersionProbe(version, True, f"the server selected {version}; golive's client then stopped: {reason}")
+        return VersionProbe(version, False, reason)
+
     sock = _connect(endpoint, timeout)
     try:
-        with _scanner_context(wanted).wrap_socket(sock, server_hostname=_server_name(endpoint)) as tls:
-            return VersionProbe(version, True, f"negotiated {tls.version()} {tls.cipher()[0] if tls.cipher() else ''}")
+        sock.sendall(hello)
+        while True:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = sock.recv(16384)
+            if len(received) < 65536:
+                received += chunk
+            if chunk:
+                incoming.write(chunk)
+            else:
+                incoming.write_eof()
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                continue
+            except ssl.SSLError as error:
+                return verdict(_ssl_reason(error))
+            sock.sendall(outgoing.read())
+            cipher = tls.cipher()
+            return VersionProbe(version, True, f"negotiated {tls.version()} {cipher[0] if cipher else ''}".strip())
     except TimeoutError:
         raise ProbeError(f"{endpoint}: {version} handshake timed out after {timeout:g} s") from None
-    except OSError as error:  # SSLError, a reset, an abort: the handshake did not complete
-        return VersionProbe(version, False, _ssl_reason(error))
+    except OSError as error:  # a reset or an abort: the server dropped the handshake
+        return verdict(_ssl_reason(error))
     finally:
         sock.close()
 
@@ -401,19 +489,19 @@ def _trust_problem(
 def judge_chain(
     endpoint: Endpoint,
     handshake: Handshake,
-    roots: Sequence[x509.Certificate],
+    store: Store,
     policy: CertPolicy,
     now: datetime | None = None,
 ) -> ChainReport:
     """Judge a chain as sent against the policy: trust, hostname, validity of every certificate, keys,
-    signatures (TLS-01) and the leaf's renewal point (TLS-02). Every problem names the certificate."""
+    signatures (TLS-01) and every certificate's renewal point (TLS-02). Every problem names the certificate."""
     now = now or datetime.now(UTC)
     chain = handshake.chain
     if not chain:
         raise ProbeError(f"{endpoint}: the server sent no certificate")
     infos = tuple(CertInfo.of(cert, role) for cert, role in zip(chain, _roles(chain), strict=True))
     problems: list[str] = []
-    trust = _trust_problem(endpoint, chain, infos, Store(list(roots)), now)
+    trust = _trust_problem(endpoint, chain, infos, store, now)
     if trust:
         problems.append(trust)
     leaf = infos[0]
@@ -447,47 +535,60 @@ def judge_chain(
             )
         if info.signature_hash in ("sha1", "md5") and not (info.role == "root" and info.self_signed):
             problems.append(f"{info.label()} is signed with {info.signature_hash.upper()}; expected SHA-256 or better")
-    renewal_problems, renewal = _judge_renewal(leaf, policy, now)
+    renewal_problems, renewal = _judge_renewal(infos, policy, now)
     return ChainReport(endpoint, handshake.protocol, handshake.cipher, infos, now, tuple(problems),
                        tuple(renewal_problems), renewal)  # fmt: skip
 
 
-def renewal_point(leaf: CertInfo, policy: CertPolicy) -> datetime:
-    """When the leaf should have been renewed: a fixed number of days before expiry, or a fraction of its life."""
+def renewal_point(cert: CertInfo, policy: CertPolicy) -> datetime:
+    """When a certificate should have been replaced: a fixed number of days before expiry, or a fraction of its
+    life."""
     if policy.renew_before_days is not None:
-        return leaf.not_after - timedelta(days=policy.renew_before_days)
-    return leaf.not_before + leaf.lifetime * policy.renew_at_fraction
+        return cert.not_after - timedelta(days=policy.renew_before_days)
+    return cert.not_before + cert.lifetime * policy.renew_at_fraction
 
 
 def _days(n: int) -> str:
     return f"{n} day" if n == 1 else f"{n} days"
 
 
-def _judge_renewal(leaf: CertInfo, policy: CertPolicy, now: datetime) -> tuple[list[str], dict[str, object]]:
-    due = renewal_point(leaf, policy)
+# What a certificate still served past its renewal point says about the site (TLS-02).
+_NOT_RENEWED = {
+    "leaf": "the renewal job is not working",
+    "intermediate": "the server still sends it: the chain it serves was not renewed with the CA's current one",
+}
+
+
+def _judge_renewal(infos: Sequence[CertInfo], policy: CertPolicy, now: datetime) -> tuple[list[str], dict[str, object]]:
+    """Every certificate the server sends, leaf and intermediates, against its renewal point (a root is a trust
+    anchor: the site does not renew it). An expired one is TLS-01's finding, not counted twice."""
     rule = (
         f"{policy.renew_before_days} days before expiry"
         if policy.renew_before_days is not None
         else f"{policy.renew_at_fraction:.0%} of its lifetime"
     )
-    measured: dict[str, object] = {
-        "leaf": leaf.subject,
-        "lifetime_days": leaf.lifetime // timedelta(days=1),
-        "age_days": (now - leaf.not_before) // timedelta(days=1),
-        "renewal_due": due.isoformat(),
-        "rule": rule,
-    }
-    if now < due:
-        return [], measured
-    if leaf.not_after <= now:
-        measured["note"] = "expired: reported by TLS-01"
-        return [], measured
-    overdue = (now - due) // timedelta(days=1)
-    return [
-        f"leaf {leaf.subject} is past its renewal point ({rule}): renewal was due {due:%Y-%m-%d}, "
-        f"{overdue} days ago, and it still expires {leaf.not_after:%Y-%m-%d} "
-        f"({leaf.days_left(now)} days left): the renewal job is not working"
-    ], measured
+    problems: list[str] = []
+    measured: list[dict[str, object]] = []
+    for cert in (info for info in infos if info.role != "root"):
+        due = renewal_point(cert, policy)
+        seen: dict[str, object] = {
+            "certificate": cert.label(),
+            "lifetime_days": cert.lifetime // timedelta(days=1),
+            "age_days": (now - cert.not_before) // timedelta(days=1),
+            "renewal_due": due.isoformat(),
+        }
+        measured.append(seen)
+        if now < due:
+            continue
+        if cert.not_after <= now:
+            seen["note"] = "expired: reported by TLS-01"
+            continue
+        problems.append(
+            f"{cert.label()} is past its renewal point ({rule}): renewal was due {due:%Y-%m-%d}, "
+            f"{_days((now - due) // timedelta(days=1))} ago, and it still expires {cert.not_after:%Y-%m-%d} "
+            f"({cert.days_left(now)} days left): {_NOT_RENEWED[cert.role]}"
+        )
+    return problems, {"rule": rule, "certificates": measured}
 
 
 # ------------------------------------------------------------------------------------------ scanning
@@ -530,6 +631,7 @@ def scan(
     the legacy-protocol handshakes. Each endpoint's result stands alone: one unreachable domain is an error
     for that domain only."""
     unique = sorted(set(endpoints))
+    store = Store(list(roots))  # once: a system store of hundreds of anchors takes milliseconds to build
     started = time.perf_counter()
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="golive-tls") as pool:
         chains = {ep: pool.submit(fetch_chain, ep, timeout) for ep in unique}
@@ -538,7 +640,7 @@ def scan(
         for ep in unique:
             report, error = None, None
             try:
-                report = judge_chain(ep, chains[ep].result(), roots, policy)
+                report = judge_chain(ep, chains[ep].result(), store, policy)
             except ProbeError as failed:
                 error = str(failed)
             try:

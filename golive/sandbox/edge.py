@@ -1,13 +1,15 @@
 """The sandbox's edge: what sits between users and the app, for the HTTPS and CDN checks (TLS-01..04, CDN-01/02).
 
-- ``www``: a second public domain over HTTPS whose certificate is chosen per handshake (an SNI callback swaps
-  the connection's SSLContext), so the certificate faults switch live: expired leaf or intermediate, a
-  certificate for another host, a self-signed leaf, a missing intermediate, a weak key, a leaf past its
-  renewal point.
+- ``www``: a second public domain over HTTPS, named ``localhost`` (the app's is ``127.0.0.1``), whose certificate
+  is chosen per handshake (an SNI callback swaps the connection's SSLContext), so the certificate faults switch
+  live: expired leaf or intermediate, a certificate for another host, a self-signed leaf, a missing
+  intermediate, a weak key, a leaf past its renewal point. Its own faults drop its HSTS header or serve it over
+  plain HTTP, leaving the app's domain alone.
 - ``legacy``: the same domain on a listener that still accepts TLS 1.0 and 1.1 (OpenSSL 3 needs ``@SECLEVEL=0``
   for that, on this context only); the fault ``tls-legacy-protocols`` points the domain at it.
-- ``http``: the plain-HTTP "port 80": a permanent redirect to the app over HTTPS (faults: no redirect, redirect
-  to another host or to http, webhooks accepted over plain HTTP).
+- ``http``: the plain-HTTP "port 80", shared by both names as a real port 80 is (by the Host header): a
+  permanent redirect to the same name over HTTPS (faults: no redirect, redirect to another host or to http,
+  webhooks accepted over plain HTTP).
 - ``cdn``: a caching reverse proxy in front of the app that marks its answers (Via, X-Cache, Age) and has a
   Cloudflare-shaped purge API that needs CDN_API_TOKEN.
 - HSTS faults: a wrapper around the app's front that drops or shortens Strict-Transport-Security.
@@ -21,7 +23,7 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +42,7 @@ from golive.sandbox.standins import FaultSwitch
 from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, KeySpec, LocalCA, issue, write_private
 
 HOST = "127.0.0.1"
+WWW_NAME = "localhost"  # the www domain's name: it resolves to HOST, and the plain-HTTP port tells it apart by Host
 CDN_ZONE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # the zone id the CDN stand-in serves (Cloudflare ids: 32 hex)
 OTHER_HOST = "www.other-domain.invalid"
 SHORT_HSTS = "max-age=86400; includeSubDomains"
@@ -169,15 +172,17 @@ def create_www() -> Starlette:
 
 
 class HSTSFaults:
-    """Around the app's front: drops Strict-Transport-Security (``hsts-missing``) or shortens it to one day
-    (``hsts-too-short``) while those faults are on."""
+    """Around a domain's server: drops Strict-Transport-Security (fault ``missing``) or shortens it to one day
+    (fault ``short``) while those faults are on."""
 
-    def __init__(self, app: ASGIApp, faults: FaultSwitch) -> None:
+    def __init__(self, app: ASGIApp, faults: FaultSwitch, missing: str, short: str | None = None) -> None:
         self.app = app
         self.faults = faults
+        self._missing, self._short = missing, short
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        missing, short = self.faults.on("hsts-missing"), self.faults.on("hsts-too-short")
+        missing = self.faults.on(self._missing)
+        short = self._short is not None and self.faults.on(self._short)
         if scope["type"] != "http" or not (missing or short):
             await self.app(scope, receive, send)
             return
@@ -194,7 +199,8 @@ class HSTSFaults:
 
 
 def with_hsts_faults(app: ASGIApp, faults: FaultSwitch) -> ASGIApp:
-    return HSTSFaults(app, faults)
+    """The app's front with its HSTS faults (hsts-missing, hsts-too-short)."""
+    return HSTSFaults(app, faults, "hsts-missing", "hsts-too-short")
 
 
 # ----------------------------------------------------------------------------------------- proxying helper
@@ -234,16 +240,22 @@ def _relay(answer: httpx.Response) -> Response:
 
 
 class PlainHttp:
-    """The plain-HTTP listener: 301 (GET/HEAD) or 308 (other methods) to the same path on the app over HTTPS."""
+    """The plain-HTTP listener: 301 (GET/HEAD) or 308 (other methods) to the same path on the same name over
+    HTTPS: the app's, or www's when the Host is WWW_NAME."""
 
-    def __init__(self, https_origin: str, http_port: int, ca_file: Path, faults: FaultSwitch) -> None:
+    def __init__(self, https_origin: str, www_origin: Callable[[], str], ca_file: Path, faults: FaultSwitch) -> None:
         self.https_origin = https_origin.rstrip("/")
-        self.http_port = http_port
+        self.www_origin = www_origin
         self.faults = faults
         self.upstream = _Upstream(self.https_origin, ca_file)
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        status = 301 if request.method in ("GET", "HEAD") else 308
+        if request.url.hostname == WWW_NAME:
+            if self.faults.on("www-http-no-redirect"):
+                return await _www_index(request)  # the www site served over plain HTTP
+            return RedirectResponse(self.www_origin() + path, status_code=status)
         webhook = request.method == "POST" and request.url.path.startswith("/api/webhooks/")
         # webhooks have their own fault (TLS-04); the redirect faults leave them redirected to https
         if self.faults.on("webhook-plain-http") if webhook else self.faults.on("http-no-redirect"):
@@ -253,7 +265,7 @@ class PlainHttp:
             target = f"https://{OTHER_HOST}{path}"
         elif self.faults.on("http-redirect-to-http"):
             target = target.replace("https://", "http://", 1)
-        return RedirectResponse(target, status_code=301 if request.method in ("GET", "HEAD") else 308)
+        return RedirectResponse(target, status_code=status)
 
     def app(self) -> Starlette:
         methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -270,6 +282,7 @@ class _Cached:
     body: bytes
     stored_at: float
     ttl: float
+    tags: frozenset[str]  # from the origin's Cache-Tag header, which the CDN keeps to itself
 
 
 def _directives(cache_control: str) -> dict[str, str]:
@@ -330,20 +343,22 @@ class Cdn:
         answer = await self.upstream.fetch(request)
         headers = httpx.Headers([(k, v) for k, v in answer.headers.raw if k.decode().lower() not in _HOP_BY_HOP])
         headers["via"] = "1.1 sandbox-cdn"
+        tags = frozenset(t.strip() for t in headers.pop("cache-tag", "").split(",") if t.strip())
         ttl = cache_ttl(answer.status_code, headers) if request.method == "GET" else 0.0
         raw = [(k.lower(), v) for k, v in headers.raw]
         if ttl > 0:
-            self.cache[key] = _Cached(answer.status_code, raw, answer.content, now, ttl)
+            self.cache[key] = _Cached(answer.status_code, raw, answer.content, now, ttl, tags)
         response = Response(answer.content if request.method == "GET" else b"", status_code=answer.status_code)
         response.raw_headers = [*self._edited(request.url.path, raw), (b"x-cache", b"MISS"),
                                 (b"content-length", str(len(answer.content)).encode())]  # fmt: skip
         return response
 
     async def purge(self, request: Request) -> Response:
-        """POST /client/v4/zones/{zone}/purge_cache with {"files": [...]} | {"prefixes": [...]} | purge_everything."""
+        """POST /client/v4/zones/{zone}/purge_cache with {"files": [...]} | {"prefixes": [...]} | {"tags": [...]} |
+        {"purge_everything": true}."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         authorised = scheme == "Bearer" and hmac.compare_digest(token.encode(), self._token.encode())
-        if not authorised or self.faults.on("cdn-purge-not-configured"):
+        if not authorised or self.faults.on("cdn-purge-forbidden"):
             return _cf_error(403, 10000, "Authentication error")
         if request.path_params["zone"] != CDN_ZONE:
             return _cf_error(
@@ -368,6 +383,10 @@ class Cdn:
                 path = "/" + str(prefix).split("/", 1)[1] if "/" in str(prefix) else "/"
                 for key in [k for k in self.cache if k.startswith(path)]:
                     del self.cache[key]
+        elif isinstance(body.get("tags"), list):
+            tags = {str(tag) for tag in body["tags"]}
+            for key in [k for k, entry in self.cache.items() if entry.tags & tags]:
+                del self.cache[key]
         else:
             return _cf_error(
                 400, 1012, 'Request must contain one of "purge_everything", "files", "tags", "hosts" or "prefixes"'
@@ -402,7 +421,7 @@ class Edge:
         self._legacy_context = server_context(ca.chain_file, ca.key_file, legacy=True)
         self._sockets = {name: listen() for name in ("www", "legacy", "http", "cdn")}
         self.ports = {name: port for name, (_, port) in self._sockets.items()}
-        self.plain_http = PlainHttp(front_url, self.ports["http"], ca.ca_file, faults)
+        self.plain_http = PlainHttp(front_url, lambda: f"https://{self.www_host()}", ca.ca_file, faults)
         self.cdn = Cdn(front_url, ca.ca_file, cdn_api_token, faults)
 
     def _config(self, app: ASGIApp, context: ssl.SSLContext | None) -> uvicorn.Config:
@@ -411,26 +430,23 @@ class Edge:
 
     def servers(self) -> Iterator[tuple[socket.socket, uvicorn.Config]]:
         """(listening socket, uvicorn config) for each edge server, to run on the sandbox's server loop."""
-        www = create_www()
         cdn_context = server_context(self._ca.chain_file, self._ca.key_file)
-        yield self._sockets["www"][0], self._config(www, self.certificates.healthy)
-        yield self._sockets["legacy"][0], self._config(create_www(), self._legacy_context)
+        yield self._sockets["www"][0], self._config(self._www(), self.certificates.healthy)
+        yield self._sockets["legacy"][0], self._config(self._www(), self._legacy_context)
         yield self._sockets["http"][0], self._config(self.plain_http.app(), None)
         yield self._sockets["cdn"][0], self._config(self.cdn.app(), cdn_context)
 
-    def urls(self) -> dict[str, str]:
-        return {
-            "www": f"https://{HOST}:{self.ports['www']}",
-            "legacy": f"https://{HOST}:{self.ports['legacy']}",
-            "http": f"http://{HOST}:{self.ports['http']}",
-            "cdn": f"https://{HOST}:{self.ports['cdn']}",
-        }
+    def _www(self) -> ASGIApp:
+        return HSTSFaults(create_www(), self._faults, "www-hsts-missing")
+
+    def www_host(self) -> str:
+        """The www domain as host:port: the legacy listener while tls-legacy-protocols is on."""
+        return f"{WWW_NAME}:{self.ports['legacy' if self._faults.on('tls-legacy-protocols') else 'www']}"
 
     def environ(self) -> dict[str, str]:
         """GOLIVE_SANDBOX_WWW_HOST (the legacy listener while tls-legacy-protocols is on), _HTTP_PORT, _CDN_URL."""
-        www = self.ports["legacy" if self._faults.on("tls-legacy-protocols") else "www"]
         return {
-            "GOLIVE_SANDBOX_WWW_HOST": f"{HOST}:{www}",
+            "GOLIVE_SANDBOX_WWW_HOST": self.www_host(),
             "GOLIVE_SANDBOX_HTTP_PORT": str(self.ports["http"]),
             "GOLIVE_SANDBOX_CDN_URL": f"https://{HOST}:{self.ports['cdn']}",
         }

@@ -22,14 +22,15 @@ SERVER_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
 @dataclass(frozen=True)
 class KeySpec:
-    """Which key to generate: ECDSA P-256 (fast, the default) or RSA of a given size."""
+    """Which key to generate: ECDSA on a curve (P-256, fast, the default) or RSA of a given size."""
 
     kind: Literal["ec", "rsa"] = "ec"
     rsa_bits: int = 2048
+    curve: type[ec.EllipticCurve] = ec.SECP256R1
 
     def generate(self) -> PrivateKey:
         if self.kind == "ec":
-            return ec.generate_private_key(ec.SECP256R1())
+            return ec.generate_private_key(self.curve())
         return rsa.generate_private_key(public_exponent=65537, key_size=self.rsa_bits)
 
 

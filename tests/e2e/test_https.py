@@ -47,7 +47,7 @@ def test_unreachable_and_black_holed_domains_are_errors_of_their_own_domain_only
     assert f"127.0.0.1:{silent}: TLS handshake timed out after 1 s" in item["reason"]
     assert "\n" not in item["reason"]
     tests = run.item("TLS-01")["tests"]
-    assert len(tests) == 4  # the app, www, and the two bad domains: one check each
+    assert len(tests) == 7  # the app, www, two instances, the canary and the two bad domains: one check each
     assert item["duration_s"] < 5
     assert elapsed < 90
     assert "Traceback" not in run.output
@@ -66,8 +66,8 @@ def test_a_wrong_cdn_token_is_refused_with_the_providers_answer(healthy, reports
     run = run_checks("preflight", environ, reports)
     item = run.item("CDN-02")
     assert item["outcome"] == "failed"
-    assert re.search(r"purge of https://127\.0\.0\.1:\d+/static/app\.3f9c2b1e\.js\?purge-canary=\S+ refused: "
-                     r"HTTP 403 10000 Authentication error", item["reason"]), item["reason"]  # fmt: skip
+    refused = r"purge of https://127\.0\.0\.1:\d+/static/app\.3f9c2b1e\.js\?purge-canary=\S+ \(url scope\) refused: "
+    assert re.search(refused + "HTTP 403 10000 Authentication error", item["reason"]), item["reason"]
     assert "wrong-token" not in run.output
 
 
@@ -84,3 +84,41 @@ def test_a_closed_http_port_is_an_error_in_one_line(healthy, tmp_path, reports):
                      tls03["reason"]), tls03["reason"]  # fmt: skip
     # a webhook refused at the network is not processed: TLS-04 passes, with the refusal as evidence
     assert run.item("TLS-04")["outcome"] == "passed"
+
+
+PURGE = """[cdn.purge]
+provider = "cloudflare"
+scope = "url"
+api_url = "${GOLIVE_SANDBOX_CDN_URL}"
+zone_id = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+"""
+
+
+def test_no_purge_method_declared_fails_cdn02_by_name(healthy, tmp_path, reports):
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, "-k", "purge",
+                     env=env_file(tmp_path, **{PURGE: ""}))  # fmt: skip
+    item = run.item("CDN-02")
+    assert item["outcome"] == "failed", item
+    assert item["reason"].endswith(
+        "no purge method declared ([cdn.purge] provider and scope in the environment file)"
+    ), item["reason"]
+
+
+def test_a_purge_golive_cannot_exercise_is_not_verified_with_the_reason(healthy, tmp_path, reports):
+    env = env_file(tmp_path, **{'provider = "cloudflare"': 'provider = "fastly"'})
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, "-k", "purge", env=env)
+    item = run.item("CDN-02")
+    assert item["outcome"] == "not_verified", item
+    assert "a live purge is implemented for Cloudflare's API only (cdn.purge.provider is 'fastly')" in item["reason"]
+
+
+def test_assets_without_a_fingerprint_leave_cdn01_not_verified(healthy, tmp_path, reports):
+    env = env_file(
+        tmp_path,
+        **{"html_max_shared_age_s = 300": 'html_max_shared_age_s = 300\nfingerprint_pattern = "-v[0-9]+\\\\.js$"'},
+    )
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, "-k", "cdn", env=env)
+    item = run.item("CDN-01")
+    assert item["outcome"] == "not_verified", item
+    unmatched = "none of the 1 asset(s) checked (/static/app.3f9c2b1e.js) matches cdn.fingerprint_pattern"
+    assert f"{unmatched} '-v[0-9]+\\\\.js$'" in item["reason"], item["reason"]

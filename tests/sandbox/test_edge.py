@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from golive.probes.tls import LEGACY_VERSIONS, fetch_chain, parse_endpoint, probe_version
-from golive.sandbox.edge import CDN_ZONE, CERT_FAULTS
+from golive.sandbox.edge import CDN_ZONE, CERT_FAULTS, WWW_NAME
 
 ASSET = "/static/app.3f9c2b1e.js"
 
@@ -56,6 +56,9 @@ def test_legacy_protocols_fault_points_www_at_a_tls10_listener(sandbox, env, swi
     assert {k for k in env if env[k] != faulty.get(k)} == {"GOLIVE_SANDBOX_WWW_HOST"}
     legacy = parse_endpoint(faulty["GOLIVE_SANDBOX_WWW_HOST"])
     assert all(probe_version(legacy, version, 3.0).accepted for version in LEGACY_VERSIONS)
+    with httpx.Client(timeout=3.0) as plain:  # port 80 sends www to where the name now points
+        answer = plain.get(f"http://{WWW_NAME}:{env['GOLIVE_SANDBOX_HTTP_PORT']}/")
+    assert answer.headers["location"] == f"https://{legacy}/"
     switch()
     assert sandbox.environ() == env
 
@@ -67,6 +70,20 @@ def test_plain_http_redirects_permanently_to_the_same_path_on_https(env, https):
     assert (get.status_code, get.headers["location"]) == (301, app + "/a/b?c=1")
     post = https.post(plain + "/api/webhooks/razorpay", content=b"{}")
     assert (post.status_code, post.headers["location"]) == (308, app + "/api/webhooks/razorpay")
+    www = https.get(f"http://{WWW_NAME}:{env['GOLIVE_SANDBOX_HTTP_PORT']}/a?b=1")  # the same port, by Host
+    assert (www.status_code, www.headers["location"]) == (301, f"https://{env['GOLIVE_SANDBOX_WWW_HOST']}/a?b=1")
+
+
+def test_www_faults_break_the_www_domain_only(env, https, switch):
+    www_http = f"http://{WWW_NAME}:{env['GOLIVE_SANDBOX_HTTP_PORT']}/"
+    switch("www-http-no-redirect")
+    served = https.get(www_http)
+    assert (served.status_code, "location" in served.headers) == (200, False)
+    assert https.get(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}/").status_code == 301
+    switch("www-hsts-missing")
+    assert "strict-transport-security" not in https.get(f"https://{env['GOLIVE_SANDBOX_WWW_HOST']}/").headers
+    assert "strict-transport-security" in https.get(env["GOLIVE_SANDBOX_APP_URL"] + "/").headers
+    assert https.get(www_http).status_code == 301
 
 
 @pytest.mark.parametrize(
@@ -137,7 +154,7 @@ def test_cdn_faults(env, https, switch):
     assert "cache-control" not in https.get(cdn + ASSET).headers
     switch("cdn-html-cached-publicly")
     assert https.get(cdn + "/").headers["cache-control"] == "public, max-age=86400"
-    switch("cdn-purge-not-configured")
+    switch("cdn-purge-forbidden")
     refused = https.post(f"{cdn}/client/v4/zones/{CDN_ZONE}/purge_cache", json={"purge_everything": True},
                          headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})  # fmt: skip
     assert refused.status_code == 403

@@ -3,26 +3,53 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from golive.config import CdnPurgeSettings, CdnSettings, HttpSettings
 from golive.outcomes import ProbeError
 from golive.probes.cdn import (
     AssetRules,
     Fetched,
+    Warmed,
     discover_assets,
+    fetch_all_warm,
+    fetch_warm,
     is_hit,
     judge_asset,
     judge_html,
     purge_canary,
+    purge_unsupported,
     shared_lifetime,
+    unchecked_cache_rules,
 )
-from golive.probes.https import check_redirect, http_url, judge_hsts, post_webhook_over_http
+from golive.probes.http import make_client
+from golive.probes.https import (
+    EnforcementPolicy,
+    check_domains,
+    check_hsts,
+    check_redirect,
+    header_client,
+    http_url,
+    judge_hsts,
+    post_webhook_over_http,
+)
+from golive.sandbox.edge import server_context
+from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, issue
 from golive.secrets import Secret
 from tests.netutil import closed_port, http_server, json_answer
 
-RULES = AssetRules(["Via", "X-Cache", "Age"], 30 * 86400, True, 300)
+RULES = AssetRules(["Via", "X-Cache", "Age"], 30 * 86400, True, 300, re.compile(CdnSettings().fingerprint_pattern))
 
 
 @pytest.fixture
@@ -76,6 +103,32 @@ def test_redirect_to_a_closed_port_is_a_probe_error(client):
         check_redirect(client, "https://127.0.0.1:8443", closed_port())
 
 
+def test_domains_are_checked_concurrently_within_the_bound_each_with_its_own_errors(client):
+    """Eight public domains on one plain-HTTP port (as port 80 is): at most three at once; an HSTS that cannot be
+    read is that domain's error, the redirect still measured."""
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def handle(method, path, body):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return 301, {"Location": "https://127.0.0.1:1" + path}, b""
+
+    origins = [f"https://127.0.0.1:{closed_port()}" for _ in range(8)]
+    with http_server(handle) as base:
+        port = int(base.rsplit(":", 1)[1])
+        measured = check_domains(client, client, [(o, port) for o in origins], EnforcementPolicy("/probe", 31536000,
+                                 False), concurrency=3)  # fmt: skip
+    assert 1 < peak[0] <= 3
+    assert [m.require_redirect().expected for m in measured] == [origin + "/probe" for origin in origins]
+    for origin, domain in zip(origins, measured, strict=True):
+        with pytest.raises(ProbeError, match=rf"GET {re.escape(origin)}/: connection refused"):
+            domain.require_hsts()
+
+
 @pytest.mark.parametrize(
     ("header", "subdomains", "problem"),
     [
@@ -106,7 +159,7 @@ def test_webhook_probe_signs_the_event_and_counts_records(client):
     with http_server(handle) as base:
         port = int(base.rsplit(":", 1)[1])
         probe = post_webhook_over_http(client, "https://127.0.0.1:8443/api/webhooks/razorpay", port, secret,
-                                       "run-1", lambda event_id: 0)  # fmt: skip
+                                       "run-1", lambda event_id: 0, 0.0)  # fmt: skip
     assert not probe.accepted
     assert probe.refused_by == "answered 308 to https://127.0.0.1:8443/api/webhooks/razorpay"
     assert probe.event_id.startswith("evt_tls04probe_run-1_")
@@ -115,16 +168,48 @@ def test_webhook_probe_signs_the_event_and_counts_records(client):
     assert json.loads(body)["event"] == "https_probe.tls04"
 
 
-@pytest.mark.parametrize(("status", "records", "accepted"), [(200, 1, True), (400, 0, False), (308, 1, True)])
+@pytest.mark.parametrize(
+    ("status", "records", "accepted"), [(200, 1, True), (200, 0, True), (400, 0, False), (308, 1, True)]
+)
 def test_webhook_probe_is_accepted_by_a_2xx_or_any_record(client, status, records, accepted):
     with http_server(lambda m, p, b: (status, {}, b"")) as base:
         port = int(base.rsplit(":", 1)[1])
-        probe = post_webhook_over_http(client, "https://h/api/webhooks/x", port, "s" * 20, "r", lambda e: records)
+        probe = post_webhook_over_http(
+            client, "https://127.0.0.1:8443/api/webhooks/x", port, "s" * 20, "r", lambda e: records, 0
+        )
     assert probe.accepted is accepted
 
 
+def queueing_app(recorded: list[str]):
+    """An app that answers a webhook POST with a redirect at once and whose queue records it 0.3 s later."""
+
+    def handle(method, path, body):
+        threading.Timer(0.3, recorded.append, [path]).start()
+        return 308, {"Location": "https://h" + path}, b""
+
+    return handle
+
+
+@pytest.mark.parametrize(("settle_s", "accepted"), [(0.0, False), (2.0, True)])
+def test_an_event_processed_a_moment_after_the_answer_is_caught_within_the_settle_time(client, settle_s, accepted):
+    """Counted at once, a queued event looks refused; counted until tls.webhook_settle_s, it is caught."""
+    recorded: list[str] = []
+    with http_server(queueing_app(recorded)) as base:
+        port = int(base.rsplit(":", 1)[1])
+        probe = post_webhook_over_http(client, "https://127.0.0.1:8443/api/webhooks/x", port, "s" * 20, "r",
+                                       lambda event_id: len(recorded), settle_s)  # fmt: skip
+    assert (probe.accepted, probe.records) == (accepted, int(accepted))
+
+
+def test_a_refused_event_costs_exactly_the_settle_time(client):
+    started = time.monotonic()
+    refused = post_webhook_over_http(client, "https://h/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.5)
+    assert not refused.accepted
+    assert 0.5 <= time.monotonic() - started < 1.5
+
+
 def test_webhook_probe_refused_at_the_network_is_not_accepted(client):
-    probe = post_webhook_over_http(client, "https://127.0.0.1/x", closed_port(), "s" * 20, "r", lambda e: 0)
+    probe = post_webhook_over_http(client, "https://127.0.0.1/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.0)
     assert (probe.status, probe.accepted, probe.refused_by) == (None, False, "connection refused")
 
 
@@ -169,12 +254,26 @@ def fetched(headers, url=ASSET, status=200):
 
 
 @pytest.mark.parametrize(
-    ("first", "second", "problem"),
+    ("path", "fingerprinted"),
+    [("/static/app.3f9c2b1e.js", True), ("/assets/index-BZ0dSZAf.js", True), ("/assets/vendor-Cq_8-xYz.css", True),
+     ("/static/js/main.8f3a2b1c.chunk.js", True), ("/static/js/2.8F3A2B1C.chunk.js", True),
+     ("/APP.3F9C2B1E.JS", True), ("/_next/static/chunks/pages/index-3f9c2b1e4d5a6b7c.js", True),
+     ("/static/app.js", False), ("/img/logo.png", False), ("/app.production.js", False), ("/favicon.ico", False),
+     ("/jquery-3.7.1.min.js", False), ("/js/chunk-vendors.js", False), ("/static/3f9c2b1e.js", False)],
+)  # fmt: skip
+def test_the_default_fingerprint_pattern(path, fingerprinted):
+    """Content hashes as webpack, Vite/Rollup (base64url), CRA (.chunk.) and Next.js write them, any case; words
+    and version numbers are not hashes."""
+    assert bool(RULES.fingerprint.search(path)) is fingerprinted
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "problem"),
     [
         (GOOD, {**GOOD, "x-cache": "HIT"}, None),
         ({"cache-control": GOOD["cache-control"]}, {"cache-control": GOOD["cache-control"]},
          "/static/app.3f9c2b1e.js: no CDN marker in the response; expected one of Via, X-Cache, Age"),
-        (GOOD, GOOD, "the second request was not a cache hit ({'x-cache': 'MISS'})"),
+        (GOOD, GOOD, "no cache hit in 1 request(s) after the first ({'x-cache': 'MISS'}); expected a hit"),
         ({"via": "1"}, {"via": "1", "x-cache": "MISS"},
          "/static/app.3f9c2b1e.js: no Cache-Control; expected public, max-age >= 2592000 s, immutable"),
         (GOOD, {**GOOD, "x-cache": "HIT", "cache-control": "public, max-age=3600"},
@@ -182,33 +281,109 @@ def fetched(headers, url=ASSET, status=200):
         (GOOD, {**GOOD, "x-cache": "HIT", "set-cookie": "sid=1"}, "a cacheable response sets a cookie"),
     ],
 )  # fmt: skip
-def test_asset_rules(first, second, problem):
-    verdict = judge_asset(fetched(first), fetched(second), RULES)
+def test_asset_rules(first, last, problem):
+    verdict = judge_asset(Warmed(fetched(first), fetched(last), 2), RULES)
     if problem is None:
         assert verdict.problems == []
     else:
         assert any(problem in p for p in verdict.problems), verdict.problems
 
 
+def test_the_cache_rules_apply_to_what_the_pattern_calls_fingerprinted():
+    unhashed = "https://cdn.example.com/static/app.js"
+    loose = {**GOOD, "x-cache": "HIT", "cache-control": "public, max-age=600"}
+    assert judge_asset(Warmed(fetched(GOOD, unhashed), fetched(loose, unhashed), 2), RULES).problems == []
+    custom = replace(RULES, fingerprint=re.compile(r"/static/app\.js$"))
+    (problem,) = judge_asset(Warmed(fetched(GOOD, unhashed), fetched(loose, unhashed), 2), custom).problems
+    expected = "public, max-age >= 2592000 s, immutable"
+    assert problem == f"/static/app.js: Cache-Control 'public, max-age=600'; expected {expected}"
+
+
+def test_when_no_asset_is_fingerprinted_the_cache_rules_were_not_checked():
+    hit = {**GOOD, "x-cache": "HIT"}
+    urls = [f"https://cdn.example.com/{name}" for name in ("a.js", "b.css", "c.png", "d.svg")]
+    assets = [judge_asset(Warmed(fetched(GOOD, url), fetched(hit, url), 2), RULES) for url in urls]
+    assert unchecked_cache_rules(assets, RULES) == (
+        "none of the 4 asset(s) checked (/a.js, /b.css, /c.png and 1 more) matches cdn.fingerprint_pattern "
+        f"{RULES.fingerprint.pattern!r}: the cache rules of fingerprinted assets were not checked"
+    )
+    hashed = judge_asset(Warmed(fetched(GOOD), fetched(hit), 2), RULES)
+    assert unchecked_cache_rules([*assets, hashed], RULES) is None
+
+
 @pytest.mark.parametrize(
-    ("cache_control", "problem"),
-    [("no-cache", None), ("private, max-age=86400", None), ("public, max-age=60", None),
-     ("public, max-age=86400", "HTML /: Cache-Control 'public, max-age=86400' lets shared caches keep it 86400 s; "
-                               "expected at most 300 s")],
+    ("status", "headers", "problem"),
+    [(200, {"cache-control": "no-cache"}, None), (200, {"cache-control": "private, max-age=86400"}, None),
+     (200, {"cache-control": "public, max-age=60"}, None),
+     (200, {"cache-control": "public, max-age=86400"},
+      "HTML /: Cache-Control 'public, max-age=86400' lets shared caches keep it 86400 s; expected at most 300 s"),
+     (200, {"cache-control": "public, max-age=60", "set-cookie": "sid=1"},
+      "HTML /: a cacheable response sets a cookie (Set-Cookie); expected none"),
+     (200, {"cache-control": "no-store", "set-cookie": "sid=1"}, None),
+     (503, {"cache-control": "no-cache"}, "HTML /: status 503, expected 200")],
 )  # fmt: skip
-def test_html_must_not_be_cached_publicly_for_long(cache_control, problem):
-    verdict = judge_html(fetched({"cache-control": cache_control}, url="https://cdn.example.com/"), RULES)
+def test_html_rules(status, headers, problem):
+    verdict = judge_html(fetched(headers, url="https://cdn.example.com/", status=status), RULES)
     assert verdict.problems == ([] if problem is None else [problem])
 
 
-def caching_edge(calls, caches=True):
-    """A CDN edge: the first GET of a URL is a miss, later ones hits, until a purge empties the cache."""
-    cached = set()
+def edge_answers(*x_cache: str):
+    """An edge whose answers to GETs carry these X-Cache values in turn (the last one from then on)."""
+    seen: list[str] = []
+
+    def handle(method, path, body):
+        seen.append(path)
+        return 200, {"X-Cache": x_cache[min(len(seen), len(x_cache)) - 1]}, b"x"
+
+    return handle, seen
+
+
+def test_a_hit_is_looked_for_a_bounded_number_of_times(client):
+    """A CDN with many edges may miss on the second request: the third hits. One that never hits is asked
+    1 + hit_retries times after the first, no more."""
+    handle, seen = edge_answers("MISS", "MISS", "HIT")
+    with http_server(handle) as base:
+        warmed = fetch_warm(client, base + "/a.js", hit_retries=2)
+    assert (warmed.requests, warmed.last.headers["x-cache"], len(seen)) == (3, "HIT", 3)
+    handle, seen = edge_answers("MISS")
+    with http_server(handle) as base:
+        warmed = fetch_warm(client, base + "/a.js", hit_retries=2)
+    assert (warmed.requests, is_hit(warmed.last.headers), len(seen)) == (4, False, 4)
+
+
+def test_assets_are_fetched_concurrently_within_the_bound(client):
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def handle(method, path, body):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return 200, {"X-Cache": "HIT"}, b"x"
+
+    with http_server(handle) as base:
+        warmed = fetch_all_warm(client, [f"{base}/{n}.js" for n in range(12)], hit_retries=0, workers=3)
+    assert [w.first.url for w in warmed] == [f"{base}/{n}.js" for n in range(12)]
+    assert 1 < peak[0] <= 3
+
+
+def caching_edge(calls, tags=None, caches=True):
+    """A Cloudflare-shaped edge: the first GET of a URL is a miss, later ones hits, until a purge_cache call drops
+    it by files, prefixes (host/path), tags (``tags``: path -> its cache tag) or purge_everything."""
+    cached: set[str] = set()
+    tagged = tags or {}
 
     def handle(method, path, body):
         calls.append((method, path, body))
         if method == "POST":
-            cached.clear()
+            asked = json.loads(body)
+            files = {urlsplit(url)._replace(scheme="", netloc="").geturl() for url in asked.get("files", [])}
+            prefixes = tuple("/" + prefix.split("/", 1)[1] for prefix in asked.get("prefixes", []))
+            dropped = {p for p in cached if p in files or p.startswith(prefixes) or tagged.get(urlsplit(p).path)
+                       in asked.get("tags", [])}  # fmt: skip
+            cached.difference_update(set(cached) if asked.get("purge_everything") else dropped)
             return json_answer(200, {"success": True, "errors": [], "messages": [], "result": {"id": "z"}})
         hit = path in cached
         if caches:
@@ -218,25 +393,65 @@ def caching_edge(calls, caches=True):
     return handle
 
 
-def test_purge_through_a_cloudflare_shaped_api(client):
+def cloudflare(base, scope="url", **more):
+    return CdnPurgeSettings(provider="cloudflare", scope=scope, api_url=base, zone_id="zone1", **more)
+
+
+TOKEN = Secret("CDN_API_TOKEN", "t")
+
+
+@pytest.mark.parametrize(
+    ("scope", "more", "body"),
+    [("url", {}, {"files": ["{base}/static/a.js?purge-canary=r"]}),
+     ("prefix", {}, {"prefixes": ["127.0.0.1/static/a.js"]}),
+     ("tag", {"canary_tag": "static"}, {"tags": ["static"]}),
+     ("everything", {}, {"purge_everything": True})],
+)  # fmt: skip
+def test_purge_by_each_scope_through_a_cloudflare_shaped_api(client, scope, more, body):
     calls = []
-    with http_server(caching_edge(calls)) as base:
-        result = purge_canary(client, base + "/static/a.js?purge-canary=r", base, "zone1", Secret("CDN_API_TOKEN", "t"))
+    with http_server(caching_edge(calls, tags={"/static/a.js": "static"})) as base:
+        canary = base + "/static/a.js?purge-canary=r"
+        result = purge_canary(client, canary, cloudflare(base, scope, **more), TOKEN, hit_retries=2)
+    expected = json.loads(json.dumps(body).replace("{base}", base))
     assert result.problems == ()
-    assert (result.before, result.purge_status, result.after_hit) == ((False, True), 200, False)
+    assert (result.request, result.requests_before, result.purge_status, result.after_hit) == (expected, 2, 200, False)
     assert [c[:2] for c in calls] == [("GET", "/static/a.js?purge-canary=r")] * 2 + [
         ("POST", "/client/v4/zones/zone1/purge_cache"), ("GET", "/static/a.js?purge-canary=r")]  # fmt: skip
-    assert json.loads(calls[2][2]) == {"files": [base + "/static/a.js?purge-canary=r"]}
+    assert json.loads(calls[2][2]) == expected
+
+
+def test_a_purge_that_leaves_the_canary_cached_fails_with_the_request(client):
+    calls = []
+    with http_server(caching_edge(calls, tags={})) as base:  # the canary carries no tag
+        canary = base + "/static/a.js"
+        result = purge_canary(client, canary, cloudflare(base, "tag", canary_tag="static"), TOKEN, hit_retries=2)
+    assert result.problems == (
+        f"after purging {canary} (tag scope: {{'tags': ['static']}}) the next request was still a cache hit; "
+        "expected a miss",
+    )
+
+
+@pytest.mark.parametrize(
+    ("purge", "reason"),
+    [(CdnPurgeSettings(provider="fastly"), "a live purge is implemented for Cloudflare's API only "
+                                           "(cdn.purge.provider is 'fastly')"),
+     (CdnPurgeSettings(provider="cloudflare"), "Cloudflare's purge API needs the zone: set cdn.purge.zone_id"),
+     (CdnPurgeSettings(provider="cloudflare", zone_id="z", scope="tag"), "scope 'tag' needs cdn.purge.canary_tag"),
+     (CdnPurgeSettings(provider="cloudflare", zone_id="z", scope="everything"), None)],
+)  # fmt: skip
+def test_purges_golive_cannot_exercise_say_why(purge, reason):
+    found = purge_unsupported(purge)
+    assert found is None if reason is None else reason in found
 
 
 def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(client):
     calls = []
     with http_server(caching_edge(calls, caches=False)) as base:
-        result = purge_canary(client, base + "/a.js", base, "zone1", Secret("CDN_API_TOKEN", "t"))
-    assert [c[0] for c in calls] == ["GET", "GET"]
+        result = purge_canary(client, base + "/a.js", cloudflare(base), TOKEN, hit_retries=1)
+    assert [c[0] for c in calls] == ["GET", "GET", "GET"]
     assert result.purge_status is None
     assert result.problems == (
-        f"{base}/a.js was still a cache miss on the second request: the CDN does not cache it, so a miss after a "
+        f"{base}/a.js was still a cache miss after 3 requests: the CDN does not cache it, so a miss after a "
         "purge would prove nothing; expected a hit before purging (nothing was purged)",
     )
 
@@ -248,5 +463,47 @@ def test_a_refused_purge_names_the_status_and_the_providers_error(client):
         return 200, {"X-Cache": "HIT"}, b"x"
 
     with http_server(handle) as base:
-        result = purge_canary(client, base + "/a.js", base, "zone1", Secret("CDN_API_TOKEN", "wrong"))
-    assert result.problems == (f"purge of {base}/a.js refused: HTTP 403 10000 Authentication error",)
+        result = purge_canary(client, base + "/a.js", cloudflare(base), Secret("CDN_API_TOKEN", "wrong"), 0)
+    assert result.problems == (f"purge of {base}/a.js (url scope) refused: HTTP 403 10000 Authentication error",)
+
+
+@contextmanager
+def https_answering(chain: CertifiedKey, tmp_path: Path, headers: dict[str, str]) -> Iterator[str]:
+    """A real HTTPS server on loopback presenting ``chain`` and answering every GET 200 with ``headers``."""
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_bytes(chain.certificate_pem())
+    key.write_bytes(chain.key_pem())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            for name, value in {**headers, "Content-Length": "0"}.items():
+                self.send_header(name, value)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = server_context(cert, key).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_header_client_reads_hsts_behind_a_certificate_no_one_trusts(tmp_path):
+    """TLS-03's HSTS is measured even when the certificate is bad: that is TLS-01's finding, not TLS-03's."""
+    stranger = issue("stranger", sans=SERVER_NAMES)  # self-signed, in no trust store
+    settings = HttpSettings(timeout_s=2.0, connect_timeout_s=1.0)
+    with https_answering(stranger, tmp_path, {"Strict-Transport-Security": "max-age=600"}) as url:
+        with make_client(settings) as verifying, pytest.raises(ProbeError, match="certificate"):
+            check_hsts(verifying, url, 31536000, False)
+        with header_client(settings) as client:
+            verdict = check_hsts(client, url, 31536000, False)
+    assert verdict.problems == (
+        f"GET {url}: Strict-Transport-Security 'max-age=600': max-age 600 s, expected >= 31536000",
+    )

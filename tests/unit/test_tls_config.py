@@ -2,6 +2,7 @@
 
 import pytest
 
+from fixtures.tls import public_domains, tls_endpoints
 from golive.config import ConfigError, load_environment, parse_environment
 from tests.e2e.harness import ROOT
 
@@ -17,6 +18,7 @@ def test_defaults():
     assert env.cdn.base_url is None
     assert env.cdn.purge is None
     assert env.cdn.markers[:2] == ["Via", "X-Cache"]
+    assert (env.cdn.hit_retries, env.cdn.concurrency, env.tls.webhook_settle_s) == (2, 8, 2.0)
 
 
 def test_full_sections():
@@ -51,6 +53,10 @@ zone_id = "023e105f4ecef8ad9ca31a8372d0c353"
         ('[cdn.purge]\nprovider = "akamai"\nscope = "all"', "cdn.purge.scope: Input should be 'url', 'prefix'"),
         ('[cdn.purge]\nscope = "url"', "cdn.purge.provider: Field required"),
         ("[cdn]\ncolour = 1", "cdn.colour: Extra inputs are not permitted"),
+        ('[cdn]\nfingerprint_pattern = "[.-]([0-9a-f{8,}"', "cdn.fingerprint_pattern: not a regular expression ("),
+        ("[cdn]\nhit_retries = 11", "cdn.hit_retries: Input should be less than or equal to 10"),
+        ("[cdn]\nconcurrency = 0", "cdn.concurrency: Input should be greater than or equal to 1"),
+        ("[tls]\nwebhook_settle_s = -1", "tls.webhook_settle_s: Input should be greater than or equal to 0"),
     ],
 )
 def test_one_line_errors(section, message):
@@ -68,3 +74,22 @@ def test_the_sandbox_and_example_files_carry_the_sections():
     assert example.tls.domains == []
     assert example.cdn.base_url is None
     assert "# [tls]" in (ROOT / "environments" / "example.toml").read_text()
+
+
+def test_endpoints_scanned_and_public_domains():
+    """TLS-01..03 scan the app's domain, tls.domains, the https instances and canary and the webhook hosts (each
+    host:port once); the redirect and HSTS checks take the public domains only."""
+    text = (
+        BASE
+        + """canary_url = "https://canary.internal:8443"
+instances = ["https://10.0.0.5:8443", "http://10.0.0.6:8080", "https://app.example.com/"]
+[razorpay]
+webhook_url = "https://hooks.example.com/razorpay"
+[tls]
+domains = ["www.example.com", "app.example.com:443", "canary.internal:8443"]
+"""
+    )
+    env = parse_environment(text, "t.toml", {})
+    assert [str(e) for e in tls_endpoints(env)] == [
+        "app.example.com", "www.example.com", "canary.internal:8443", "10.0.0.5:8443", "hooks.example.com"]  # fmt: skip
+    assert [str(e) for e in public_domains(env)] == ["app.example.com", "www.example.com", "canary.internal:8443"]

@@ -4,9 +4,12 @@ versions, and bounded, concurrent scanning with one-line errors."""
 from __future__ import annotations
 
 import asyncio
-import shutil
+import os
+import selectors
+import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +19,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.x509.verification import Store
 
 from golive.outcomes import ProbeError
 from golive.probes.tls import (
@@ -23,6 +29,7 @@ from golive.probes.tls import (
     Endpoint,
     Handshake,
     fetch_chain,
+    hello_version,
     hostname_matches,
     judge_chain,
     load_roots,
@@ -61,7 +68,7 @@ def handshake(*chain: CertifiedKey) -> Handshake:
 
 
 def judge(pki, *chain, endpoint=LOCAL, policy=POLICY):
-    return judge_chain(endpoint, handshake(*chain), [pki["root"].certificate], policy, NOW)
+    return judge_chain(endpoint, handshake(*chain), Store([pki["root"].certificate]), policy, NOW)
 
 
 def test_a_good_chain_has_no_problem_and_full_evidence(pki):
@@ -94,12 +101,15 @@ def test_a_good_chain_has_no_problem_and_full_evidence(pki):
         (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, key=KeySpec("rsa", 1024)),
                     p["intermediate"]],
          "leaf CN=localhost has a weak RSA 1024-bit key; expected RSA >= 2048 or EC >= 256"),
+        (lambda p: [issue("localhost", issuer=p["intermediate"], sans=SERVER_NAMES, key=KeySpec(curve=ec.SECP224R1)),
+                    p["intermediate"]],
+         "leaf CN=localhost has a weak EC 224-bit key; expected RSA >= 2048 or EC >= 256"),
         (lambda p: stranger_chain(),
          "the chain does not verify to a trusted root"),
         (lambda p: [issue("localhost", issuer=p["intermediate"], sans=())], "has no subjectAltName"),
     ],
     ids=["expired", "inside-threshold", "not-yet-valid", "self-signed", "missing-intermediate", "wrong-host",
-         "weak-key", "untrusted", "no-san"],
+         "weak-rsa-key", "weak-ec-key", "untrusted", "no-san"],
 )  # fmt: skip
 def test_each_wrong_chain_names_the_certificate_and_the_value(pki, make, problem):
     report = judge(pki, *make(pki))
@@ -126,17 +136,47 @@ def test_renewal_point_by_fraction_and_by_days(pki):
     assert judge(pki, leaf, pki["intermediate"], policy=CertPolicy(renew_before_days=30)).renewal_problems
 
 
-@pytest.mark.skipif(
-    shutil.which("openssl") is None, reason="needs the openssl command (cryptography cannot sign SHA-1)"
-)
-def test_a_sha1_signature_is_named(tmp_path):
-    cert = tmp_path / "sha1.pem"
-    subprocess.run(["openssl", "req", "-x509", "-sha1", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", str(tmp_path / "k.pem"), "-out", str(cert), "-days", "30",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=30)  # fmt: skip
-    sha1 = x509.load_pem_x509_certificate(cert.read_bytes())
-    report = judge_chain(LOCAL, Handshake("TLSv1.3", "x", (sha1,)), [sha1], POLICY, NOW)
+def test_an_intermediate_past_its_renewal_point_counts_and_the_root_does_not(pki):
+    """A 3-year intermediate 2.5 years old, sent with a fresh leaf and with the root: only the intermediate is
+    past its renewal point (the root, 10 years old at 2/3 of its life, is a trust anchor the site never renews)."""
+    old_root = issue("old root", ca=True, path_length=1, not_before=NOW - 3650 * DAY, not_after=NOW + 1800 * DAY)
+    aging = issue("aging intermediate", issuer=old_root, ca=True, path_length=0, not_before=NOW - 900 * DAY,
+                  not_after=NOW + 195 * DAY)  # fmt: skip
+    leaf = issue("localhost", issuer=aging, sans=SERVER_NAMES)
+    report = judge_chain(LOCAL, handshake(leaf, aging, old_root), Store([old_root.certificate]), POLICY, NOW)
+    assert report.problems == ()
+    (problem,) = report.renewal_problems
+    assert problem.startswith("intermediate CN=aging intermediate is past its renewal point (67% of its lifetime): "
+                              f"renewal was due {(NOW - 170 * DAY):%Y-%m-%d}, 170 days ago"), problem  # fmt: skip
+    assert problem.endswith("(195 days left): the server still sends it: the chain it serves was not renewed with "
+                            "the CA's current one") or "194 days left" in problem  # fmt: skip
+    assert [c["certificate"] for c in report.renewal["certificates"]] == [
+        "leaf CN=localhost", "intermediate CN=aging intermediate"]  # fmt: skip
+    fixed_days = CertPolicy(renew_before_days=30)
+    assert (
+        judge_chain(
+            LOCAL, handshake(leaf, aging, old_root), Store([old_root.certificate]), fixed_days, NOW
+        ).renewal_problems
+        == ()
+    )
+
+
+def sha1_signed(signed: CertifiedKey) -> x509.Certificate:
+    """``signed`` (an RSA certificate signed with SHA-256) signed again with SHA-1, which cryptography refuses to
+    build: sha1WithRSAEncryption replaces sha256WithRSAEncryption (OIDs of the same length) in the DER, and a
+    PKCS#1 v1.5 signature of the edited TBS (the same length) replaces the old one."""
+    sha256_rsa, sha1_rsa = bytes.fromhex("2a864886f70d01010b"), bytes.fromhex("2a864886f70d010105")
+    cert = signed.certificate
+    tbs = cert.tbs_certificate_bytes.replace(sha256_rsa, sha1_rsa)
+    signature = signed.key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    der = cert.public_bytes(serialization.Encoding.DER).replace(cert.tbs_certificate_bytes, tbs)
+    return x509.load_der_x509_certificate(der.replace(sha256_rsa, sha1_rsa).replace(cert.signature, signature))
+
+
+def test_a_sha1_signature_is_named():
+    sha1 = sha1_signed(issue("localhost", sans=SERVER_NAMES, key=KeySpec("rsa", 2048)))
+    assert isinstance(sha1.signature_hash_algorithm, hashes.SHA1)
+    report = judge_chain(LOCAL, Handshake("TLSv1.3", "x", (sha1,)), Store([sha1]), POLICY, NOW)
     assert "leaf CN=localhost is signed with SHA1; expected SHA-256 or better" in report.problems
 
 
@@ -233,8 +273,92 @@ def test_legacy_versions_are_refused_by_a_modern_server_and_accepted_by_a_legacy
     with tls_servers([server_context(*files), server_context(*files, legacy=True)]) as (modern, legacy):
         for version in ("TLSv1", "TLSv1.1"):
             assert not probe_version(modern, version, 3.0).accepted
-            assert probe_version(legacy, version, 3.0).accepted
+            accepted = probe_version(legacy, version, 3.0)
+            assert accepted.accepted
+            assert accepted.detail.startswith(f"negotiated {version} ")
         assert probe_version(modern, "TLSv1.2", 3.0).accepted
+        assert probe_version(modern, "TLSv1.3", 3.0).detail.startswith("negotiated TLSv1.3 TLS_")
+
+
+@contextmanager
+def raw_peer(reply: bytes) -> Iterator[tuple[Endpoint, list[bytes]]]:
+    """A TCP server on loopback that reads what the client sends first, answers ``reply`` and hangs up."""
+    seen: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(5)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                seen.append(conn.recv(65536))
+                conn.sendall(reply)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield Endpoint("127.0.0.1", listener.getsockname()[1]), seen
+        thread.join(5)
+
+
+def server_hello(version: int) -> bytes:
+    """A bare ServerHello record choosing ``version`` and TLS_RSA_WITH_AES_128_CBC_SHA, no extensions."""
+    body = version.to_bytes(2) + bytes(32) + b"\x00" + b"\x00\x2f" + b"\x00"
+    message = b"\x02" + len(body).to_bytes(3) + body
+    return b"\x16\x03\x01" + len(message).to_bytes(2) + message
+
+
+@pytest.mark.parametrize(("version", "wire"), [("TLSv1", 0x0301), ("TLSv1.1", 0x0302)])
+def test_the_clienthello_really_offers_the_legacy_version(version, wire):
+    with raw_peer(b"") as (endpoint, seen):
+        probe = probe_version(endpoint, version, 3.0)
+    assert hello_version(seen[0]) == wire
+    assert not probe.accepted
+
+
+def test_a_serverhello_choosing_tls10_is_acceptance_even_if_golives_client_then_stops():
+    with raw_peer(server_hello(0x0301)) as (endpoint, _):
+        probe = probe_version(endpoint, "TLSv1", 3.0)
+    assert probe.accepted
+    assert probe.detail.startswith("the server selected TLSv1; golive's client then stopped: "), probe.detail
+    with raw_peer(server_hello(0x0303)) as (endpoint, _):
+        assert not probe_version(endpoint, "TLSv1", 3.0).accepted  # it answered with TLS 1.2: not TLS 1.0
+
+
+NO_LEGACY_OPENSSL = """openssl_conf = default_conf
+[default_conf]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+Protocol = ALL, -TLSv1, -TLSv1.1
+"""
+SCAN_IN_A_CHILD = """import sys
+from golive.outcomes import ProbeError
+from golive.probes.tls import CertPolicy, Endpoint, load_roots, scan
+(result,) = scan([Endpoint("127.0.0.1", int(sys.argv[1]))], load_roots(None), CertPolicy(), timeout=3.0).values()
+try:
+    result.require_versions()
+except ProbeError as error:
+    print("error:", error)
+else:
+    print("measured:", [(v.version, v.accepted) for v in result.versions])
+"""
+
+
+def test_a_host_whose_openssl_cannot_offer_legacy_tls_is_an_error_never_a_refusal(pki, tmp_path):
+    """golive on a host whose OpenSSL refuses TLS 1.0/1.1 (its system configuration here; a security level or FIPS
+    elsewhere) against a server that accepts TLS 1.0: TLS-03 cannot be measured, and says why."""
+    config = tmp_path / "openssl.cnf"
+    config.write_text(NO_LEGACY_OPENSSL)
+    files = _files(tmp_path, "full", pki["leaf"], pki["intermediate"])
+    with tls_servers([server_context(*files, legacy=True)]) as (legacy,):
+        child = subprocess.run([sys.executable, "-c", SCAN_IN_A_CHILD, str(legacy.port)], capture_output=True,
+                               text=True, timeout=30, env={**os.environ, "OPENSSL_CONF": str(config)})  # fmt: skip
+        assert probe_version(legacy, "TLSv1", 3.0).accepted  # the same server, from a host that can offer it
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("error: golive cannot offer TLSv1 on this host: NO_PROTOCOLS_AVAILABLE (OpenSSL")
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
@@ -266,6 +390,53 @@ def test_scan_is_concurrent_and_keeps_each_domains_error_to_itself(pki, tmp_path
         assert results[endpoint].require().problems == ()
         assert [v.accepted for v in results[endpoint].versions] == [False, False]
     assert elapsed < 5
+
+
+@contextmanager
+def counting_listeners(count: int, hold_s: float) -> Iterator[tuple[list[Endpoint], list[int]]]:
+    """``count`` loopback listeners sharing one count of open connections and its peak. Each connection is held
+    ``hold_s`` and closed without an answer; it counts from accept until just before that close, a window inside
+    the one the client holds it for, so the peak never overstates what the client had in flight."""
+    lock, active, peak = threading.Lock(), [0], [0]
+    stop = threading.Event()
+    listeners = [socket.create_server(("127.0.0.1", 0), backlog=64) for _ in range(count)]
+
+    def hold(conn: socket.socket) -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(hold_s)
+        with lock:
+            active[0] -= 1
+        conn.close()
+
+    def accept() -> None:
+        with selectors.DefaultSelector() as selector:
+            for listener in listeners:
+                selector.register(listener, selectors.EVENT_READ, listener)
+            while not stop.is_set():
+                for key, _ in selector.select(0.05):
+                    conn, _ = key.data.accept()
+                    threading.Thread(target=hold, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield [Endpoint("127.0.0.1", listener.getsockname()[1]) for listener in listeners], peak
+    finally:
+        stop.set()
+        thread.join(5)
+        for listener in listeners:
+            listener.close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_scan_never_has_more_handshakes_in_flight_than_its_concurrency(pki, concurrency):
+    with counting_listeners(10, hold_s=0.1) as (endpoints, peak):
+        results = scan(endpoints, [pki["root"].certificate], POLICY, timeout=3.0, concurrency=concurrency)
+    assert all("TLS handshake failed" in (result.error or "") for result in results.values())
+    # 30 connections (a chain and two legacy handshakes each), each held 0.1 s: they overlap up to the bound
+    assert min(2, concurrency) <= peak[0] <= concurrency
 
 
 def test_a_black_hole_ends_within_the_timeout(pki):
