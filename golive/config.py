@@ -596,6 +596,7 @@ class TlsSettings(_Section):
     min_days_left: PositiveInt = 21
     renew_before_days: PositiveInt | None = None
     renew_at_fraction: Annotated[float, Field(gt=0, lt=1)] = 2 / 3
+    intermediate_renew_before_days: PositiveInt = 30
     min_rsa_bits: PositiveInt = 2048
     min_ec_bits: PositiveInt = 256
     http_port: Annotated[int, Field(ge=1, le=65535)] = 80

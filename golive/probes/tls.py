@@ -410,6 +410,9 @@ class CertPolicy:
     min_ec_bits: int = 256
     renew_before_days: int | None = None  # a fixed renewal point, days before expiry...
     renew_at_fraction: float = 2 / 3  # ...else the fraction of its lifetime at which a leaf is renewed
+    # An intermediate is the CA's to renew, over years: the chain the site sends must move to the CA's current one
+    # before the old one nears its end, so it is held to days before expiry, never to a fraction of its life.
+    intermediate_renew_before_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -541,11 +544,21 @@ def judge_chain(
 
 
 def renewal_point(cert: CertInfo, policy: CertPolicy) -> datetime:
-    """When a certificate should have been replaced: a fixed number of days before expiry, or a fraction of its
-    life."""
+    """When a certificate should have been replaced: a leaf a fixed number of days before expiry or at a fraction
+    of its life; an intermediate a fixed number of days before expiry."""
+    if cert.role == "intermediate":
+        return cert.not_after - timedelta(days=policy.intermediate_renew_before_days)
     if policy.renew_before_days is not None:
         return cert.not_after - timedelta(days=policy.renew_before_days)
     return cert.not_before + cert.lifetime * policy.renew_at_fraction
+
+
+def renewal_rule(role: str, policy: CertPolicy) -> str:
+    if role == "intermediate":
+        return f"{policy.intermediate_renew_before_days} days before expiry"
+    if policy.renew_before_days is not None:
+        return f"{policy.renew_before_days} days before expiry"
+    return f"{policy.renew_at_fraction:.0%} of its lifetime"
 
 
 def _days(n: int) -> str:
@@ -562,11 +575,6 @@ _NOT_RENEWED = {
 def _judge_renewal(infos: Sequence[CertInfo], policy: CertPolicy, now: datetime) -> tuple[list[str], dict[str, object]]:
     """Every certificate the server sends, leaf and intermediates, against its renewal point (a root is a trust
     anchor: the site does not renew it). An expired one is TLS-01's finding, not counted twice."""
-    rule = (
-        f"{policy.renew_before_days} days before expiry"
-        if policy.renew_before_days is not None
-        else f"{policy.renew_at_fraction:.0%} of its lifetime"
-    )
     problems: list[str] = []
     measured: list[dict[str, object]] = []
     for cert in (info for info in infos if info.role != "root"):
@@ -576,6 +584,7 @@ def _judge_renewal(infos: Sequence[CertInfo], policy: CertPolicy, now: datetime)
             "lifetime_days": cert.lifetime // timedelta(days=1),
             "age_days": (now - cert.not_before) // timedelta(days=1),
             "renewal_due": due.isoformat(),
+            "rule": renewal_rule(cert.role, policy),
         }
         measured.append(seen)
         if now < due:
@@ -584,11 +593,11 @@ def _judge_renewal(infos: Sequence[CertInfo], policy: CertPolicy, now: datetime)
             seen["note"] = "expired: reported by TLS-01"
             continue
         problems.append(
-            f"{cert.label()} is past its renewal point ({rule}): renewal was due {due:%Y-%m-%d}, "
+            f"{cert.label()} is past its renewal point ({seen['rule']}): renewal was due {due:%Y-%m-%d}, "
             f"{_days((now - due) // timedelta(days=1))} ago, and it still expires {cert.not_after:%Y-%m-%d} "
             f"({cert.days_left(now)} days left): {_NOT_RENEWED[cert.role]}"
         )
-    return problems, {"rule": rule, "certificates": measured}
+    return problems, {"leaf_rule": renewal_rule("leaf", policy), "certificates": measured}
 
 
 # ------------------------------------------------------------------------------------------ scanning

@@ -137,28 +137,31 @@ def test_renewal_point_by_fraction_and_by_days(pki):
 
 
 def test_an_intermediate_past_its_renewal_point_counts_and_the_root_does_not(pki):
-    """A 3-year intermediate 2.5 years old, sent with a fresh leaf and with the root: only the intermediate is
-    past its renewal point (the root, 10 years old at 2/3 of its life, is a trust anchor the site never renews)."""
+    """A 3-year intermediate 25 days from its end, sent with a fresh leaf and with the root: only the intermediate
+    is past its renewal point (30 days before expiry); the root, 10 years old, is a trust anchor the site never
+    renews. An intermediate in the last third of a long life is not (the fraction rule is for leaves)."""
     old_root = issue("old root", ca=True, path_length=1, not_before=NOW - 3650 * DAY, not_after=NOW + 1800 * DAY)
-    aging = issue("aging intermediate", issuer=old_root, ca=True, path_length=0, not_before=NOW - 900 * DAY,
-                  not_after=NOW + 195 * DAY)  # fmt: skip
+    aging = issue("aging intermediate", issuer=old_root, ca=True, path_length=0, not_before=NOW - 1070 * DAY,
+                  not_after=NOW + 25 * DAY)  # fmt: skip
     leaf = issue("localhost", issuer=aging, sans=SERVER_NAMES)
-    report = judge_chain(LOCAL, handshake(leaf, aging, old_root), Store([old_root.certificate]), POLICY, NOW)
+    store = Store([old_root.certificate])
+    report = judge_chain(LOCAL, handshake(leaf, aging, old_root), store, POLICY, NOW)
     assert report.problems == ()
     (problem,) = report.renewal_problems
-    assert problem.startswith("intermediate CN=aging intermediate is past its renewal point (67% of its lifetime): "
-                              f"renewal was due {(NOW - 170 * DAY):%Y-%m-%d}, 170 days ago"), problem  # fmt: skip
-    assert problem.endswith("(195 days left): the server still sends it: the chain it serves was not renewed with "
-                            "the CA's current one") or "194 days left" in problem  # fmt: skip
+    due = f"{(NOW - 5 * DAY):%Y-%m-%d}"
+    assert problem.startswith("intermediate CN=aging intermediate is past its renewal point (30 days before "
+                              f"expiry): renewal was due {due}, 5 days ago"), problem  # fmt: skip
+    assert problem.endswith("(25 days left): the server still sends it: the chain it serves was not renewed with "
+                            "the CA's current one") or "24 days left" in problem  # fmt: skip
     assert [c["certificate"] for c in report.renewal["certificates"]] == [
         "leaf CN=localhost", "intermediate CN=aging intermediate"]  # fmt: skip
-    fixed_days = CertPolicy(renew_before_days=30)
-    assert (
-        judge_chain(
-            LOCAL, handshake(leaf, aging, old_root), Store([old_root.certificate]), fixed_days, NOW
-        ).renewal_problems
-        == ()
-    )
+    later = CertPolicy(intermediate_renew_before_days=24)
+    assert judge_chain(LOCAL, handshake(leaf, aging, old_root), store, later, NOW).renewal_problems == ()
+    # 2.5 years into 3: past two thirds of its life, but 195 days from its end, as CAs' intermediates often are
+    long_lived = issue("long-lived intermediate", issuer=old_root, ca=True, path_length=0,
+                       not_before=NOW - 900 * DAY, not_after=NOW + 195 * DAY)  # fmt: skip
+    fresh = issue("localhost", issuer=long_lived, sans=SERVER_NAMES)
+    assert judge_chain(LOCAL, handshake(fresh, long_lived, old_root), store, POLICY, NOW).renewal_problems == ()
 
 
 def sha1_signed(signed: CertifiedKey) -> x509.Certificate:
