@@ -420,9 +420,14 @@ class _Account:
         event_id = new_entity_id("evt_")
         loop = asyncio.get_running_loop()
         for url, secret in targets:
+            self.store.razorpay_delivery_started()
             task = loop.create_task(self.deliver(event, event_id, url, secret, body))
             self.deliveries.add(task)
-            task.add_done_callback(self.deliveries.discard)
+            task.add_done_callback(self._delivery_done)
+
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self.deliveries.discard(task)
+        self.store.razorpay_delivery_ended()
 
     async def deliver(self, event: str, event_id: str, url: str, secret: str | None, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "X-Razorpay-Event-Id": event_id,

@@ -54,6 +54,7 @@ class Store:
     razorpay_auto_capture: bool = True
     razorpay_refunds: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _deliveries_in_flight: int = field(default=0, repr=False, compare=False)
 
     def record_alert(self, channel: AlertChannel, payload: dict[str, Any]) -> None:
         with self.lock:
@@ -124,6 +125,25 @@ class Store:
     def record_razorpay_delivery(self, delivery: dict[str, Any]) -> None:
         with self.lock:
             self.razorpay_deliveries.append(delivery)
+
+    def razorpay_delivery_started(self) -> None:
+        with self.lock:
+            self._deliveries_in_flight += 1
+
+    def razorpay_delivery_ended(self) -> None:
+        with self.lock:
+            self._deliveries_in_flight -= 1
+
+    def wait_for_deliveries(self, timeout_s: float) -> bool:
+        """Wait until no webhook delivery (retries included) is in flight; False when timeout_s passed first."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.lock:
+                if self._deliveries_in_flight == 0:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     def record_razorpay_refund(self, refund_id: str, payment_id: str, amount: int, idempotency_key: str | None) -> None:
         refund = {"refund_id": refund_id, "payment_id": payment_id, "amount": amount,
