@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from golive.canary import analyse, http_sampler
-from golive.outcomes import not_verified
+from golive.canary import NO_ERROR_TRACKER, analyse, http_sampler, logs_evidence
+from golive.outcomes import ProbeError, not_verified
 from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
 from golive.probes.rollout import instance_state
 from golive.probes.smoke import smoke_login
@@ -39,8 +39,9 @@ def test_noncritical_jobs_paused(job_source, http, evidence):
 
 @pytest.mark.canary
 @pytest.mark.item("CAN-01")
-def test_canary_analysis(environment, canary_http, shipped_release, progress, evidence):
-    """The canary stays healthy over the observation window, against the baselines, on the release shipped."""
+def test_canary_analysis(environment, canary_http, shipped_release, release_errors, progress, evidence):
+    """The canary stays healthy over the observation window, against the baselines, on the release shipped, and
+    raises no more new error events of the release than allowed."""
     app, policy = environment.app, environment.stages.canary
     if app.canary_url is None:
         not_verified("app.canary_url is not set")
@@ -51,7 +52,7 @@ def test_canary_analysis(environment, canary_http, shipped_release, progress, ev
     sample = http_sampler(canary_http, targets, app.health_path, environment.health, stages.version_field,
                           stages.commit_field, shipped_release.tag, shipped_release.commit)  # fmt: skip
     paths = [app.health_path, *policy.extra_paths]
-    result = analyse(sample, [t for t in targets if t != "canary"], paths, policy, progress)
+    result = analyse(sample, [t for t in targets if t != "canary"], paths, policy, progress, events=release_errors)
     evidence.record("canary analysis", {
         "outcome": result.outcome, "reason": result.reason, "elapsed_s": result.elapsed_s,
         "intervals": f"{len(result.intervals)} of {result.planned_intervals}",
@@ -60,13 +61,17 @@ def test_canary_analysis(environment, canary_http, shipped_release, progress, ev
         "consecutive_error_limit": policy.consecutive_error_limit, "error_limit": policy.error_limit,
         "score_pass": policy.score_pass},
         ok=result.outcome == "passed")  # fmt: skip
-    # the seed's "logs" part of CAN-01 is said, not skipped in silence: the release's error events are not counted
-    evidence.record("canary logs", {"sentry_events": "not measured: golive does not count the release's events yet"})
+    evidence.record(*logs_evidence(result, release_errors, policy.error_events_limit))
     evidence.record("canary samples [at_s, target, path, status, latency_ms, problem]",
                     {"series": [s.row() for s in result.samples]})  # fmt: skip
     if result.outcome == "inconclusive":
         not_verified(f"inconclusive: {result.reason} (a person must decide: attest or waive CAN-01)")
     assert result.outcome == "passed", f"canary {app.canary_url}: {result.reason}"
+    if result.events_problem is not None:
+        raise ProbeError(f"the canary's error events could not be counted: {result.events_problem}")
+    if release_errors is None and policy.logs_required:
+        not_verified(f"the canary's logs were not checked ({NO_ERROR_TRACKER}) and stages.canary.logs_required "
+                     "is true")  # fmt: skip
 
 
 @pytest.mark.smoke

@@ -13,8 +13,10 @@ Semantics follow Argo Rollouts' analysis runs and Kayenta's judge (research note
   Hodges-Lehmann shift. The error rate is critical (its failure makes the score 0). Score = passing metrics
   over metrics with data x 100; an interim score below ``score_marginal`` ends the analysis (Kayenta's fail
   fast); at the end of the window, a score of at least ``score_pass`` passes, a marginal score is inconclusive.
-- Inconclusive is never a pass: the check reports it as *not verified* ("inconclusive: ..."), which blocks a
-  strict go-live until a person attests or waives it.
+- Logs: when an error tracker is configured, the release's new error events are counted after every interval;
+  more than ``error_events_limit`` end the analysis at once (an app that swallows its errors still answers 200).
+- Inconclusive is never a pass: the check reports it as *not verified* ("inconclusive: ..."), which blocks the
+  go-live in every tier until a person attests or waives it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
 import httpx
 
@@ -105,6 +108,22 @@ class Interval:
     canary: int
     baseline: int
     score: float | None
+    error_events: int | None = None  # the release's error events in the error tracker so far
+
+    COLUMNS = ("index", "kind", "reason", "score", "error_events")
+
+    def row(self) -> list[str | int | float | None]:
+        return [self.index, self.kind.value, self.reason, self.score, self.error_events]
+
+
+class ErrorEvents(Protocol):
+    """The canary's logs: the release's error events in the error tracker since the analysis began."""
+
+    where: str  # what is counted where, for messages: "release v1.4.0 in Sentry org/project"
+
+    def count(self) -> int:
+        """The count so far; ProbeError when the tracker cannot be read."""
+        ...
 
 
 @dataclass
@@ -118,6 +137,8 @@ class Analysis:
     comparison: Comparison | None = None
     elapsed_s: float = 0.0
     planned_intervals: int = 0
+    error_events: int | None = None  # the release's error events in the window (None: not counted)
+    events_problem: str | None = None  # why they could not be counted
 
     def metric_lines(self) -> list[str]:
         metrics = self.comparison.metrics if self.comparison else ()
@@ -209,8 +230,9 @@ def progress_line(analysis: Analysis, interval: Interval, canary: Sequence[Sampl
         return f"{len(samples)} req, {rate:.1%} errors, p95 {_pct(lat, 0.95):.1f} ms" if lat else f"{len(samples)} req"
 
     score = "-" if interval.score is None else f"{interval.score:.0f}"
+    events = "" if interval.error_events is None else f" | {interval.error_events} error events"
     return (f"canary {interval.index}/{analysis.planned_intervals} {interval.kind.value:<12} "
-            f"canary {stats(canary)} | baseline {stats(baseline)} | score {score}"
+            f"canary {stats(canary)} | baseline {stats(baseline)} | score {score}{events}"
             + (f" | {interval.reason}" if interval.reason else ""))  # fmt: skip
 
 
@@ -222,9 +244,11 @@ def analyse(
     progress: Callable[[str], None] = lambda _line: None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    events: ErrorEvents | None = None,
 ) -> Analysis:
     """Run the analysis: initial delay, then one round of samples per interval until the window ends or a limit
-    is crossed. ``sample(target, path)`` probes "canary" or a baseline's name."""
+    is crossed. ``sample(target, path)`` probes "canary" or a baseline's name; ``events``, when given, counts the
+    release's error events after each interval (a tracker that cannot be read is asked no more, and says why)."""
     planned = max(1, round(policy.window_s / policy.interval_s))
     analysis = Analysis(planned_intervals=planned)
     began = clock()
@@ -250,7 +274,12 @@ def analyse(
         kind, reason = classify(canary, baseline)
         comparison = compare(canary_all, baseline_all, paths, policy)
         analysis.comparison = comparison
-        interval = Interval(index, kind, reason, len(canary), len(baseline), comparison.score)
+        if events is not None and analysis.events_problem is None:
+            try:
+                analysis.error_events = events.count()
+            except ProbeError as exc:
+                analysis.events_problem = str(exc)
+        interval = Interval(index, kind, reason, len(canary), len(baseline), comparison.score, analysis.error_events)
         analysis.intervals.append(interval)
         progress(progress_line(analysis, interval, canary, baseline))
         failures += kind is Kind.FAILURE
@@ -266,6 +295,9 @@ def analyse(
         elif errors > policy.error_limit:  # a canary that times out every other interval is not healthy either
             stop = ("failed", f"{errors} intervals with canary probe errors in the window "
                     f"(limit {policy.error_limit}): {reason}")  # fmt: skip
+        elif events is not None and (analysis.error_events or 0) > policy.error_events_limit:
+            stop = ("failed", f"{analysis.error_events} error events of {events.where} during the window "
+                    f"(limit {policy.error_events_limit})")  # fmt: skip
         elif inconclusive > policy.inconclusive_limit:
             stop = ("inconclusive", f"{inconclusive} inconclusive interval(s) (limit {policy.inconclusive_limit}): "
                     f"{reason}")  # fmt: skip
@@ -295,6 +327,26 @@ def analyse(
             analysis.outcome, analysis.reason = "failed", f"score {score:.0f}: {analysis.comparison.worst()}"
     analysis.elapsed_s = round(clock() - began, 3)
     return analysis
+
+
+NO_ERROR_TRACKER = "SENTRY_AUTH_TOKEN, sentry.org and sentry.project are not all set"
+
+
+def logs_evidence(
+    analysis: Analysis, events: ErrorEvents | None, limit: int
+) -> tuple[str, dict[str, int | str | None], dict[str, str], bool | None]:
+    """The evidence of the logs part: the release's error events counted (or why not), against the limit."""
+    if events is None:
+        return "canary logs", {"error_events": f"not verified: {NO_ERROR_TRACKER}"}, {}, None
+    if analysis.events_problem is not None:
+        return f"canary logs: {events.where}", {"error_events": f"not measured: {analysis.events_problem}"}, {}, False
+    count = analysis.error_events
+    return (
+        f"canary logs: {events.where}",
+        {"error_events": count},
+        {"error_events": f"<= {limit}"},
+        (count or 0) <= limit,
+    )
 
 
 def http_sampler(

@@ -370,6 +370,8 @@ class CanaryPolicy(_Section):
     latency_floor_ratio: Annotated[float, Field(ge=0)] = 0.25
     score_pass: Annotated[float, Field(ge=0, le=100)] = 95.0
     score_marginal: Annotated[float, Field(ge=0, le=100)] = 75.0
+    error_events_limit: Annotated[int, Field(ge=0)] = 0  # the release's error events in Sentry during the window
+    logs_required: bool = False  # without Sentry API access CAN-01 is then not verified (else only its logs part)
 
     @model_validator(mode="after")
     def _consistent(self) -> CanaryPolicy:

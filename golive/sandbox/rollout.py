@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sentry_sdk
+from sentry_sdk.utils import event_from_exception
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -44,6 +46,9 @@ CANARY_FAULT_PATH = "/"
 CANARY_5XX_AFTER = 8  # "canary-5xx-later": the canary answers 500 from its 9th index request on
 CANARY_FLAP_EVERY = 3  # "canary-flapping": every 3rd index request answers 503
 CANARY_SLOW_S = 0.15  # "canary-slow": every canary answer is this much slower than the baselines'
+# "canary-errors-in-sentry": the canary's index page swallows an exception and reports it to Sentry (it still
+# answers 200, so only the release's error events show it).
+CANARY_SENTRY_FAULT = "canary-errors-in-sentry"
 # The sandbox's synthetic users: SYNTHETIC_RATE index requests a second, round robin over the baseline instances;
 # every 20th answers 500 (the baseline error rate the metrics stand-in shows), every 10th under the fault
 # "error-rate-doubled". One counter over both instances, so any window of n requests has n/20 +- 1 errors.
@@ -75,6 +80,33 @@ class Rollout:
         self._deployed = False
         self._served: deque[Served] = deque(maxlen=_KEPT_REQUESTS)
         self._counters: dict[tuple[str, str], int] = {}
+        self._sentry: tuple[str, Path] | None = None  # the app's SENTRY_DSN and the CA its transport trusts
+        self._reporter: sentry_sdk.Client | None = None
+
+    def report_errors_to(self, dsn: str, ca_file: Path) -> None:
+        """Where the app instances report the errors they swallow (the sandbox's Sentry ingest)."""
+        self._sentry = (dsn, ca_file)
+
+    def report_error(self, instance: str, error: Exception) -> None:
+        """Report a caught exception to Sentry as the app's SDK does (release, environment, the instance's tag)."""
+        with self._lock:
+            if self._reporter is None and self._sentry is not None:
+                dsn, ca_file = self._sentry
+                self._reporter = sentry_sdk.Client(dsn=dsn, ca_certs=str(ca_file), release=self.tag,
+                                                   environment="production", default_integrations=False)  # fmt: skip
+            reporter = self._reporter
+        if reporter is None:
+            return
+        event, hint = event_from_exception(error, client_options=reporter.options)
+        event["tags"] = {"instance": instance}
+        reporter.capture_event(event, hint=hint)
+
+    def close(self) -> None:
+        """Deliver what the error reporter still holds, then stop it."""
+        with self._lock:
+            reporter, self._reporter = self._reporter, None
+        if reporter is not None:
+            reporter.close(timeout=2.0)
 
     @property
     def deployed(self) -> bool:
@@ -196,6 +228,11 @@ class RolloutMiddleware:
                 rollout.reset_count(instance, "5xx-later")
             if faults.on("canary-flapping") and rollout.count(instance, "flap") % CANARY_FLAP_EVERY == 0:
                 return 503
+            if faults.on(CANARY_SENTRY_FAULT):
+                try:
+                    raise LookupError("recommendations unavailable: the index page rendered without them")
+                except LookupError as error:
+                    rollout.report_error(instance, error)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -302,6 +302,7 @@ class Sandbox:
             self._urls["front"] + WEBHOOK_PATH, WEBHOOK_EVENTS, secret=s.razorpay_webhook_secret
         )
         self._wait_answering(ca)
+        self.rollout.report_errors_to(self.environ()["SENTRY_DSN"], ca.ca_file)
         self._users = SyntheticUsers([self._urls["instance-1"], self._urls["instance-2"]], ca.ca_file)
         self._users.start()
 
@@ -333,6 +334,7 @@ class Sandbox:
         if self._users is not None:
             self._users.stop()
             self._users = None
+        self.rollout.close()
         if self._servers is not None:
             self._servers.stop()
             self._servers = None

@@ -10,8 +10,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from golive.canary import Kind, Sample, analyse, classify, compare, http_sampler, latency_metric
+from golive.canary import (
+    NO_ERROR_TRACKER,
+    Kind,
+    Sample,
+    analyse,
+    classify,
+    compare,
+    http_sampler,
+    latency_metric,
+    logs_evidence,
+)
 from golive.config import CanaryPolicy, HealthPolicy
+from golive.outcomes import ProbeError
 from tests.netutil import closed_port
 
 FAST = CanaryPolicy(initial_delay_s=0, interval_s=0.02, window_s=0.2, requests_per_interval=4, min_samples=4,
@@ -129,6 +140,63 @@ def test_a_marginal_score_at_the_end_is_inconclusive():
     result = analyse(scripted(slow), ["instance-1"], PATHS, policy)
     assert result.outcome == "inconclusive"
     assert result.reason.startswith("marginal score 50 (pass 95, marginal 40): latency /api/health:")
+
+
+class Tracker:
+    """Error events as an error tracker counts them, interval after interval (the engine's input, not a mock)."""
+
+    where = "release v2 in Sentry acme/web"
+
+    def __init__(self, counts):
+        self.counts, self.asked = list(counts), 0
+
+    def count(self):
+        self.asked += 1
+        value = self.counts.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def test_the_releases_error_events_stop_the_analysis_when_over_the_limit():
+    lines = []
+    tracker = Tracker([0, 0, 3, 5])
+    result = analyse(scripted(healthy), ["instance-1"], PATHS, FAST, lines.append, events=tracker)
+    assert result.outcome == "failed"
+    assert len(result.intervals) == 3
+    assert result.reason == (
+        "interval 3 of 10: 3 error events of release v2 in Sentry acme/web during the window (limit 0)"
+    )
+    assert [i.error_events for i in result.intervals] == [0, 0, 3]
+    assert lines[2].startswith("canary 3/10 success")
+    assert " | 3 error events" in lines[2]
+    assert logs_evidence(result, tracker, 0) == (
+        "canary logs: release v2 in Sentry acme/web",
+        {"error_events": 3},
+        {"error_events": "<= 0"},
+        False,
+    )
+    tolerant = analyse(scripted(healthy), ["instance-1"], PATHS, FAST.model_copy(update={"error_events_limit": 9}),
+                       events=Tracker([1] * 10))  # fmt: skip
+    assert (tolerant.outcome, tolerant.error_events) == ("passed", 1)
+
+
+def test_an_unreadable_error_tracker_is_asked_once_and_said():
+    tracker = Tracker([ProbeError("Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401)")])
+    result = analyse(scripted(healthy), ["instance-1"], PATHS, FAST, events=tracker)
+    assert result.outcome == "passed"  # the HTTP analysis; the check makes the unread logs an error
+    assert tracker.asked == 1
+    assert result.events_problem == "Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401)"
+    assert logs_evidence(result, tracker, 0)[1] == {
+        "error_events": "not measured: Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401)"
+    }
+    untracked = analyse(scripted(healthy), ["instance-1"], PATHS, FAST)
+    assert logs_evidence(untracked, None, 0) == (
+        "canary logs",
+        {"error_events": f"not verified: {NO_ERROR_TRACKER}"},
+        {},
+        None,
+    )
 
 
 def test_latency_metric_needs_significance_and_an_effect_above_the_floor():

@@ -6,10 +6,13 @@ import json
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import sentry_sdk
 import uvicorn
+from sentry_sdk.utils import event_from_exception
 
 from golive.config import HealthPolicy, MetricsSource, Release, SmokeSettings
 from golive.outcomes import ProbeError
@@ -22,11 +25,13 @@ from golive.probes.metrics import (
     read_window,
 )
 from golive.probes.rollout import instance_state, release_problems
+from golive.probes.sentry import ReleaseErrorCounter, count_release_errors
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import flags_on, jobs_not_in, parse_flags, parse_jobs, read_flags
 from golive.probes.uptime import missing_checks, uptimerobot_monitors
 from golive.sandbox.faults import FaultState
 from golive.sandbox.rollout import Rollout, Served, unleash_features
+from golive.sandbox.standins import Store, create_sentry_app
 from golive.sandbox.standins.prometheus import create_prometheus_app, evaluate
 from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
 from golive.secrets import Secret
@@ -253,3 +258,91 @@ def uptime_cases(client, api, faults):
         uptimerobot_monitors(client, api, Secret("UPTIMEROBOT_API_KEY", "wrong-key-42"))
     assert "wrong-key-42" not in str(refused.value)
     assert "refused the request (invalid_parameter api_key" in str(refused.value)
+
+
+SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN = "ab" * 16, "4501234", "sntrys_" + "t" * 40
+
+
+def sentry_error(url, release, message="checkout failed", kind=ValueError):
+    """One error event sent as an app does: sentry-sdk's real client and transport, an exception with a stack."""
+    client = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url.removeprefix('http://')}/{SENTRY_PROJECT_ID}",
+                               release=release, environment="production", default_integrations=False)  # fmt: skip
+    try:
+        raise kind(message)
+    except kind as error:
+        event, hint = event_from_exception(error, client_options=client.options)
+    client.capture_event(event, hint=hint)
+    client.close(timeout=5)
+
+
+def test_release_error_events_counted_through_sentrys_discover_api():
+    store = Store()
+    app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
+    token = Secret("SENTRY_AUTH_TOKEN", SENTRY_TOKEN)
+    with serve(app) as (client, url):
+        before = datetime.now(UTC)
+        sentry_error(url, "v1.4.0")
+        sentry_error(url, "v1.4.0", "cart failed")
+        sentry_error(url, "v1.3.2")  # the baselines' release
+        logger = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url[7:]}/{SENTRY_PROJECT_ID}", release="v1.4.0",
+                                   default_integrations=False)  # fmt: skip
+        logger.capture_event({"message": "a log line, not an error"})
+        logger.close(timeout=5)
+        after = datetime.now(UTC) + timedelta(seconds=1)
+        counted = count_release_errors(client, url, "acme", "web", token, "v1.4.0", before, after)
+        assert (counted.count, counted.query) == (2, 'event.type:error release:"v1.4.0"')
+        by_id = count_release_errors(client, url, "acme", SENTRY_PROJECT_ID, token, "v1.4.0", before, after)
+        assert by_id.count == 2
+        assert count_release_errors(client, url, "acme", "web", token, "v1.3.2", before, after).count == 1
+        # only the window counts: errors before it are not the canary's
+        assert count_release_errors(client, url, "acme", "web", token, "v1.4.0", after, after).count == 0
+        counter = ReleaseErrorCounter(client, url, "acme", "web", token, "v1.4.0")
+        assert counter.count() == 0
+        sentry_error(url, "v1.4.0")
+        assert counter.count() == 1
+        assert counter.where == "release v1.4.0 in Sentry acme/web"
+        sentry_refusals(client, url, token, before, after)
+
+
+def sentry_refusals(client, url, token, before, after):
+    def count(org="acme", project="web", secret=token):
+        return count_release_errors(client, url, org, project, secret, "v1.4.0", before, after)
+
+    with pytest.raises(ProbeError) as refused:
+        count(secret=Secret("SENTRY_AUTH_TOKEN", "sntrys_wrong_token_1234567"))
+    assert str(refused.value) == (
+        "Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401) for the events of acme (the token needs org:read)"
+    )
+    assert "wrong_token" not in str(refused.value)
+    with pytest.raises(ProbeError, match=r"^Sentry API: no organization other \(The requested resource does not"):
+        count(org="other")
+    with pytest.raises(ProbeError, match=r"^Sentry API: no project mobile in acme that SENTRY_AUTH_TOKEN can read$"):
+        count(project="mobile")
+    with httpx.Client(timeout=2) as plain, pytest.raises(ProbeError, match=r"connection refused$"):
+        count_release_errors(plain, f"http://127.0.0.1:{closed_port()}", "acme", "web", token, "v1", before, after)
+
+
+def test_sentry_discover_stand_in_answers_like_sentry():
+    store = Store()
+    app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
+    auth = {"Authorization": f"Bearer {SENTRY_TOKEN}"}
+    with serve(app) as (client, url):
+        sentry_error(url, 'v"2"')
+        events = url + "/api/0/organizations/acme/events/"
+        quoted = client.get(
+            events, params={"field": "count()", "query": 'release:"v\\"2\\"" !level:info'}, headers=auth
+        )
+        assert quoted.json()["data"] == [{"count()": 1}]
+        assert quoted.json()["meta"]["fields"] == {"count()": "integer"}
+        half = {"field": "count()", "start": "2026-01-01T00:00:00"}
+        for params, detail in (({}, "No columns selected"), (half, "start and end are both required"),
+                               ({"field": "count()", "query": "user.email:x@y.z"}, "does not search 'user.email'"),
+                               ({"field": "count()", "query": "boom"}, "does not evaluate 'boom'")):  # fmt: skip
+            answer = client.get(events, params=params, headers=auth)
+            assert answer.status_code == 400
+            assert detail in answer.json()["detail"]
+        assert client.get(events, params={"field": "count()"}).status_code == 401
+        none = client.get(events, params={"field": "count()", "project": "99"}, headers=auth).json()
+        assert none == {"data": [], "meta": {"tips": {"query": "Need at least one valid project to query."}}}
+        everything = client.get(events, params={"field": "count()", "project": "-1"}, headers=auth).json()
+        assert everything["data"] == [{"count()": 1}]
