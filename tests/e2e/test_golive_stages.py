@@ -89,3 +89,13 @@ def test_a_later_stage_refuses_to_start_without_a_passed_previous_stage(healthy,
     assert order["refusal"].startswith("no preflight artifact at ")
     assert "started because: INC-7: preflight rerun" in (tmp_path / "r2" / "canary.html").read_text()
     assert "started because: INC-7: preflight rerun" in (tmp_path / "r2" / "canary.xml").read_text()
+
+
+def test_the_canary_progress_lines_reach_the_terminal_under_xdist(healthy, reports):
+    """CI and `golive demo` run every stage with -n: each interval's line still shows, relayed by the controller."""
+    run = run_checks("canary", clean_environ(healthy.environ()), reports, "-n", "2")
+    assert run.code == 0, run.output
+    lines = [line.strip() for line in run.output.splitlines() if line.strip().startswith("canary ")]
+    assert [line.split()[1] for line in lines] == [f"{n}/6" for n in range(1, 7)], run.output
+    assert all(" success " in line and "| 0 error events" in line for line in lines), lines
+    assert run.output.index("canary 6/6") < run.output.index("golive canary on sandbox")

@@ -23,6 +23,7 @@ from golive.canary import (
 )
 from golive.config import CanaryPolicy, HealthPolicy
 from golive.outcomes import ProbeError
+from golive.progress import ProgressRelay, append_line
 from tests.netutil import closed_port
 
 FAST = CanaryPolicy(initial_delay_s=0, interval_s=0.02, window_s=0.2, requests_per_interval=4, min_samples=4,
@@ -267,3 +268,24 @@ def test_http_sampler_judges_health_and_the_canary_release(loopback):
         dead = sample("dead", "/api/health")
         assert dead.error == "connection refused"
         assert time.monotonic() - started < 2.0
+
+
+def test_progress_lines_of_workers_are_relayed_in_order_while_the_run_goes_on(tmp_path):
+    printed = []
+    relay = ProgressRelay(tmp_path / "progress.log", printed.append, poll_s=0.01)
+    relay.start()
+    append_line(relay.path, "canary 1/6 success")
+    deadline = time.monotonic() + 5
+    while not printed and time.monotonic() < deadline:  # the relay's thread prints it, not stop()
+        time.sleep(0.01)
+    assert printed == ["canary 1/6 success"]
+    with relay.path.open("a") as out:
+        out.write("canary 2/6 succ")  # a worker mid-write: not printed half
+        out.flush()
+        relay.drain()
+        assert printed == ["canary 1/6 success"]
+        out.write("ess\n")
+    append_line(relay.path, "two\nlines")
+    relay.stop()
+    assert printed == ["canary 1/6 success", "canary 2/6 success", "two lines"]
+    assert not relay.path.exists()
