@@ -6,7 +6,7 @@ import time
 import pytest
 
 from golive.canary import NO_ERROR_TRACKER, analyse, http_sampler, logs_evidence
-from golive.outcomes import ProbeError, not_verified
+from golive.outcomes import ProbeError, inconclusive, not_verified
 from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
 from golive.probes.rollout import instance_state
 from golive.probes.smoke import smoke_login
@@ -39,7 +39,7 @@ def test_noncritical_jobs_paused(job_source, http, evidence):
 
 @pytest.mark.canary
 @pytest.mark.item("CAN-01")
-def test_canary_analysis(environment, canary_http, shipped_release, release_errors, progress, evidence):
+def test_canary_analysis(environment, canary_http, shipped_release, release_errors, progress, evidence, request):
     """The canary stays healthy over the observation window, against the baselines, on the release shipped, and
     raises no more new error events of the release than allowed."""
     app, policy = environment.app, environment.stages.canary
@@ -65,7 +65,7 @@ def test_canary_analysis(environment, canary_http, shipped_release, release_erro
     evidence.record("canary samples [at_s, target, path, status, latency_ms, problem]",
                     {"series": [s.row() for s in result.samples]})  # fmt: skip
     if result.outcome == "inconclusive":
-        not_verified(f"inconclusive: {result.reason} (a person must decide: attest or waive CAN-01)")
+        inconclusive(request.node.user_properties, f"{result.reason} (a person must decide: attest or waive CAN-01)")
     assert result.outcome == "passed", f"canary {app.canary_url}: {result.reason}"
     if result.events_problem is not None:
         raise ProbeError(f"the canary's error events could not be counted: {result.events_problem}")

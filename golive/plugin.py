@@ -33,7 +33,7 @@ from golive.config import (
     release_from,
 )
 from golive.evidence import observations_from
-from golive.outcomes import ATTESTED_PROP, NOT_VERIFIED_PREFIX, Outcome, ProbeError
+from golive.outcomes import ATTESTED_PROP, NOT_VERIFIED_PREFIX, UNDECIDED_PROP, Outcome, ProbeError
 from golive.release import ReleaseFile
 from golive.report import (
     CheckResult,
@@ -382,6 +382,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         duration_s=report.duration + (previous.duration_s if previous else 0.0),
         evidence=observations_from(report.user_properties),
         side_effect=str(props[SIDE_EFFECT_PROP]) if SIDE_EFFECT_PROP in props else None,
+        undecided=bool(props.get(UNDECIDED_PROP, False)),
     )
 
 

@@ -48,6 +48,7 @@ class CheckResult:
     duration_s: float
     evidence: list[Observation] = field(default_factory=list)
     side_effect: str | None = None
+    undecided: bool = False  # inconclusive: a person must decide (golive.outcomes.inconclusive)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class ItemResult:
     side_effects: tuple[str, ...]
     # Some of the item's checks were filtered out of the run (-k, --deselect): never a pass, whatever the mode.
     filtered: bool = False
+    # A check could not decide (an inconclusive canary): it blocks in every mode until attested or waived.
+    undecided: bool = False
 
 
 def item_results(
@@ -105,6 +108,7 @@ def item_results(
                 tests=tuple(t.nodeid for t in mine),
                 side_effects=tuple(sorted({t.side_effect for t in mine if t.side_effect})),
                 filtered=bool(skipped),
+                undecided=any(t.undecided for t in mine),
             )
         )
     return results
@@ -127,11 +131,13 @@ class Verdict:
 
 
 def verdict(results: list[ItemResult], strict: bool, incomplete: tuple[str, ...] = ()) -> Verdict:
-    """Strict: anything not passed, attested or validly waived blocks. Otherwise failures, errors and items
-    whose checks were filtered out do. A run that did not complete (interrupted, a collection error, a crashed
-    check) is never a go, and says why."""
+    """Strict: anything not passed, attested or validly waived blocks. Otherwise failures, errors, items whose
+    checks were filtered out and items a check could not decide (inconclusive) do. A run that did not complete
+    (interrupted, a collection error, a crashed check) is never a go, and says why."""
     blocking_outcomes = {o for o in Outcome if not o.clears} if strict else {Outcome.FAILED, Outcome.ERROR}
-    blocking = tuple(r for r in results if r.outcome in blocking_outcomes or (r.filtered and not r.outcome.clears))
+    blocking = tuple(
+        r for r in results if r.outcome in blocking_outcomes or ((r.filtered or r.undecided) and not r.outcome.clears)
+    )
     proved = any(r.outcome.clears for r in results)
     return Verdict(go=proved and not blocking and not incomplete, blocking=blocking, incomplete=incomplete)
 

@@ -2,6 +2,8 @@
 unreachable jobs endpoint, a wrong smoke password, no release) gives a one-line reason within the configured time."""
 
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tests.e2e.harness import clean_environ, run_checks
 from tests.e2e.test_bad_input import env_file
@@ -99,3 +101,30 @@ def test_the_canary_progress_lines_reach_the_terminal_under_xdist(healthy, repor
     assert [line.split()[1] for line in lines] == [f"{n}/6" for n in range(1, 7)], run.output
     assert all(" success " in line and "| 0 error events" in line for line in lines), lines
     assert run.output.index("canary 6/6") < run.output.index("golive canary on sandbox")
+
+
+def baselines_down(tmp_path, *more: tuple[str, str]) -> str:
+    """The sandbox's environment file, not strict, with every baseline instance refusing connections."""
+    dead = f'["https://127.0.0.1:{closed_port()}", "https://127.0.0.1:{closed_port()}"]'
+    return env_file(tmp_path, **{"strict = true": "strict = false",
+                                 'instances = ["${GOLIVE_SANDBOX_INSTANCE_1_URL}", "${GOLIVE_SANDBOX_INSTANCE_2_URL}"]':
+                                 f"instances = {dead}"}, **dict(more))  # fmt: skip
+
+
+def test_an_inconclusive_canary_is_a_no_go_in_every_tier_until_a_waiver_clears_it(healthy, tmp_path, reports):
+    environ = clean_environ(healthy.environ())
+    env = baselines_down(tmp_path)
+    run = run_checks("canary", environ, reports, env=env)
+    item = run.item("CAN-01")
+    assert item["outcome"] == "not_verified"
+    assert item["reason"].startswith("inconclusive: interval 1 of 6: 1 inconclusive interval(s) (limit 0): the "
+                                     "baselines gave no data (connection refused)")  # fmt: skip
+    assert (run.code, run.doc["strict"], run.doc["verdict"], run.doc["blocking"]) == (1, False, "no-go", ["CAN-01"])
+    expires = (datetime.now(UTC) + timedelta(days=2)).date()
+    waivers = Path(environ["GOLIVE_SANDBOX_DIR"]) / "releases" / f"{environ['GOLIVE_RELEASE_TAG']}.waivers.toml"
+    waivers.write_text('[[waiver]]\nitem = "CAN-01"\napprover = "Asha Rao"\nticket = "OPS-5120"\n'
+                       f'justification = "baselines drained; canary watched"\nexpires = {expires}\n')  # fmt: skip
+    waived = run_checks("canary", environ, tmp_path / "waived", env=env)
+    assert waived.item("CAN-01")["outcome"] == "waived"
+    assert "[was not_verified: inconclusive: interval 1 of 6" in waived.item("CAN-01")["reason"]
+    assert (waived.code, waived.doc["verdict"]) == (0, "go")

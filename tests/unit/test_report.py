@@ -1,5 +1,6 @@
 import hashlib
 import json
+from dataclasses import replace
 
 from golive.checklist import load_checklist
 from golive.config import Release
@@ -113,3 +114,16 @@ def test_leak_scan_removes_every_artifact_on_a_hit(tmp_path):
     assert [str(leak) for leak in leaks] == [f"{dirty}: the value of RAZORPAY_KEY_SECRET appears (plain)"]
     assert not clean.exists()
     assert not dirty.exists()
+
+
+def test_an_undecided_item_blocks_in_every_mode_until_it_is_cleared():
+    undecided = CheckResult("checks/t.py::test_canary", "CAN-01", Outcome.NOT_VERIFIED, "inconclusive: x", 0.1,
+                            undecided=True)  # fmt: skip
+    others = [result("OBS-01", Outcome.PASSED), result("OBS-02", Outcome.PASSED)]
+    results = item_results(CHECKLIST, "canary", [*others, undecided], frozenset())
+    assert [r.item.id for r in verdict(results, strict=False).blocking] == ["CAN-01"]
+    assert not verdict(results, strict=False).go
+    unconfigured = item_results(CHECKLIST, "canary", [*others, result("CAN-01", Outcome.NOT_VERIFIED)], frozenset())
+    assert verdict(unconfigured, strict=False).go  # a missing setting blocks only strict mode
+    waived = [replace(r, outcome=Outcome.WAIVED) if r.item.id == "CAN-01" else r for r in results]
+    assert verdict(waived, strict=False).go
