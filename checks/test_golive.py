@@ -2,11 +2,19 @@
 smoke login, and jobs resumed after launch."""
 
 import time
+from datetime import timedelta
 
 import pytest
 
-from golive.canary import NO_ERROR_TRACKER, analyse, http_sampler, logs_evidence
-from golive.outcomes import ProbeError, inconclusive, not_verified
+from golive.canary import (
+    NO_ERROR_TRACKER,
+    analyse,
+    decide_inconclusive,
+    http_sampler,
+    logs_evidence,
+    review_decision,
+)
+from golive.outcomes import ProbeError, not_verified
 from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
 from golive.probes.rollout import instance_state
 from golive.probes.smoke import smoke_login
@@ -39,7 +47,9 @@ def test_noncritical_jobs_paused(job_source, http, evidence):
 
 @pytest.mark.canary
 @pytest.mark.item("CAN-01")
-def test_canary_analysis(environment, canary_http, shipped_release, release_errors, progress, evidence, request):
+def test_canary_analysis(
+    environment, canary_http, shipped_release, release_errors, progress, release_file, now, evidence, request
+):
     """The canary stays healthy over the observation window, against the baselines, on the release shipped, and
     raises no more new error events of the release than allowed."""
     app, policy = environment.app, environment.stages.canary
@@ -64,8 +74,10 @@ def test_canary_analysis(environment, canary_http, shipped_release, release_erro
     evidence.record(*logs_evidence(result, release_errors, policy.error_events_limit))
     evidence.record("canary samples [at_s, target, path, status, latency_ms, problem]",
                     {"series": [s.row() for s in result.samples]})  # fmt: skip
-    if result.outcome == "inconclusive":
-        inconclusive(request.node.user_properties, f"{result.reason} (a person must decide: attest or waive CAN-01)")
+    if result.outcome == "inconclusive":  # never a pass: a person's decision attests it, or it blocks
+        decide_inconclusive(result, review_decision(release_file, now, timedelta(hours=policy.decision_max_age_h)),
+                            release_file.path.name, evidence, request.node.user_properties)  # fmt: skip
+        return
     assert result.outcome == "passed", f"canary {app.canary_url}: {result.reason}"
     if result.events_problem is not None:
         raise ProbeError(f"the canary's error events could not be counted: {result.events_problem}")

@@ -26,15 +26,18 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
 import httpx
 
 from golive.config import CanaryPolicy, HealthPolicy
-from golive.outcomes import ProbeError
+from golive.evidence import Evidence
+from golive.outcomes import ProbeError, inconclusive, record_attestation
 from golive.probes.http import get, judge_health
 from golive.probes.rollout import release_problems
+from golive.release import ReleaseFile, Review
 
 
 class Kind(StrEnum):
@@ -330,6 +333,41 @@ def analyse(
 
 
 NO_ERROR_TRACKER = "SENTRY_AUTH_TOKEN, sentry.org and sentry.project are not all set"
+PROMOTE = "promote"  # the one decision on an inconclusive analysis that lets the go-live proceed
+FUTURE_SLACK = timedelta(minutes=5)  # clocks of people's machines differ a little
+
+
+def review_decision(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review | None:
+    """A person's decision on an inconclusive analysis, the release file's ``[canary]`` table (decision, reason,
+    decided_by, role, decided_at), held to its rules: promote, a reason, a named person and role, decided in the
+    last ``max_age`` and not in the future. None when the release file has no such table."""
+    table = release.section("canary")
+    if not isinstance(table, dict):
+        return None
+    where = f"{release.path.name} [canary]"
+    review = Review(subject=f"{where} decision on the inconclusive analysis")
+    decision, reason = table.get("decision"), table.get("reason")
+    by, role, at = (
+        release.text("canary", "decided_by"),
+        release.text("canary", "role"),
+        release.when("canary", "decided_at"),
+    )
+    review.need(decision == PROMOTE, f"{where}.decision: {decision!r}; only {PROMOTE!r} lets the go-live proceed")
+    review.need(isinstance(reason, str) and bool(reason.strip()), f"{where}.reason: missing (what was weighed)")
+    review.need(by is not None and bool(by.strip()), f"{where}.decided_by: missing (who decided)")
+    review.need(role is not None and bool(role.strip()), f"{where}.role: missing (in which role)")
+    if review.need(at is not None, f"{where}.decided_at: missing or without a UTC offset"):
+        assert at is not None
+        if review.need(at <= now + FUTURE_SLACK, f"{where}.decided_at: {at.isoformat()} is in the future"):
+            age_h = (now - at).total_seconds() / 3600
+            review.need(now - at <= max_age, f"{where}.decided_at: {age_h:.1f} h ago, limit "
+                        f"{max_age.total_seconds() / 3600:g} h (stages.canary.decision_max_age_h)")  # fmt: skip
+    review.measured = {"decision": decision, "reason": reason, "decided_by": by, "role": role,
+                       "decided_at": at.isoformat() if at else None}  # fmt: skip
+    if not review.problems and at is not None:
+        review.attested.append(f"inconclusive canary analysis: {by} ({role}) decided {decision!r} at "
+                               f"{at.isoformat()}: {reason}")  # fmt: skip
+    return review
 
 
 def logs_evidence(
@@ -347,6 +385,24 @@ def logs_evidence(
         {"error_events": f"<= {limit}"},
         (count or 0) <= limit,
     )
+
+
+def decide_inconclusive(
+    analysis: Analysis,
+    decision: Review | None,
+    release_name: str,
+    evidence: Evidence,
+    user_properties: list[tuple[str, object]],
+) -> None:
+    """An inconclusive analysis is attested by a person's valid decision (recorded as evidence); without one, or
+    with a refused one, CAN-01 ends *inconclusive*, which blocks the go-live in every tier."""
+    if decision is None:
+        inconclusive(user_properties, f"{analysis.reason} (a person must decide: a [canary] decision in "
+                     f"{release_name}, or a waiver of CAN-01)")  # fmt: skip
+    evidence.record(decision.subject, decision.measured, ok=not decision.problems)
+    if decision.problems:
+        inconclusive(user_properties, f"{analysis.reason}; the decision is refused: {decision.explain()}")
+    record_attestation(user_properties, decision.attested)
 
 
 def http_sampler(

@@ -372,6 +372,7 @@ class CanaryPolicy(_Section):
     score_marginal: Annotated[float, Field(ge=0, le=100)] = 75.0
     error_events_limit: Annotated[int, Field(ge=0)] = 0  # the release's error events in Sentry during the window
     logs_required: bool = False  # without Sentry API access CAN-01 is then not verified (else only its logs part)
+    decision_max_age_h: PositiveFloat = 24.0  # a person's decision on an inconclusive analysis ([canary]) is fresh
 
     @model_validator(mode="after")
     def _consistent(self) -> CanaryPolicy:
@@ -432,12 +433,25 @@ class MetricsSource(_Section):
     latency_margin_ms: Annotated[float, Field(ge=0)] = 50.0
 
 
+class UptimeAttestation(_Section):
+    """OBS-03 without a monitor API: who confirmed which monitors check the health endpoints, and when."""
+
+    by: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    role: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    on: date
+    monitors: Annotated[list[HttpUrl], Field(min_length=1)]  # the URLs the monitor checks, as it shows them
+    note: str = ""
+
+
 class UptimeSource(_Section):
-    """OBS-03: the uptime monitor's API (UPTIMEROBOT_API_KEY) and the paths it must check (default: both health)."""
+    """OBS-03: the uptime monitor's API (UPTIMEROBOT_API_KEY) and the paths it must check (default: both health),
+    or, without an API, a person's attestation of the monitors."""
 
     provider: Literal["uptimerobot"] | None = None
     api_url: HttpUrl = HttpUrl("https://api.uptimerobot.com")
     paths: list[str] = Field(default_factory=list)
+    attestation: UptimeAttestation | None = None
+    attestation_max_age_days: PositiveInt = 30
 
 
 class StageOrderSettings(_Section):

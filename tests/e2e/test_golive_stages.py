@@ -128,3 +128,53 @@ def test_an_inconclusive_canary_is_a_no_go_in_every_tier_until_a_waiver_clears_i
     assert waived.item("CAN-01")["outcome"] == "waived"
     assert "[was not_verified: inconclusive: interval 1 of 6" in waived.item("CAN-01")["reason"]
     assert (waived.code, waived.doc["verdict"]) == (0, "go")
+
+
+def test_an_inconclusive_canary_is_attested_by_a_fresh_decision_and_never_by_a_future_one(healthy, tmp_path, reports):
+    environ = clean_environ(healthy.environ())
+    env = baselines_down(tmp_path)
+    release_file = Path(environ["GOLIVE_SANDBOX_DIR"]) / "releases" / f"{environ['GOLIVE_RELEASE_TAG']}.toml"
+    written = release_file.read_text()
+
+    def decided(at: datetime) -> dict:
+        when = at.isoformat(timespec="seconds")
+        release_file.write_text(written + '\n[canary]\ndecision = "promote"\nreason = "baselines drained for the '
+                                'migration; canary error rate flat on the dashboards"\ndecided_by = "Rohan Das"\n'
+                                f'role = "on-call-lead"\ndecided_at = {when}\n')  # fmt: skip
+        return run_checks("canary", environ, reports, env=env)
+
+    attested = decided(datetime.now(UTC) - timedelta(minutes=20))
+    item = attested.item("CAN-01")
+    assert item["outcome"] == "attested", item
+    assert item["reason"].startswith("attested: inconclusive canary analysis: Rohan Das (on-call-lead) decided "
+                                     "'promote' at ")  # fmt: skip
+    assert (attested.code, attested.doc["verdict"]) == (0, "go")
+    future = decided(datetime.now(UTC) + timedelta(hours=3)).item("CAN-01")
+    assert future["outcome"] == "not_verified"
+    assert "; the decision is refused: v1.4.0.toml [canary].decided_at: " in future["reason"]
+    assert future["reason"].endswith("is in the future")
+
+
+def test_obs03_attested_without_a_monitor_api_fresh_and_complete(healthy, tmp_path, reports):
+    environ = clean_environ(healthy.environ())
+    api = 'provider = "uptimerobot"\napi_url = "${GOLIVE_SANDBOX_UPTIME_URL}"'
+
+    def attested(on, monitors='"${GOLIVE_SANDBOX_APP_URL}/api/health", "${GOLIVE_SANDBOX_APP_URL}/api/health/db"'):
+        attestation = (f'attestation = {{ by = "Kabir Singh", role = "sre", on = {on}, monitors = [{monitors}], '
+                       'note = "Better Stack, 1 min interval" }')  # fmt: skip
+        env = env_file(tmp_path, **{api: attestation})
+        return run_checks("preflight", environ, reports, "-k", "uptime", env=env).item("OBS-03")
+
+    today = datetime.now(UTC).date()
+    ok = attested(today - timedelta(days=3))
+    assert ok["outcome"] == "attested", ok
+    assert ok["reason"].startswith(f"attested: Kabir Singh (sre) confirmed on {today - timedelta(days=3)} that the "
+                                   "uptime monitor checks https://127.0.0.1:")  # fmt: skip
+    future = attested(today + timedelta(days=2))
+    assert future["outcome"] == "failed"
+    assert future["reason"] == (f"stages.uptime.attestation.on: {today + timedelta(days=2)} is in the future; a "
+                                "confirmation not yet made")  # fmt: skip
+    partial = attested(today, '"${GOLIVE_SANDBOX_APP_URL}/api/health"')
+    assert partial["outcome"] == "failed"
+    assert partial["reason"].startswith("stages.uptime.attestation.monitors: no monitor named for https://127.0.0.1:")
+    assert partial["reason"].endswith("/api/health/db")

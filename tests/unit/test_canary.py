@@ -5,6 +5,7 @@ import itertools
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -20,10 +21,12 @@ from golive.canary import (
     http_sampler,
     latency_metric,
     logs_evidence,
+    review_decision,
 )
 from golive.config import CanaryPolicy, HealthPolicy
 from golive.outcomes import ProbeError
 from golive.progress import ProgressRelay, append_line
+from golive.release import ReleaseFile
 from tests.netutil import closed_port
 
 FAST = CanaryPolicy(initial_delay_s=0, interval_s=0.02, window_s=0.2, requests_per_interval=4, min_samples=4,
@@ -289,3 +292,41 @@ def test_progress_lines_of_workers_are_relayed_in_order_while_the_run_goes_on(tm
     relay.stop()
     assert printed == ["canary 1/6 success", "canary 2/6 success", "two lines"]
     assert not relay.path.exists()
+
+
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+DAY = timedelta(hours=24)
+
+
+def decision_file(tmp_path, table):
+    path = tmp_path / "v1.4.0.toml"
+    path.write_text(table)
+    return ReleaseFile.load(tmp_path, "v1.4.0")
+
+
+def test_a_decision_on_an_inconclusive_analysis_is_held_to_its_rules(tmp_path):
+    good = ('[canary]\ndecision = "promote"\nreason = "latency marginal under a cold cache"\n'
+            'decided_by = "Rohan Das"\nrole = "on-call-lead"\ndecided_at = 2026-11-26T14:50:00+05:30\n')  # fmt: skip
+    review = review_decision(decision_file(tmp_path, good), NOW, DAY)
+    assert review.problems == []
+    assert review.attested == ["inconclusive canary analysis: Rohan Das (on-call-lead) decided 'promote' at "
+                               "2026-11-26T09:20:00+00:00: latency marginal under a cold cache"]  # fmt: skip
+    assert review_decision(decision_file(tmp_path, "[release]\ntag = 'v1.4.0'\n"), NOW, DAY) is None
+    future = good.replace("2026-11-26T14:50:00+05:30", "2026-11-26T16:00:00+05:30")
+    assert review_decision(decision_file(tmp_path, future), NOW, DAY).problems == [
+        "v1.4.0.toml [canary].decided_at: 2026-11-26T10:30:00+00:00 is in the future"
+    ]
+    stale = good.replace("2026-11-26T14:50:00+05:30", "2026-11-24T14:50:00+05:30")
+    assert review_decision(decision_file(tmp_path, stale), NOW, DAY).problems == [
+        "v1.4.0.toml [canary].decided_at: 48.7 h ago, limit 24 h (stages.canary.decision_max_age_h)"
+    ]
+    rollback = '[canary]\ndecision = "rollback"\ndecided_at = 2026-11-26T09:00:00\n'
+    refused = review_decision(decision_file(tmp_path, rollback), NOW, DAY)
+    assert refused.problems == [
+        "v1.4.0.toml [canary].decision: 'rollback'; only 'promote' lets the go-live proceed",
+        "v1.4.0.toml [canary].reason: missing (what was weighed)",
+        "v1.4.0.toml [canary].decided_by: missing (who decided)",
+        "v1.4.0.toml [canary].role: missing (in which role)",
+        "v1.4.0.toml [canary].decided_at: missing or without a UTC offset",
+    ]
+    assert refused.attested == []

@@ -6,15 +6,24 @@ import json
 import socket
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 import sentry_sdk
 import uvicorn
+from pydantic import HttpUrl
 from sentry_sdk.utils import event_from_exception
 
-from golive.config import HealthPolicy, MetricsSource, Release, SmokeSettings
+from golive.config import (
+    ConfigError,
+    HealthPolicy,
+    MetricsSource,
+    Release,
+    SmokeSettings,
+    UptimeAttestation,
+    parse_environment,
+)
 from golive.outcomes import ProbeError
 from golive.probes.metrics import (
     BASELINE_SUBJECT,
@@ -28,7 +37,7 @@ from golive.probes.rollout import instance_state, release_problems
 from golive.probes.sentry import ReleaseErrorCounter, count_release_errors
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import flags_on, jobs_not_in, parse_flags, parse_jobs, read_flags
-from golive.probes.uptime import missing_checks, uptimerobot_monitors
+from golive.probes.uptime import missing_checks, review_attestation, uptimerobot_monitors
 from golive.sandbox.faults import FaultState
 from golive.sandbox.rollout import Rollout, Served, unleash_features
 from golive.sandbox.standins import Store, create_sentry_app
@@ -346,3 +355,41 @@ def test_sentry_discover_stand_in_answers_like_sentry():
         assert none == {"data": [], "meta": {"tips": {"query": "Need at least one valid project to query."}}}
         everything = client.get(events, params={"field": "count()", "project": "-1"}, headers=auth).json()
         assert everything["data"] == [{"count()": 1}]
+
+
+def test_an_uptime_attestation_is_fresh_past_and_names_every_monitored_url():
+    urls = ["https://app.test/api/health", "https://app.test/api/health/db"]
+    attestation = UptimeAttestation(by="Kabir Singh", role="sre", on=date(2026, 11, 20), monitors=urls, note="1 min")
+    ok = review_attestation(attestation, urls, date(2026, 11, 26), 30)
+    assert ok.problems == ()
+    assert ok.statement == ("Kabir Singh (sre) confirmed on 2026-11-20 that the uptime monitor checks "
+                            "https://app.test/api/health, https://app.test/api/health/db (1 min)")  # fmt: skip
+    assert review_attestation(attestation, urls, date(2026, 11, 19), 30).problems == (
+        "stages.uptime.attestation.on: 2026-11-20 is in the future; a confirmation not yet made",
+    )
+    assert review_attestation(attestation, urls, date(2027, 1, 1), 30).problems == (
+        "stages.uptime.attestation.on: 2026-11-20 is 42 days ago, limit 30 (stages.uptime.attestation_max_age_days)",
+    )
+    partial = attestation.model_copy(update={"monitors": [HttpUrl(urls[0])]})
+    assert review_attestation(partial, urls, date(2026, 11, 26), 30).problems == (
+        "stages.uptime.attestation.monitors: no monitor named for https://app.test/api/health/db",
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('by = "", role = "sre", on = 2026-11-20, monitors = ["https://a.test/api/health"]',
+         "stages.uptime.attestation.by: String should have at least 1 character"),
+        ('by = "K", role = "sre", on = "last week", monitors = ["https://a.test/api/health"]',
+         "stages.uptime.attestation.on: Input should be a valid date"),
+        ('by = "K", role = "sre", on = 2026-11-20, monitors = []',
+         "stages.uptime.attestation.monitors: List should have at least 1 item"),
+    ],
+)  # fmt: skip
+def test_a_malformed_uptime_attestation_is_one_line_naming_the_key(table, expected):
+    text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "https://a.test"\n'
+    text += f"[stages.uptime]\nattestation = {{ {table} }}\n"
+    with pytest.raises(ConfigError) as error:
+        parse_environment(text, "s.toml", {})
+    assert str(error.value).startswith(f"s.toml: {expected}")
