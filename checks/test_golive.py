@@ -8,15 +8,18 @@ import pytest
 
 from golive.canary import (
     NO_ERROR_TRACKER,
+    Interval,
+    Sample,
     analyse,
     decide_inconclusive,
     http_sampler,
     logs_evidence,
     review_decision,
 )
+from golive.evidence import table
 from golive.outcomes import ProbeError, not_verified
 from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
-from golive.probes.rollout import instance_state
+from golive.probes.rollout import InstanceState, instance_state
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import flags_on, jobs_not_in, read_flags, read_jobs
 
@@ -66,14 +69,14 @@ def test_canary_analysis(
     evidence.record("canary analysis", {
         "outcome": result.outcome, "reason": result.reason, "elapsed_s": result.elapsed_s,
         "intervals": f"{len(result.intervals)} of {result.planned_intervals}",
-        "metrics": result.metric_lines(),
     }, {"window_s": policy.window_s, "interval_s": policy.interval_s, "failure_limit": policy.failure_limit,
         "consecutive_error_limit": policy.consecutive_error_limit, "error_limit": policy.error_limit,
         "score_pass": policy.score_pass},
         ok=result.outcome == "passed")  # fmt: skip
+    evidence.record("canary against the baselines", table(result.METRIC_COLUMNS, result.metric_rows()))
     evidence.record(*logs_evidence(result, release_errors, policy.error_events_limit))
-    evidence.record("canary samples [at_s, target, path, status, latency_ms, problem]",
-                    {"series": [s.row() for s in result.samples]})  # fmt: skip
+    evidence.record("canary intervals", table(Interval.COLUMNS, [i.row() for i in result.intervals]))
+    evidence.record("canary samples", table(Sample.COLUMNS, [s.row() for s in result.samples]))
     if result.outcome == "inconclusive":  # never a pass: a person's decision attests it, or it blocks
         decide_inconclusive(result, review_decision(release_file, now, timedelta(hours=policy.decision_max_age_h)),
                             release_file.path.name, evidence, request.node.user_properties)  # fmt: skip
@@ -98,9 +101,8 @@ def test_rolling_deploy_complete(environment, http, shipped_release, evidence):
                        stages.version_field, stages.commit_field, shipped_release.tag, shipped_release.commit)
         for n, url in enumerate(app.instances, start=1)
     ]  # fmt: skip
-    for row in rows:
-        evidence.record(f"{row.name} {row.url}", row.row(),
-                        {"version": shipped_release.tag, "health": "ok"}, ok=row.ok)  # fmt: skip
+    instances = table(InstanceState.COLUMNS, [row.row() for row in rows])
+    evidence.record(f"instances (expected {shipped_release.tag}, health ok)", instances, ok=all(r.ok for r in rows))
     wrong = [row.explain() for row in rows if not row.ok]
     assert not wrong, f"{len(wrong)} of {len(rows)} instances not ready: " + " | ".join(wrong)
 

@@ -68,6 +68,8 @@ class Sample:
     def non_2xx(self) -> bool:
         return self.status is None or not 200 <= self.status < 300
 
+    COLUMNS = ("at_s", "target", "path", "status", "latency_ms", "problem")
+
     def row(self) -> list[str | int | float | None]:
         return [round(self.at_s, 3), self.target, self.path, self.status, self.latency_ms, self.problem or self.error]
 
@@ -143,9 +145,12 @@ class Analysis:
     error_events: int | None = None  # the release's error events in the window (None: not counted)
     events_problem: str | None = None  # why they could not be counted
 
-    def metric_lines(self) -> list[str]:
+    METRIC_COLUMNS = ("metric", "verdict", "detail")
+
+    def metric_rows(self) -> list[list[str]]:
+        """The last comparison with the baselines: each metric, its verdict and what was measured."""
         metrics = self.comparison.metrics if self.comparison else ()
-        return [f"{m.name}: {m.verdict}: {m.detail}" for m in metrics]
+        return [[m.name, m.verdict, m.detail] for m in metrics]
 
 
 def _pct(values: Sequence[float], q: float) -> float:

@@ -41,6 +41,7 @@ from golive.report import (
     Stamp,
     Verdict,
     document,
+    evidence_html,
     item_results,
     leak_scan,
     signoff_html,
@@ -563,7 +564,7 @@ def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
 def pytest_html_results_table_html(report: Any, data: list[str]) -> None:
     observations = observations_from(list(getattr(report, "user_properties", []) or []))
     if observations:
-        rows = "".join(f"<li>{escape(o.summary())}</li>" for o in observations)
+        rows = "".join(f"<li>{evidence_html(o)}</li>" for o in observations)
         data.insert(0, f'<div class="golive-evidence"><strong>Evidence</strong><ul>{rows}</ul></div>')
 
 

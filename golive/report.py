@@ -280,11 +280,10 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         + "</tr>"
     )
     for r in results:
-        lines = [o.summary() for o in r.evidence]
-        if r.reason:
-            lines.insert(0, r.reason)
-        lines += [f"side effect: {s}" for s in r.side_effects]
-        details = "<br>".join(escape(line) for line in lines) or "&nbsp;"
+        lines = [escape(r.reason)] if r.reason else []
+        lines += [evidence_html(o) for o in r.evidence]
+        lines += [escape(f"side effect: {s}") for s in r.side_effects]
+        details = "<br>".join(lines) or "&nbsp;"
         out.append(
             f"<tr><td {tight}>{escape(r.item.id)}</td><td {cell}>{escape(r.item.title)}</td>"
             f"<td {tight}>{escape(r.item.owner)}</td>"
@@ -304,6 +303,29 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         )
     out.append("</table></section>")
     return "\n".join(out)
+
+
+_TABLE_CELL = 'style="border:1px solid #ddd;padding:1px 4px;text-align:left;color:#1f2328"'
+
+
+def evidence_html(observation: Observation) -> str:
+    """One observation as HTML: its summary line, and a table measurement's every row in a table (folded under
+    the summary, which stays visible without JavaScript; the data is never shortened)."""
+    found = observation.table
+    if found is None:
+        return escape(observation.summary())
+    columns, rows = found
+    head = "".join(f"<th {_TABLE_CELL}>{escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td {_TABLE_CELL}>{escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    summary = f"<summary>{escape(observation.summary())}</summary>"
+    grid = f'<table style="border-collapse:collapse;font-size:90%"><tr>{head}</tr>{body}</table>'
+    return f'<details class="golive-table">{summary}{grid}</details>'
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def write_manifest(paths: list[Path], manifest: Path) -> None:

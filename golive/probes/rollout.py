@@ -27,10 +27,12 @@ class InstanceState:
     def ok(self) -> bool:
         return not self.problems
 
-    def row(self) -> dict[str, JsonScalar | None]:
+    COLUMNS = ("instance", "url", "status", "version", "commit", "latency_ms", "health")
+
+    def row(self) -> list[JsonScalar | None]:
+        """One row of the rolling-deploy table (COLUMNS)."""
         health = "ok" if self.ok else "; ".join(self.problems)
-        return {"status": self.status, "version": self.version, "commit": self.commit,
-                "latency_ms": self.latency_ms, "health": health}  # fmt: skip
+        return [self.name, self.url, self.status, self.version, self.commit, self.latency_ms, health]
 
     def explain(self) -> str:
         return f"{self.name}: GET {self.url}: " + "; ".join(self.problems)

@@ -101,6 +101,15 @@ def test_the_canary_progress_lines_reach_the_terminal_under_xdist(healthy, repor
     assert [line.split()[1] for line in lines] == [f"{n}/6" for n in range(1, 7)], run.output
     assert all(" success " in line and "| 0 error events" in line for line in lines), lines
     assert run.output.index("canary 6/6") < run.output.index("golive canary on sandbox")
+    # the sign-off artifact keeps the whole series and the intervals, as tables, in the JSON and the HTML
+    evidence = {o["subject"]: o["measured"] for o in run.item("CAN-01")["evidence"]}
+    samples, intervals = evidence["canary samples"], evidence["canary intervals"]
+    assert intervals["columns"] == ["index", "kind", "reason", "score", "error_events"]
+    assert [row[:2] for row in intervals["rows"]] == [[n, "success"] for n in range(1, 7)]
+    assert len(samples["rows"]) == 6 * 2 * 4 * 3  # intervals x paths x requests x (canary + 2 baselines)
+    html = (reports / "canary.html").read_text()
+    assert f"canary samples: {len(samples['rows'])} rows (at_s, target, path, status, latency_ms, problem)" in html
+    assert html.count(f">{samples['rows'][-1][0]}</td>") >= 1
 
 
 def baselines_down(tmp_path, *more: tuple[str, str]) -> str:

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from golive.checklist import load_checklist
 from golive.config import Release
-from golive.evidence import Observation
+from golive.evidence import Observation, table
 from golive.outcomes import Outcome
 from golive.report import (
     NO_CHECK_YET,
@@ -127,3 +127,25 @@ def test_an_undecided_item_blocks_in_every_mode_until_it_is_cleared():
     assert verdict(unconfigured, strict=False).go  # a missing setting blocks only strict mode
     waived = [replace(r, outcome=Outcome.WAIVED) if r.item.id == "CAN-01" else r for r in results]
     assert verdict(waived, strict=False).go
+
+
+def test_a_table_measurement_is_shown_whole_in_the_html_and_kept_in_the_json():
+    rows = [[n * 0.4, "canary", "/api/health", 200, 10.0 + n, "<b>x</b>" if n == 7 else None] for n in range(400)]
+    samples = Observation("canary samples", table(("at_s", "target", "path", "status", "latency_ms", "problem"), rows))
+    assert samples.summary() == "[info] canary samples: 400 rows (at_s, target, path, status, latency_ms, problem)"
+    tests = [CheckResult("checks/t.py::test_canary", "CAN-01", Outcome.PASSED, "", 1.0, [samples])]
+    results = item_results(CHECKLIST, "canary", tests, frozenset())
+    decision = verdict(results, strict=False)
+    html = signoff_html(STAMP, results, decision, tick_rows(CHECKLIST, results))
+    assert html.count("<td ") - html.count("golive-items") >= 400 * 6
+    assert (
+        '<td style="border:1px solid #ddd;padding:1px 4px;text-align:left;color:#1f2328">409.0</td>' in html
+    )  # the last
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "<b>x</b>" not in html
+    assert "<details" in html
+    assert "<summary>[info] canary samples: 400 rows" in html
+    doc = document(STAMP, results, decision, tick_rows(CHECKLIST, results))
+    (can01,) = [i for i in doc["items"] if i["id"] == "CAN-01"]
+    assert can01["evidence"][0]["measured"]["rows"] == rows
+    assert Observation("x", {"rows": [], "columns": ["a"], "more": 1}).table is None  # a table is exactly that
