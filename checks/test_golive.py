@@ -21,14 +21,14 @@ from golive.outcomes import ProbeError, not_verified
 from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
 from golive.probes.rollout import InstanceState, instance_state
 from golive.probes.smoke import smoke_login
-from golive.probes.switches import flags_on, jobs_not_in, read_flags, read_jobs
+from golive.probes.switches import FLAGS_TOKEN, JOBS_TOKEN, flags_on, jobs_not_in, read_flags, read_jobs
 
 
 @pytest.mark.preflight
 @pytest.mark.item("LIVE-03")
-def test_risky_flags_off(flag_source, http, evidence):
+def test_risky_flags_off(flag_source, http, variables, evidence):
     """The feature flags this release names as risky are off in the flag source."""
-    flags = read_flags(http, str(flag_source.url), flag_source.format)
+    flags = read_flags(http, str(flag_source.url), flag_source.format, variables.secret(FLAGS_TOKEN))
     on, unknown = flags_on(flags, flag_source.risky)
     evidence.record(f"flags {flag_source.url} ({flag_source.format})",
                     {f: flags.get(f) for f in flag_source.risky}, dict.fromkeys(flag_source.risky, False),
@@ -39,9 +39,9 @@ def test_risky_flags_off(flag_source, http, evidence):
 
 @pytest.mark.preflight
 @pytest.mark.item("LIVE-04")
-def test_noncritical_jobs_paused(job_source, http, evidence):
+def test_noncritical_jobs_paused(job_source, http, variables, evidence):
     """The non-critical jobs this release names are paused before launch."""
-    jobs = read_jobs(http, str(job_source.url))
+    jobs = read_jobs(http, str(job_source.url), variables.secret(JOBS_TOKEN))
     wrong = jobs_not_in(jobs, job_source.pause, job_source.paused_state)
     evidence.record(f"jobs {job_source.url}", {n: jobs.get(n) for n in job_source.pause},
                     dict.fromkeys(job_source.pause, job_source.paused_state), ok=not wrong)  # fmt: skip
@@ -121,9 +121,9 @@ def test_smoke_login(environment, http, smoke_account, evidence):
 
 @pytest.mark.postlaunch
 @pytest.mark.item("POST-04")
-def test_paused_jobs_resumed(job_source, http, evidence):
+def test_paused_jobs_resumed(job_source, http, variables, evidence):
     """The jobs paused for the launch run again."""
-    jobs = read_jobs(http, str(job_source.url))
+    jobs = read_jobs(http, str(job_source.url), variables.secret(JOBS_TOKEN))
     wrong = jobs_not_in(jobs, job_source.pause, job_source.running_state)
     evidence.record(f"jobs {job_source.url}", {n: jobs.get(n) for n in job_source.pause},
                     dict.fromkeys(job_source.pause, job_source.running_state), ok=not wrong)  # fmt: skip
@@ -132,12 +132,12 @@ def test_paused_jobs_resumed(job_source, http, evidence):
 
 @pytest.mark.postlaunch
 @pytest.mark.item("POST-02")
-def test_error_rate_within_baseline(metrics_source, http, environment, golive_run, reports_dir, evidence):
+def test_error_rate_within_baseline(metrics_source, metrics_auth, http, environment, golive_run, reports_dir, evidence):
     """Over the post-launch observation window, error rate and p95 latency stay within tolerance of the baseline."""
     baseline, source = baseline_from_artifact(reports_dir / "preflight.json", environment.name, golive_run.release)
     if baseline is None:
         ends = time.time() - metrics_source.baseline_offset_s
-        prior = read_window(http, metrics_source, ends, metrics_source.baseline_window_s)
+        prior = read_window(http, metrics_source, ends, metrics_source.baseline_window_s, metrics_auth)
         if prior.problem is not None:
             not_verified(f"no baseline: {source}; the pre-launch window: {prior.problem}")
         baseline = prior.measured()
@@ -145,7 +145,7 @@ def test_error_rate_within_baseline(metrics_source, http, environment, golive_ru
             f"queried: the {metrics_source.baseline_window_s}s window ending {metrics_source.baseline_offset_s:g}s ago"
         )
     evidence.record(f"baseline ({source})", baseline)
-    current = observe(http, metrics_source, metrics_source.observe_s)
+    current = observe(http, metrics_source, metrics_source.observe_s, metrics_auth)
     assert current.problem is None, current.problem
     verdict = compare_with_baseline(current, baseline, metrics_source)
     allowed = {"error_rate": f"<= {verdict.allowed_error_rate}", "latency_p95_ms": f"<= {verdict.allowed_p95_ms}"}

@@ -33,9 +33,9 @@ def test_uptime_checks_configured(uptime_monitor, environment, http, now, eviden
 
 @pytest.mark.preflight
 @pytest.mark.item("OBS-05")
-def test_metrics_baseline_recorded(metrics_source, http, evidence):
+def test_metrics_baseline_recorded(metrics_source, metrics_auth, http, evidence):
     """The metrics source answers, and the pre-launch error rate and p95 latency are recorded as the baseline."""
-    reading = read_window(http, metrics_source, time.time(), metrics_source.baseline_window_s)
+    reading = read_window(http, metrics_source, time.time(), metrics_source.baseline_window_s, metrics_auth)
     evidence.record(BASELINE_SUBJECT, reading.measured(), {"requests": f">= {metrics_source.min_requests}"},
                     ok=reading.problem is None)  # fmt: skip
     assert reading.problem is None, reading.problem

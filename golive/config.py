@@ -56,6 +56,11 @@ OPTIONAL_VARIABLES: tuple[str, ...] = (
     "UPTIMEROBOT_API_KEY",
     "GITLAB_API_TOKEN",
     "CDN_API_TOKEN",
+    # the go-live stages' sources, when they require credentials
+    "UNLEASH_API_TOKEN",
+    "JOBS_API_TOKEN",
+    "PROMETHEUS_TOKEN",
+    "PROMETHEUS_PASSWORD",
     # an S3 or RDS backup source (database.backups): boto3 reads them itself, golive only masks them
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -420,6 +425,7 @@ class MetricsSource(_Section):
     """OBS-05, POST-02: the Prometheus HTTP API, its queries ({window} becomes a range such as 3600s), tolerances."""
 
     prometheus_url: HttpUrl | None = None
+    basic_auth_user: str | None = None  # with PROMETHEUS_PASSWORD; else PROMETHEUS_TOKEN as a bearer, if set
     error_rate_query: str = _ERROR_RATE
     latency_p95_query: str = _LATENCY_P95
     request_rate_query: str = "sum(rate(http_requests_total[{window}]))"

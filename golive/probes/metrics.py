@@ -3,6 +3,9 @@ post-launch comparison with it.
 
 A reading never raises for what the source answers: a source that is down, refuses a query or has no traffic
 is the finding (``problem``), which OBS-05 reports as the metrics source not being ready.
+
+A Prometheus behind an authenticating proxy (or a hosted one) gets a bearer token (PROMETHEUS_TOKEN) or basic
+auth (``stages.metrics.basic_auth_user`` with PROMETHEUS_PASSWORD); the secret is revealed only on the wire.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ import httpx
 from golive.config import MetricsSource, Release
 from golive.outcomes import ProbeError
 from golive.probes.http import request
+from golive.secrets import Secret
 
 BASELINE_SUBJECT = "metrics baseline"
 
@@ -39,13 +44,37 @@ class Reading:
                 "window_s": self.window_s, "at": round(self.at, 3)}  # fmt: skip
 
 
-def instant_query(client: httpx.Client, base_url: str, query: str, at: float) -> tuple[float | None, str | None]:
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <token>``, the token read from its Secret only when the request is sent."""
+
+    def __init__(self, token: Secret) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        yield request
+
+
+def prometheus_auth(user: str | None, password: Secret | None, token: Secret | None) -> httpx.Auth | None:
+    """Basic auth when a user is configured (with its password), else the bearer token, else none."""
+    if user is not None and password is not None:
+        return httpx.BasicAuth(user, password.reveal())
+    return BearerAuth(token) if token is not None else None
+
+
+def instant_query(
+    client: httpx.Client, base_url: str, query: str, at: float, auth: httpx.Auth | None = None
+) -> tuple[float | None, str | None]:
     """(value, problem) of a Prometheus instant query: GET /api/v1/query?query=...&time=..."""
     url = base_url.rstrip("/") + "/api/v1/query"
     try:  # within the client's deadline and body cap: a server that drips its answer cannot hold the stage
-        answer = request(client, "GET", url, f"GET {url}", params={"query": query, "time": f"{at:.3f}"})
+        answer = request(client, "GET", url, f"GET {url}", params={"query": query, "time": f"{at:.3f}"}, auth=auth)
     except ProbeError as error:
         return None, str(error)
+    if answer.status in (401, 403):
+        return None, (f"GET {url}: status {answer.status} ({answer.text[:80].strip()!r}): the credentials "
+                      f"({'sent' if auth else 'none sent'}) were refused; set PROMETHEUS_TOKEN, or "
+                      "stages.metrics.basic_auth_user and PROMETHEUS_PASSWORD")  # fmt: skip
     body = answer.json_body()
     if answer.status != 200 or not isinstance(body, dict) or body.get("status") != "success":
         detail = body.get("error") if isinstance(body, dict) else answer.text[:80]
@@ -60,14 +89,16 @@ def instant_query(client: httpx.Client, base_url: str, query: str, at: float) ->
     return (None, f"{query!r} is NaN (no requests in the window)") if math.isnan(value) else (value, None)
 
 
-def read_window(client: httpx.Client, source: MetricsSource, at: float, window_s: float) -> Reading:
+def read_window(
+    client: httpx.Client, source: MetricsSource, at: float, window_s: float, auth: httpx.Auth | None = None
+) -> Reading:
     """The error rate, p95 latency and request count over [at - window_s, at]."""
     assert source.prometheus_url is not None
     base, window = str(source.prometheus_url), f"{max(1, round(window_s))}s"
     values: dict[str, float | None] = {}
     for name, query in (("requests", source.request_rate_query), ("error_rate", source.error_rate_query),
                         ("p95", source.latency_p95_query)):  # fmt: skip
-        value, problem = instant_query(client, base, query.replace("{window}", window), at)
+        value, problem = instant_query(client, base, query.replace("{window}", window), at, auth)
         if problem is not None:
             return Reading(at, window_s, problem=f"metrics source {problem}")
         values[name] = value
@@ -138,7 +169,7 @@ def compare_with_baseline(current: Reading, baseline: dict[str, float], source: 
     return Comparison(tuple(problems), round(allowed_rate, 6), round(allowed_p95, 2))
 
 
-def observe(client: httpx.Client, source: MetricsSource, sleep: float) -> Reading:
+def observe(client: httpx.Client, source: MetricsSource, sleep: float, auth: httpx.Auth | None = None) -> Reading:
     """Wait the observation window (bounded by the configuration), then read it."""
     time.sleep(sleep)
-    return read_window(client, source, time.time(), sleep)
+    return read_window(client, source, time.time(), sleep, auth)

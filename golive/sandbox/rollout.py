@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import ssl
 import threading
 import time
@@ -73,9 +74,13 @@ class Served:
 class Rollout:
     """The go-live state of one sandbox; safe to read from the servers' loop and switch from other threads."""
 
-    def __init__(self, tag: str, commit: str, faults: FaultSwitch) -> None:
+    def __init__(
+        self, tag: str, commit: str, faults: FaultSwitch, flags_token: str | None = None, jobs_token: str | None = None
+    ) -> None:
         self.tag, self.commit = tag, commit
         self.faults = faults
+        # the admin API's credentials: an Unleash client token for the flags, a bearer token for the jobs
+        self.flags_token, self.jobs_token = flags_token, jobs_token
         self._lock = threading.Lock()
         self._deployed = False
         self._served: deque[Served] = deque(maxlen=_KEPT_REQUESTS)
@@ -186,13 +191,32 @@ def unleash_features(flags: dict[str, bool]) -> dict[str, Any]:
     return {"version": 2, "features": features, "query": {"inlineSegmentConstraints": True}}
 
 
-def admin_routes(rollout: Rollout) -> list[Route]:
-    """The app's admin API: its feature flags (Unleash client API shape) and its background jobs."""
+# Unleash's answer to a client API request without a valid token (401), word for word.
+UNLEASH_NO_TOKEN = (
+    "This endpoint requires an API token. Please add an authorization header to your request with a valid token"
+)
 
-    async def flags(_request: Request) -> Response:
+
+def _presented(request: Request, expected: str | None, scheme: str = "") -> bool:
+    """Whether the request carries the credential (none required when expected is None)."""
+    if expected is None:
+        return True
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"{scheme}{expected}".encode())
+
+
+def admin_routes(rollout: Rollout) -> list[Route]:
+    """The app's admin API: its feature flags (Unleash client API shape; the client token is the Authorization
+    header itself, as Unleash reads it) and its background jobs (a bearer token)."""
+
+    async def flags(request: Request) -> Response:
+        if not _presented(request, rollout.flags_token):
+            return JSONResponse({"message": UNLEASH_NO_TOKEN}, status_code=401)
         return JSONResponse(unleash_features(rollout.flags()))
 
-    async def jobs(_request: Request) -> Response:
+    async def jobs(request: Request) -> Response:
+        if not _presented(request, rollout.jobs_token, "Bearer "):
+            return JSONResponse({"error": "missing or invalid bearer token"}, status_code=401)
         listed = [
             {"name": name, "state": state, "critical": name in CRITICAL_JOBS} for name, state in rollout.jobs().items()
         ]

@@ -1,6 +1,7 @@
 """The go-live stage probes against real loopback servers and the real stand-ins: smoke login, rolling-deploy
 rows, flags and jobs, the metrics baseline (Prometheus stand-in), the uptime monitor (UptimeRobot stand-in)."""
 
+import base64
 import contextlib
 import json
 import socket
@@ -14,6 +15,9 @@ import sentry_sdk
 import uvicorn
 from pydantic import HttpUrl
 from sentry_sdk.utils import event_from_exception
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from golive.config import (
     ConfigError,
@@ -31,15 +35,25 @@ from golive.probes.metrics import (
     baseline_from_artifact,
     compare_with_baseline,
     instant_query,
+    prometheus_auth,
     read_window,
 )
 from golive.probes.rollout import instance_state, release_problems
 from golive.probes.sentry import ReleaseErrorCounter, count_release_errors
 from golive.probes.smoke import smoke_login
-from golive.probes.switches import flags_on, jobs_not_in, parse_flags, parse_jobs, read_flags
+from golive.probes.switches import (
+    FLAGS_TOKEN,
+    JOBS_TOKEN,
+    flags_on,
+    jobs_not_in,
+    parse_flags,
+    parse_jobs,
+    read_flags,
+    read_jobs,
+)
 from golive.probes.uptime import missing_checks, review_attestation, uptimerobot_monitors
 from golive.sandbox.faults import FaultState
-from golive.sandbox.rollout import Rollout, Served, unleash_features
+from golive.sandbox.rollout import Rollout, Served, admin_routes, unleash_features
 from golive.sandbox.standins import Store, create_sentry_app
 from golive.sandbox.standins.prometheus import create_prometheus_app, evaluate
 from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
@@ -138,9 +152,32 @@ def test_flags_in_unleash_and_json_formats():
 
 
 def test_flag_source_that_answers_an_error_is_one_line():
-    refuse = http_server(lambda *_: json_answer(401, {"error": "unauthorized"}))
-    with refuse as url, httpx.Client(timeout=2) as c, pytest.raises(ProbeError, match=r"status 401, expected 200"):
+    refuse = http_server(lambda *_: json_answer(500, {"error": "database unavailable"}))
+    with refuse as url, httpx.Client(timeout=2) as c, pytest.raises(ProbeError, match=r"status 500, expected 200"):
         read_flags(c, url + "/api/client/features", "unleash")
+
+
+def test_flags_and_jobs_sources_that_require_a_token_get_it_and_name_it_when_refused():
+    client_token, bearer = "default:production.0d5e8f", "jobs-token-4417"
+    app = Starlette(routes=admin_routes(Rollout("v1", "c", FaultState(), client_token, bearer)))
+    with serve(app) as (client, url):
+        flags = read_flags(client, url + "/api/admin/flags", "unleash", Secret(FLAGS_TOKEN, client_token))
+        assert flags["new-checkout-flow"] is False
+        with pytest.raises(ProbeError) as missing:
+            read_flags(client, url + "/api/admin/flags", "unleash")
+        assert str(missing.value) == (
+            f"GET {url}/api/admin/flags: status 401 ('This endpoint requires an API token. Please add an "
+            "authorization header to your request with a valid token'): UNLEASH_API_TOKEN is not set; expected 200 "
+            "with a JSON body"
+        )
+        with pytest.raises(ProbeError) as wrong:
+            read_flags(client, url + "/api/admin/flags", "unleash", Secret(FLAGS_TOKEN, "default:production.bad1"))
+        assert "UNLEASH_API_TOKEN was refused" in str(wrong.value)
+        assert "bad1" not in str(wrong.value)
+        jobs = read_jobs(client, url + "/api/admin/jobs", Secret(JOBS_TOKEN, bearer))
+        assert jobs["analytics-export"] == "paused"
+        with pytest.raises(ProbeError, match=r"status 401 \('missing or invalid bearer token'\): JOBS_API_TOKEN is"):
+            read_jobs(client, url + "/api/admin/jobs")
 
 
 def test_jobs_states():
@@ -187,24 +224,47 @@ def test_prometheus_stand_in_evaluates_the_default_shapes():
 def test_metrics_probe_reads_the_stand_in_and_reports_what_went_wrong():
     now = time.time()
     faults = FaultState()
-    with serve(create_prometheus_app(rollout_with_traffic(now), faults)) as (client, url):
-        metrics_probe_cases(client, url, now, faults)
+    with serve(create_prometheus_app(rollout_with_traffic(now), faults, "prom-token-9")) as (client, url):
+        source = MetricsSource(prometheus_url=url, min_requests=50)
+        refused = read_window(client, source, now, 10)
+        assert refused.problem == (
+            f"metrics source GET {url}/api/v1/query: status 401 ('Unauthorized'): the credentials (none sent) were "
+            "refused; set PROMETHEUS_TOKEN, or stages.metrics.basic_auth_user and PROMETHEUS_PASSWORD"
+        )
+        auth = prometheus_auth(None, None, Secret("PROMETHEUS_TOKEN", "prom-token-9"))
+        metrics_probe_cases(client, url, now, faults, auth)
 
 
-def metrics_probe_cases(client, url, now, faults):
+def test_metrics_source_behind_basic_auth():
+    """A hosted Prometheus (Grafana Cloud style): basic auth with the instance id and an API key."""
+    expected = "Basic " + base64.b64encode(b"grafana-123:cloud-key").decode()
+
+    async def query(request):
+        if request.headers.get("authorization") != expected:
+            return JSONResponse({"status": "error", "error": "authentication error"}, status_code=401)
+        vector = {"resultType": "vector", "result": [{"metric": {}, "value": [1, "0.5"]}]}
+        return JSONResponse({"status": "success", "data": vector})
+
+    auth = prometheus_auth("grafana-123", Secret("PROMETHEUS_PASSWORD", "cloud-key"), None)
+    with serve(Starlette(routes=[Route("/api/v1/query", query)])) as (client, url):
+        assert instant_query(client, url, "up", time.time(), auth) == (0.5, None)
+        assert 'status 401 (\'{"status":"error"' in instant_query(client, url, "up", time.time())[1]
+
+
+def metrics_probe_cases(client, url, now, faults, auth):
     source = MetricsSource(prometheus_url=url, min_requests=50)
-    reading = read_window(client, source, now, 10)
+    reading = read_window(client, source, now, 10, auth)
     assert reading.problem is None
     assert (reading.error_rate, reading.requests) == (0.05, 200.0)
-    empty = read_window(client, source, now - 3600, 10)
+    empty = read_window(client, source, now - 3600, 10, auth)
     assert empty.problem is not None
     assert "returned no series (no traffic in the window?)" in empty.problem
-    value, problem = instant_query(client, url, "up{job='x'}", now)
+    value, problem = instant_query(client, url, "up{job='x'}", now, auth)
     assert value is None
     assert "status 400" in problem
     assert "does not evaluate" in problem
     faults.set(["metrics-down"])
-    down = read_window(client, source, now, 10)
+    down = read_window(client, source, now, 10, auth)
     assert down.problem.startswith(f"metrics source GET {url}/api/v1/query: status 503")
 
 
