@@ -63,13 +63,14 @@ def run_checks(
     *extra: str,
     env: str = "sandbox",
     timeout: float = 180,
+    cwd: Path = ROOT,
 ) -> Run:
-    """pytest -m STAGE --env=ENV against the checks, exactly as a user runs it."""
+    """pytest -m STAGE --env=ENV against the checks (of the project in ``cwd``), exactly as a user runs it."""
     command = [sys.executable, "-m", "pytest", "-m", stage, f"--env={env}", f"--golive-reports={reports}",
                "-p", "no:cacheprovider", *extra]  # fmt: skip
     box = SANDBOXES.get(environ.get("GOLIVE_SANDBOX_DIR", ""))
     if box is not None:
         box.rollout.enter_stage(stage)
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=dict(environ), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, cwd=cwd, env=dict(environ), capture_output=True, text=True, timeout=timeout)
     return Run(done.returncode, done.stdout + done.stderr, reports, stage, time.monotonic() - started)

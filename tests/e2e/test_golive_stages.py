@@ -1,11 +1,13 @@
 """The go-live stages against the sandbox: bad input (an unreachable or silent canary, a malformed flag source, an
 unreachable jobs endpoint, a wrong smoke password, no release) gives a one-line reason within the configured time."""
 
+import re
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.e2e.harness import clean_environ, run_checks
+from tests.e2e.harness import ROOT, clean_environ, run_checks
 from tests.e2e.test_bad_input import env_file
 from tests.netutil import blackhole, closed_port
 
@@ -187,3 +189,36 @@ def test_obs03_attested_without_a_monitor_api_fresh_and_complete(healthy, tmp_pa
     assert partial["outcome"] == "failed"
     assert partial["reason"].startswith("stages.uptime.attestation.monitors: no monitor named for https://127.0.0.1:")
     assert partial["reason"].endswith("/api/health/db")
+
+
+def readme_smoke_example(tmp_path: Path) -> Path:
+    """A team's project: golive's checklist, fixtures and environments, and in checks/ only the README's example."""
+    example = re.search(r"```python\n(# checks/(test_\w+\.py)\n.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert example is not None, "README.md has no smoke-scenario example"
+    project = tmp_path / "project"
+    (project / "checks").mkdir(parents=True)
+    for name in ("pyproject.toml", "checklist.toml", "conftest.py"):
+        shutil.copy(ROOT / name, project / name)
+    for name in ("fixtures", "environments"):
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "checks" / example.group(2)).write_text(example.group(1))
+    return project
+
+
+def test_the_readme_smoke_scenario_runs_as_written(healthy, tmp_path, reports):
+    project = readme_smoke_example(tmp_path)
+    environ = clean_environ(healthy.environ())
+    run = run_checks("smoke", environ, reports, cwd=project)
+    item = run.item("SMK-01")
+    assert (item["outcome"], item["tests"]) == (
+        "passed",
+        ["checks/test_smoke_home.py::test_home_page_loads_its_script"],
+    )
+    assert item["evidence"][0]["measured"] == {"status": 200, "script": "/static/app.3f9c2b1e.js", "script_status": 200}
+    # against a service whose home page is missing, it fails saying what it measured
+    env = env_file(
+        tmp_path, **{'base_url = "${GOLIVE_SANDBOX_APP_URL}"': 'base_url = "${GOLIVE_SANDBOX_PROMETHEUS_URL}"'}
+    )
+    missing = run_checks("smoke", environ, tmp_path / "missing", env=env, cwd=project).item("SMK-01")
+    assert missing["outcome"] == "failed"
+    assert re.fullmatch(r"GET https://127\.0\.0\.1:\d+/: status 404, expected 200", missing["reason"]), missing
