@@ -389,11 +389,18 @@ class CanaryPolicy(_Section):
 
 
 class SmokeSettings(_Section):
-    """SMK-01: the login flow the smoke account (SMOKE_USER/SMOKE_PASSWORD) goes through."""
+    """SMK-01: the login flow the smoke account (SMOKE_USER/SMOKE_PASSWORD) goes through: the credentials' field
+    names and encoding, and the session that comes back (a token in the answer, or a session cookie)."""
 
     login_path: str = "/api/login"
     me_path: str = "/api/me"
-    token_field: str = "token"
+    login_format: Literal["json", "form"] = "json"
+    username_field: Annotated[str, Field(min_length=1)] = "username"
+    password_field: Annotated[str, Field(min_length=1)] = "password"
+    session: Literal["token", "cookie"] = "token"
+    token_field: Annotated[str, Field(min_length=1)] = "token"  # token: the answer's field holding the bearer token
+    cookie_name: str | None = None  # cookie: the session cookie the login must set (None: any cookie)
+    me_user_field: Annotated[str, Field(min_length=1)] = "username"  # me_path's field naming the account
 
 
 class FlagSource(_Section):

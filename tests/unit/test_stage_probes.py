@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -106,6 +107,11 @@ def test_smoke_login_follows_the_token_to_the_authenticated_endpoint():
             f"POST {url}/api/login as other@x.test: status 401 ('invalid username or password'), no 'token' "
             "in the answer; expected status 200 with a 'token'"
         )
+        renamed = smoke_login(client, url, SmokeSettings(username_field="email"), "smoke@x.test", PASSWORD)
+        assert renamed.login_status == 401  # sent as {"email": ...}: this app wants "username"
+        other_token = smoke_login(client, url, SmokeSettings(token_field="access_token"), "smoke@x.test", PASSWORD)
+        assert other_token.problem.endswith("no 'access_token' in the answer; expected status 200 with a "
+                                            "'access_token'")  # fmt: skip
         no_me = smoke_login(client, url, SmokeSettings(me_path="/api/whoami"), "smoke@x.test", PASSWORD)
         assert no_me.problem == f"GET {url}/api/whoami with the login's token: status 404 ('no route'), expected 200"
         assert "tok-123" not in repr(ok)
@@ -453,3 +459,48 @@ def test_a_malformed_uptime_attestation_is_one_line_naming_the_key(table, expect
     with pytest.raises(ConfigError) as error:
         parse_environment(text, "s.toml", {})
     assert str(error.value).startswith(f"s.toml: {expected}")
+
+
+def session_app():
+    """An app with a form login that sets a session cookie (and redirects), as server-rendered apps do."""
+    sessions: dict[str, str] = {}
+
+    async def login(request):
+        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
+        if (form.get("email"), form.get("passphrase")) != ("smoke@x.test", "correct horse battery"):
+            return JSONResponse({"error": "invalid credentials"}, status_code=401)
+        sid = f"s{len(sessions) + 1}"
+        sessions[sid] = str(form["email"])
+        answer = JSONResponse({}, status_code=303, headers={"Location": "/account"})
+        answer.set_cookie("sid", sid, httponly=True, samesite="lax")
+        answer.set_cookie("theme", "dark")
+        return answer
+
+    async def me(request):
+        user = sessions.get(request.cookies.get("sid", ""))
+        if user is None:
+            return JSONResponse({"error": "not signed in"}, status_code=401)
+        return JSONResponse({"email": user})
+
+    return Starlette(routes=[Route("/session", login, methods=["POST"]), Route("/account/me", me)])
+
+
+def test_smoke_login_by_session_cookie_and_field_names_of_the_app():
+    fields = {"username_field": "email", "password_field": "passphrase", "me_user_field": "email"}
+    cookie = SmokeSettings(login_path="/session", me_path="/account/me", login_format="form", session="cookie",
+                           cookie_name="sid", **fields)  # fmt: skip
+    with serve(session_app()) as (client, url):
+        ok = smoke_login(client, url, cookie, "smoke@x.test", PASSWORD)
+        assert ok.problem is None
+        assert ok.measured() == {"login_status": 303, "login_ms": ok.login_ms, "session": "cookie", "received": True,
+                                 "me_status": 200, "me_ms": ok.me_ms, "me_user": "smoke@x.test"}  # fmt: skip
+        assert not client.cookies  # no session outlives the check
+        wrong = smoke_login(client, url, cookie, "smoke@x.test", Secret("SMOKE_PASSWORD", "not it at all"))
+        assert wrong.problem == (f"POST {url}/session as smoke@x.test: status 401 ('invalid credentials'), no cookie; "
+                                 "expected a 2xx or 3xx answer setting session cookie 'sid'")  # fmt: skip
+        other = smoke_login(client, url, cookie.model_copy(update={"cookie_name": "session"}), "smoke@x.test", PASSWORD)
+        assert other.problem == (f"POST {url}/session as smoke@x.test: status 303, cookies sid, theme; expected a 2xx "
+                                 "or 3xx answer setting session cookie 'session'")  # fmt: skip
+        lost = smoke_login(client, url, cookie.model_copy(update={"me_path": "/session"}), "smoke@x.test", PASSWORD)
+        assert lost.problem.startswith(f"GET {url}/session with the login's session cookie 'sid': status 405")
+        assert "horse" not in repr(ok) + repr(wrong)
