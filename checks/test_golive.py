@@ -18,7 +18,7 @@ from golive.canary import (
 )
 from golive.evidence import table
 from golive.outcomes import ProbeError, not_verified
-from golive.probes.metrics import baseline_from_artifact, compare_with_baseline, observe, read_window
+from golive.probes.metrics import compare_with_baseline, observe, postlaunch_baseline
 from golive.probes.rollout import InstanceState, instance_state
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import FLAGS_TOKEN, JOBS_TOKEN, flags_on, jobs_not_in, read_flags, read_jobs
@@ -134,21 +134,15 @@ def test_paused_jobs_resumed(job_source, http, variables, evidence):
 @pytest.mark.item("POST-02")
 def test_error_rate_within_baseline(metrics_source, metrics_auth, http, environment, golive_run, reports_dir, evidence):
     """Over the post-launch observation window, error rate and p95 latency stay within tolerance of the baseline."""
-    baseline, source = baseline_from_artifact(reports_dir / "preflight.json", environment.name, golive_run.release)
-    if baseline is None:
-        ends = time.time() - metrics_source.baseline_offset_s
-        prior = read_window(http, metrics_source, ends, metrics_source.baseline_window_s, metrics_auth)
-        if prior.problem is not None:
-            not_verified(f"no baseline: {source}; the pre-launch window: {prior.problem}")
-        baseline = prior.measured()
-        source = (
-            f"queried: the {metrics_source.baseline_window_s}s window ending {metrics_source.baseline_offset_s:g}s ago"
-        )
-    evidence.record(f"baseline ({source})", baseline)
+    baseline = postlaunch_baseline(http, metrics_source, reports_dir / "preflight.json", environment.name,
+                                   golive_run.release, metrics_auth, time.time())  # fmt: skip
+    if baseline.values is None:
+        not_verified(str(baseline.problem))
+    evidence.record(f"baseline ({baseline.source})", baseline.measured())
     current = observe(http, metrics_source, metrics_source.observe_s, metrics_auth)
     assert current.problem is None, current.problem
-    verdict = compare_with_baseline(current, baseline, metrics_source)
+    verdict = compare_with_baseline(current, baseline.values, metrics_source)
     allowed = {"error_rate": f"<= {verdict.allowed_error_rate}", "latency_p95_ms": f"<= {verdict.allowed_p95_ms}"}
     evidence.record(f"after launch, {metrics_source.observe_s:g}s observed", current.measured(), allowed,
                     ok=not verdict.problems)  # fmt: skip
-    assert not verdict.problems, "; ".join(verdict.problems) + f" (baseline {source})"
+    assert not verdict.problems, "; ".join(verdict.problems) + f" (baseline {baseline.source})"

@@ -146,6 +146,41 @@ def baseline_from_artifact(path: Path, environment: str, release: Release) -> tu
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """POST-02's baseline: the values and where they come from, why the preflight artifact was not used (when it
+    was not), or why there is no baseline at all (``problem``)."""
+
+    values: dict[str, float] | None
+    source: str
+    rejected: str | None = None
+    problem: str | None = None
+
+    def measured(self) -> dict[str, float | str]:
+        return {
+            **(self.values or {}),
+            **({"preflight_artifact": f"not used: {self.rejected}"} if self.rejected else {}),
+        }
+
+
+def postlaunch_baseline(
+    client: httpx.Client, source: MetricsSource, artifact: Path, environment: str, release: Release,
+    auth: httpx.Auth | None, now: float,
+) -> Baseline:  # fmt: skip
+    """The baseline preflight recorded for this release (``artifact``), else the pre-launch window queried: the one
+    ending ``baseline_offset_s`` before ``now``."""
+    values, found = baseline_from_artifact(artifact, environment, release)
+    if values is not None:
+        return Baseline(values, found)
+    prior = read_window(client, source, now - source.baseline_offset_s, source.baseline_window_s, auth)
+    if prior.problem is not None:
+        return Baseline(None, "", found, f"no baseline: {found}; the pre-launch window: {prior.problem}")
+    queried = f"queried: the {source.baseline_window_s}s window ending {source.baseline_offset_s:g}s ago"
+    assert prior.error_rate is not None
+    assert prior.latency_p95_ms is not None
+    return Baseline({"error_rate": prior.error_rate, "latency_p95_ms": prior.latency_p95_ms}, queried, found)
+
+
+@dataclass(frozen=True)
 class Comparison:
     problems: tuple[str, ...]
     allowed_error_rate: float

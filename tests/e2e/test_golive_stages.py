@@ -1,6 +1,7 @@
 """The go-live stages against the sandbox: bad input (an unreachable or silent canary, a malformed flag source, an
 unreachable jobs endpoint, a wrong smoke password, no release) gives a one-line reason within the configured time."""
 
+import json
 import re
 import shutil
 import time
@@ -222,3 +223,25 @@ def test_the_readme_smoke_scenario_runs_as_written(healthy, tmp_path, reports):
     missing = run_checks("smoke", environ, tmp_path / "missing", env=env, cwd=project).item("SMK-01")
     assert missing["outcome"] == "failed"
     assert re.fullmatch(r"GET https://127\.0\.0\.1:\d+/: status 404, expected 200", missing["reason"]), missing
+
+
+def test_post02_takes_its_baseline_from_the_preflight_of_the_same_release(healthy, reports):
+    environ = clean_environ(healthy.environ())
+    preflight = run_checks("preflight", environ, reports, "-k", "metrics_baseline")
+    assert preflight.item("OBS-05")["outcome"] == "passed"
+    recorded = preflight.item("OBS-05")["evidence"][0]["measured"]
+    post = run_checks("postlaunch", environ, reports, "-k", "error_rate_within_baseline").item("POST-02")
+    assert post["outcome"] == "passed", post
+    baseline = post["evidence"][0]
+    assert baseline["subject"] == f"baseline (recorded by preflight in {reports / 'preflight.json'})"
+    assert baseline["measured"] == {"error_rate": recorded["error_rate"], "latency_p95_ms": recorded["latency_p95_ms"]}
+    # an artifact of another release is refused, and the evidence says why beside the baseline queried instead
+    doc = json.loads((reports / "preflight.json").read_text())
+    doc["release"]["commit"] = "0" * 40
+    (reports / "preflight.json").write_text(json.dumps(doc))
+    queried = run_checks("postlaunch", environ, reports, "-k", "error_rate_within_baseline").item("POST-02")
+    assert queried["evidence"][0]["subject"] == "baseline (queried: the 5s window ending 8s ago)"
+    assert queried["evidence"][0]["measured"]["preflight_artifact"] == (
+        f"not used: {reports / 'preflight.json'} is for 'sandbox' release 'v1.4.0' at '000000000000', not this "
+        f"run's ('sandbox' 'v1.4.0' at '{environ['GOLIVE_RELEASE_COMMIT'][:12]}')"
+    )

@@ -36,6 +36,7 @@ from golive.probes.metrics import (
     baseline_from_artifact,
     compare_with_baseline,
     instant_query,
+    postlaunch_baseline,
     prometheus_auth,
     read_window,
 )
@@ -504,3 +505,38 @@ def test_smoke_login_by_session_cookie_and_field_names_of_the_app():
         lost = smoke_login(client, url, cookie.model_copy(update={"me_path": "/session"}), "smoke@x.test", PASSWORD)
         assert lost.problem.startswith(f"GET {url}/session with the login's session cookie 'sid': status 405")
         assert "horse" not in repr(ok) + repr(wrong)
+
+
+def test_postlaunch_baseline_from_the_preflight_artifact_or_queried_saying_why(tmp_path):
+    now = time.time()
+    rollout = rollout_with_traffic(now - 3600)  # the pre-launch hour: traffic an hour ago
+    release, artifact = Release(tag="v1", commit="c", digest="d"), tmp_path / "preflight.json"
+    with serve(create_prometheus_app(rollout, FaultState())) as (client, url):
+        source = MetricsSource(prometheus_url=url, min_requests=50, baseline_window_s=12, baseline_offset_s=3594)
+        queried = postlaunch_baseline(client, source, artifact, "prod", release, None, now)
+        assert (queried.values, queried.source) == ({"error_rate": 0.05, "latency_p95_ms": 11.0},
+                                                    "queried: the 12s window ending 3594s ago")  # fmt: skip
+        assert queried.measured()["preflight_artifact"] == f"not used: no preflight artifact at {artifact}"
+        recorded = {"error_rate": 0.01, "latency_p95_ms": 20.0}
+        artifact.write_text(
+            json.dumps(
+                {
+                    "environment": "prod",
+                    "release": {"tag": "v1", "commit": "c"},
+                    "items": [
+                        {
+                            "id": "OBS-05",
+                            "outcome": "passed",
+                            "evidence": [{"subject": BASELINE_SUBJECT, "measured": recorded}],
+                        }
+                    ],
+                }
+            )
+        )
+        found = postlaunch_baseline(client, source, artifact, "prod", release, None, now)
+        assert (found.values, found.source, found.measured()) == (recorded, f"recorded by preflight in {artifact}",
+                                                                  recorded)  # fmt: skip
+        quiet = postlaunch_baseline(client, source, artifact, "staging", release, None, now - 7200)
+        assert quiet.values is None
+        assert quiet.problem.startswith(f"no baseline: {artifact} is for 'prod' release 'v1' at 'c', not this run's "
+                                        "('staging' 'v1' at 'c'); the pre-launch window: metrics source ")  # fmt: skip
