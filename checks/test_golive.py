@@ -19,7 +19,7 @@ from golive.canary import (
 from golive.evidence import table
 from golive.outcomes import ProbeError, not_verified
 from golive.probes.metrics import compare_with_baseline, observe, postlaunch_baseline
-from golive.probes.rollout import InstanceState, instance_state
+from golive.probes.rollout import InstanceState, instance_state, rollout_targets
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import FLAGS_TOKEN, JOBS_TOKEN, flags_on, jobs_not_in, read_flags, read_jobs
 
@@ -92,15 +92,15 @@ def test_canary_analysis(
 @pytest.mark.smoke
 @pytest.mark.item("CAN-02")
 def test_rolling_deploy_complete(environment, http, shipped_release, evidence):
-    """Every configured instance is healthy and serves the release being shipped; none is left on the old one."""
+    """Every configured instance, and every address behind the service's DNS name, is healthy and serves the release
+    being shipped; none is left on the old one."""
     app, stages = environment.app, environment.stages
-    if not app.instances:
-        not_verified("app.instances is empty: list every instance of the service")
-    rows = [
-        instance_state(http, f"instance-{n}", str(url).rstrip("/") + app.health_path, environment.health,
-                       stages.version_field, stages.commit_field, shipped_release.tag, shipped_release.commit)
-        for n, url in enumerate(app.instances, start=1)
-    ]  # fmt: skip
+    service = stages.rollout.service_url
+    targets = rollout_targets(app, str(service) if service else None)
+    if not targets:
+        not_verified("app.instances is empty and stages.rollout.service_url is not set: list every instance")
+    rows = [instance_state(http, target, environment.health, stages.version_field, stages.commit_field,
+                           shipped_release.tag, shipped_release.commit) for target in targets]  # fmt: skip
     instances = table(InstanceState.COLUMNS, [row.row() for row in rows])
     evidence.record(f"instances (expected {shipped_release.tag}, health ok)", instances, ok=all(r.ok for r in rows))
     wrong = [row.explain() for row in rows if not row.ok]

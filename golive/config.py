@@ -467,6 +467,12 @@ class UptimeSource(_Section):
     attestation_max_age_days: PositiveInt = 30
 
 
+class RolloutSettings(_Section):
+    """CAN-02: besides app.instances, every address behind this URL's DNS name (with the name as SNI and Host)."""
+
+    service_url: HttpUrl | None = None
+
+
 class StageOrderSettings(_Section):
     """A later stage starts only after the previous one passed for the same release (golive/stage_order.py)."""
 
@@ -486,6 +492,7 @@ class StageSettings(_Section):
     order: StageOrderSettings = StageOrderSettings()
     metrics: MetricsSource = MetricsSource()
     uptime: UptimeSource = UptimeSource()
+    rollout: RolloutSettings = RolloutSettings()
 
 
 _ENDPOINT = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$"

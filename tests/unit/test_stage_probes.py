@@ -5,9 +5,11 @@ import base64
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import httpx
@@ -40,7 +42,7 @@ from golive.probes.metrics import (
     prometheus_auth,
     read_window,
 )
-from golive.probes.rollout import instance_state, release_problems
+from golive.probes.rollout import Instance, addresses_behind, instance_state, release_problems, resolve
 from golive.probes.sentry import ReleaseErrorCounter, count_release_errors
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import (
@@ -59,6 +61,7 @@ from golive.sandbox.rollout import Rollout, Served, admin_routes, unleash_featur
 from golive.sandbox.standins import Store, create_sentry_app
 from golive.sandbox.standins.prometheus import create_prometheus_app, evaluate
 from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
+from golive.sandbox.tls import issue
 from golive.secrets import Secret
 from tests.netutil import closed_port, http_server, json_answer
 
@@ -129,16 +132,16 @@ def test_instance_rows_name_health_and_version():
         return json_answer(200, {"status": "ok", "version": "v1.3.2", "commit": "a" * 40})
 
     with http_server(health) as url, httpx.Client(timeout=2) as client:
-        old = instance_state(client, "instance-2", url + "/api/health", HealthPolicy(), "version", "commit",
+        old = instance_state(client, Instance("instance-2", url + "/api/health"), HealthPolicy(), "version", "commit",
                              "v1.4.0", None)  # fmt: skip
         assert old.problems == ("version 'v1.3.2', expected 'v1.4.0'",)
         assert old.row()[:4] == ["instance-2", url + "/api/health", 200, "v1.3.2"]
-        same = instance_state(client, "instance-1", url + "/api/health", HealthPolicy(), "version", "commit",
+        same = instance_state(client, Instance("instance-1", url + "/api/health"), HealthPolicy(), "version", "commit",
                               "v1.3.2", "a" * 40)  # fmt: skip
         assert same.ok
     dead = f"http://127.0.0.1:{closed_port()}/api/health"
     with httpx.Client(timeout=2) as client:
-        down = instance_state(client, "instance-3", dead, HealthPolicy(), "version", "commit", "v1", None)
+        down = instance_state(client, Instance("instance-3", dead), HealthPolicy(), "version", "commit", "v1", None)
     assert down.explain() == f"instance-3: GET {dead}: connection refused"
     assert release_problems({}, "version", "commit", "v1", "c")[2] == [
         "version None, expected 'v1'",
@@ -540,3 +543,73 @@ def test_postlaunch_baseline_from_the_preflight_artifact_or_queried_saying_why(t
         assert quiet.values is None
         assert quiet.problem.startswith(f"no baseline: {artifact} is for 'prod' release 'v1' at 'c', not this run's "
                                         "('staging' 'v1' at 'c'); the pre-launch window: metrics source ")  # fmt: skip
+
+
+class _NamedHealth(BaseHTTPRequestHandler):
+    """/api/health of one address behind a DNS name: the release it serves, and the Host it was asked for."""
+
+    def do_GET(self):
+        body = json.dumps({"status": "ok", "version": self.server.version, "host": self.headers["Host"]}).encode()
+        self.server.hosts.append(self.headers["Host"])
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args):
+        pass
+
+
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+@contextlib.contextmanager
+def behind_one_name(tmp_path, versions):
+    """TLS servers on 127.0.0.1 and ::1, one port, with a certificate for app.golive.test only (no IP address)."""
+    root = issue("test root CA", ca=True, path_length=0)
+    leaf = issue("app.golive.test", issuer=root, sans=["app.golive.test"])
+    (tmp_path / "ca.pem").write_bytes(root.certificate_pem())
+    (tmp_path / "leaf.pem").write_bytes(leaf.certificate_pem())
+    (tmp_path / "leaf.key").write_bytes(leaf.key_pem())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "leaf.key")
+    v4 = ThreadingHTTPServer(("127.0.0.1", 0), _NamedHealth)
+    port = v4.server_address[1]
+    v6 = _V6Server(("::1", port), _NamedHealth)
+    servers = {"127.0.0.1": v4, "::1": v6}
+    for address, server in servers.items():
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.version, server.hosts = versions[address], []
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield port, servers, ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def test_every_address_behind_the_service_name_is_probed_with_the_name(tmp_path):
+    with behind_one_name(tmp_path, {"127.0.0.1": "v2", "::1": "v1"}) as (port, servers, trust):
+        service = f"https://app.golive.test:{port}"
+        both = addresses_behind(service, "/api/health", lambda _host, _port: ["127.0.0.1", "::1"])
+        assert [(i.name, i.url) for i in both] == [
+            ("app.golive.test at 127.0.0.1", f"https://127.0.0.1:{port}/api/health"),
+            ("app.golive.test at ::1", f"https://[::1]:{port}/api/health"),
+        ]
+        with httpx.Client(verify=trust, timeout=2) as client:
+            rows = [instance_state(client, i, HealthPolicy(), "version", "commit", "v2", None) for i in both]
+        assert [r.problems for r in rows] == [(), ("version 'v1', expected 'v2'",)]
+        assert rows[1].explain() == f"app.golive.test at ::1: GET https://[::1]:{port}/api/health: version 'v1', " \
+                                    "expected 'v2'"  # fmt: skip
+        assert servers["127.0.0.1"].hosts == servers["::1"].hosts == [f"app.golive.test:{port}"]
+        # the real resolver: localhost is 127.0.0.1 here, and the certificate is not for localhost
+        (local,) = addresses_behind(f"https://localhost:{port}", "/api/health")
+        assert (local.url, local.server_name) == (f"https://127.0.0.1:{port}/api/health", "localhost")
+        with httpx.Client(verify=trust, timeout=2) as client:
+            wrong = instance_state(client, local, HealthPolicy(), "version", "commit", "v2", None)
+        assert wrong.problems[0].startswith("TLS certificate not trusted (Hostname mismatch")
+    with pytest.raises(ProbeError, match=r"^no-such-host\.invalid does not resolve \("):
+        resolve("no-such-host.invalid", 443)
