@@ -82,6 +82,10 @@ def instant_query(
     result = body.get("data", {}).get("result") if isinstance(body.get("data"), dict) else None
     if not isinstance(result, list) or not result:
         return None, f"{query!r} returned no series (no traffic in the window?)"
+    if len(result) > 1:  # taking one of them would judge a part of the service as the whole
+        labels = ", ".join(json.dumps(r.get("metric", {}), sort_keys=True) for r in result[:3] if isinstance(r, dict))
+        return None, (f"{query!r} returned {len(result)} series ({labels}{', ...' if len(result) > 3 else ''}); "
+                      "expected one: aggregate it, e.g. sum(...) or sum by () (...)")  # fmt: skip
     try:
         value = float(result[0]["value"][1])
     except (KeyError, IndexError, TypeError, ValueError):

@@ -245,3 +245,13 @@ def test_post02_takes_its_baseline_from_the_preflight_of_the_same_release(health
         f"not used: {reports / 'preflight.json'} is for 'sandbox' release 'v1.4.0' at '000000000000', not this "
         f"run's ('sandbox' 'v1.4.0' at '{environ['GOLIVE_RELEASE_COMMIT'][:12]}')"
     )
+
+
+def test_ignoring_the_stage_order_needs_a_reason(healthy, reports):
+    for blank in ("", "   "):
+        run = run_checks("canary", clean_environ(healthy.environ()), reports, f"--ignore-stage-order={blank}")
+        assert run.code == 4, run.output
+        assert "Traceback" not in run.output
+        errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+        assert errors == ["ERROR: golive: --ignore-stage-order needs a reason (who decided, and why)"], run.output
+        assert "test_canary_analysis" not in run.output

@@ -613,3 +613,19 @@ def test_every_address_behind_the_service_name_is_probed_with_the_name(tmp_path)
         assert wrong.problems[0].startswith("TLS certificate not trusted (Hostname mismatch")
     with pytest.raises(ProbeError, match=r"^no-such-host\.invalid does not resolve \("):
         resolve("no-such-host.invalid", 443)
+
+
+def test_a_query_answering_several_series_is_no_reading_of_the_service():
+    """rate(...) by instance: golive does not pick one instance's value as the service's."""
+
+    async def query(_request):
+        result = [{"metric": {"instance": f"10.0.0.{n}:9100"}, "value": [1, str(n / 100)]} for n in range(1, 5)]
+        return JSONResponse({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+    with serve(Starlette(routes=[Route("/api/v1/query", query)])) as (client, url):
+        value, problem = instant_query(client, url, "rate(x[5m])", time.time())
+    assert value is None
+    assert problem == (
+        '\'rate(x[5m])\' returned 4 series ({"instance": "10.0.0.1:9100"}, {"instance": "10.0.0.2:9100"}, '
+        '{"instance": "10.0.0.3:9100"}, ...); expected one: aggregate it, e.g. sum(...) or sum by () (...)'
+    )
