@@ -111,7 +111,12 @@ class Rollout:
         with self._lock:
             reporter, self._reporter = self._reporter, None
         if reporter is not None:
+            transport = reporter.transport
             reporter.close(timeout=2.0)
+            # the SDK leaves its kept-alive connection open, which would hold the Sentry stand-in's shutdown
+            pool = getattr(transport, "_pool", None)
+            if pool is not None:
+                pool.clear()
 
     @property
     def deployed(self) -> bool:
