@@ -283,7 +283,7 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         lines = [escape(r.reason)] if r.reason else []
         lines += [evidence_html(o) for o in r.evidence]
         lines += [escape(f"side effect: {s}") for s in r.side_effects]
-        details = "<br>".join(lines) or "&nbsp;"
+        details = "".join(f"<div>{line}</div>" for line in lines) or "&nbsp;"
         out.append(
             f"<tr><td {tight}>{escape(r.item.id)}</td><td {cell}>{escape(r.item.title)}</td>"
             f"<td {tight}>{escape(r.item.owner)}</td>"
@@ -305,12 +305,13 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
     return "\n".join(out)
 
 
+OPEN_ROWS = 10
 _TABLE_CELL = 'style="border:1px solid #ddd;padding:1px 4px;text-align:left;color:#1f2328"'
 
 
 def evidence_html(observation: Observation) -> str:
-    """One observation as HTML: its summary line, and a table measurement's every row in a table (folded under
-    the summary, which stays visible without JavaScript; the data is never shortened)."""
+    """One observation as HTML: its summary line, and a table measurement's every row in a table (a long one folded
+    under the summary, which stays visible without JavaScript; the data is never shortened)."""
     found = observation.table
     if found is None:
         return escape(observation.summary())
@@ -321,7 +322,8 @@ def evidence_html(observation: Observation) -> str:
     )
     summary = f"<summary>{escape(observation.summary())}</summary>"
     grid = f'<table style="border-collapse:collapse;font-size:90%"><tr>{head}</tr>{body}</table>'
-    return f'<details class="golive-table">{summary}{grid}</details>'
+    shown = " open" if len(rows) <= OPEN_ROWS else ""  # a short table (the instances) is shown unfolded
+    return f'<details class="golive-table"{shown}>{summary}{grid}</details>'
 
 
 def _cell(value: object) -> str:

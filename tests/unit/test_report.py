@@ -11,6 +11,7 @@ from golive.report import (
     CheckResult,
     Stamp,
     document,
+    evidence_html,
     item_results,
     leak_scan,
     signoff_html,
@@ -149,3 +150,9 @@ def test_a_table_measurement_is_shown_whole_in_the_html_and_kept_in_the_json():
     (can01,) = [i for i in doc["items"] if i["id"] == "CAN-01"]
     assert can01["evidence"][0]["measured"]["rows"] == rows
     assert Observation("x", {"rows": [], "columns": ["a"], "more": 1}).table is None  # a table is exactly that
+
+
+def test_a_short_table_is_shown_unfolded():
+    instances = Observation("instances", table(("instance", "version"), [["instance-1", "v2"], ["instance-2", "v1"]]))
+    assert evidence_html(instances).startswith('<details class="golive-table" open><summary>[info] instances: 2 rows')
+    assert evidence_html(Observation("plain", {"status": 200})) == "[info] plain: status 200"
