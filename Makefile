@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) bench/preflight_timing.py
 	$(PY) bench/migration_dry_run.py
 	$(PY) bench/tls_http.py
+	$(PY) bench/canary_detect.py
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json reports/*.sha256 .golive reports/pipeline reports/screenshots

@@ -13,8 +13,10 @@ Semantics follow Argo Rollouts' analysis runs and Kayenta's judge (research note
   Hodges-Lehmann shift. The error rate is critical (its failure makes the score 0). Score = passing metrics
   over metrics with data x 100; an interim score below ``score_marginal`` ends the analysis (Kayenta's fail
   fast); at the end of the window, a score of at least ``score_pass`` passes, a marginal score is inconclusive.
-- Inconclusive is never a pass: the check reports it as *not verified* ("inconclusive: ..."), which blocks a
-  strict go-live until a person attests or waives it.
+- Logs: when an error tracker is configured, the release's new error events are counted after every interval;
+  more than ``error_events_limit`` end the analysis at once (an app that swallows its errors still answers 200).
+- Inconclusive is never a pass: the check reports it as *not verified* ("inconclusive: ..."), which blocks the
+  go-live in every tier until a person attests or waives it.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 import httpx
 
 from golive.config import CanaryPolicy, HealthPolicy
-from golive.outcomes import ProbeError
+from golive.evidence import Evidence
+from golive.outcomes import ProbeError, inconclusive, record_attestation
 from golive.probes.http import get, judge_health
 from golive.probes.rollout import release_problems
+from golive.release import ReleaseFile, Review
 
 
 class Kind(StrEnum):
@@ -61,6 +67,8 @@ class Sample:
     @property
     def non_2xx(self) -> bool:
         return self.status is None or not 200 <= self.status < 300
+
+    COLUMNS = ("at_s", "target", "path", "status", "latency_ms", "problem")
 
     def row(self) -> list[str | int | float | None]:
         return [round(self.at_s, 3), self.target, self.path, self.status, self.latency_ms, self.problem or self.error]
@@ -105,6 +113,22 @@ class Interval:
     canary: int
     baseline: int
     score: float | None
+    error_events: int | None = None  # the release's error events in the error tracker so far
+
+    COLUMNS = ("index", "kind", "reason", "score", "error_events")
+
+    def row(self) -> list[str | int | float | None]:
+        return [self.index, self.kind.value, self.reason, self.score, self.error_events]
+
+
+class ErrorEvents(Protocol):
+    """The canary's logs: the release's error events in the error tracker since the analysis began."""
+
+    where: str  # what is counted where, for messages: "release v1.4.0 in Sentry org/project"
+
+    def count(self) -> int:
+        """The count so far; ProbeError when the tracker cannot be read."""
+        ...
 
 
 @dataclass
@@ -118,10 +142,15 @@ class Analysis:
     comparison: Comparison | None = None
     elapsed_s: float = 0.0
     planned_intervals: int = 0
+    error_events: int | None = None  # the release's error events in the window (None: not counted)
+    events_problem: str | None = None  # why they could not be counted
 
-    def metric_lines(self) -> list[str]:
+    METRIC_COLUMNS = ("metric", "verdict", "detail")
+
+    def metric_rows(self) -> list[list[str]]:
+        """The last comparison with the baselines: each metric, its verdict and what was measured."""
         metrics = self.comparison.metrics if self.comparison else ()
-        return [f"{m.name}: {m.verdict}: {m.detail}" for m in metrics]
+        return [[m.name, m.verdict, m.detail] for m in metrics]
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -209,8 +238,9 @@ def progress_line(analysis: Analysis, interval: Interval, canary: Sequence[Sampl
         return f"{len(samples)} req, {rate:.1%} errors, p95 {_pct(lat, 0.95):.1f} ms" if lat else f"{len(samples)} req"
 
     score = "-" if interval.score is None else f"{interval.score:.0f}"
+    events = "" if interval.error_events is None else f" | {interval.error_events} error events"
     return (f"canary {interval.index}/{analysis.planned_intervals} {interval.kind.value:<12} "
-            f"canary {stats(canary)} | baseline {stats(baseline)} | score {score}"
+            f"canary {stats(canary)} | baseline {stats(baseline)} | score {score}{events}"
             + (f" | {interval.reason}" if interval.reason else ""))  # fmt: skip
 
 
@@ -222,9 +252,11 @@ def analyse(
     progress: Callable[[str], None] = lambda _line: None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    events: ErrorEvents | None = None,
 ) -> Analysis:
     """Run the analysis: initial delay, then one round of samples per interval until the window ends or a limit
-    is crossed. ``sample(target, path)`` probes "canary" or a baseline's name."""
+    is crossed. ``sample(target, path)`` probes "canary" or a baseline's name; ``events``, when given, counts the
+    release's error events after each interval (a tracker that cannot be read is asked no more, and says why)."""
     planned = max(1, round(policy.window_s / policy.interval_s))
     analysis = Analysis(planned_intervals=planned)
     began = clock()
@@ -250,7 +282,12 @@ def analyse(
         kind, reason = classify(canary, baseline)
         comparison = compare(canary_all, baseline_all, paths, policy)
         analysis.comparison = comparison
-        interval = Interval(index, kind, reason, len(canary), len(baseline), comparison.score)
+        if events is not None and analysis.events_problem is None:
+            try:
+                analysis.error_events = events.count()
+            except ProbeError as exc:
+                analysis.events_problem = str(exc)
+        interval = Interval(index, kind, reason, len(canary), len(baseline), comparison.score, analysis.error_events)
         analysis.intervals.append(interval)
         progress(progress_line(analysis, interval, canary, baseline))
         failures += kind is Kind.FAILURE
@@ -266,6 +303,9 @@ def analyse(
         elif errors > policy.error_limit:  # a canary that times out every other interval is not healthy either
             stop = ("failed", f"{errors} intervals with canary probe errors in the window "
                     f"(limit {policy.error_limit}): {reason}")  # fmt: skip
+        elif events is not None and (analysis.error_events or 0) > policy.error_events_limit:
+            stop = ("failed", f"{analysis.error_events} error events of {events.where} during the window "
+                    f"(limit {policy.error_events_limit})")  # fmt: skip
         elif inconclusive > policy.inconclusive_limit:
             stop = ("inconclusive", f"{inconclusive} inconclusive interval(s) (limit {policy.inconclusive_limit}): "
                     f"{reason}")  # fmt: skip
@@ -295,6 +335,79 @@ def analyse(
             analysis.outcome, analysis.reason = "failed", f"score {score:.0f}: {analysis.comparison.worst()}"
     analysis.elapsed_s = round(clock() - began, 3)
     return analysis
+
+
+NO_ERROR_TRACKER = "SENTRY_AUTH_TOKEN, sentry.org and sentry.project are not all set"
+PROMOTE = "promote"  # the one decision on an inconclusive analysis that lets the go-live proceed
+FUTURE_SLACK = timedelta(minutes=5)  # clocks of people's machines differ a little
+
+
+def review_decision(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review | None:
+    """A person's decision on an inconclusive analysis, the release file's ``[canary]`` table (decision, reason,
+    decided_by, role, decided_at), held to its rules: promote, a reason, a named person and role, decided in the
+    last ``max_age`` and not in the future. None when the release file has no such table."""
+    table = release.section("canary")
+    if not isinstance(table, dict):
+        return None
+    where = f"{release.path.name} [canary]"
+    review = Review(subject=f"{where} decision on the inconclusive analysis")
+    decision, reason = table.get("decision"), table.get("reason")
+    by, role, at = (
+        release.text("canary", "decided_by"),
+        release.text("canary", "role"),
+        release.when("canary", "decided_at"),
+    )
+    review.need(decision == PROMOTE, f"{where}.decision: {decision!r}; only {PROMOTE!r} lets the go-live proceed")
+    review.need(isinstance(reason, str) and bool(reason.strip()), f"{where}.reason: missing (what was weighed)")
+    review.need(by is not None and bool(by.strip()), f"{where}.decided_by: missing (who decided)")
+    review.need(role is not None and bool(role.strip()), f"{where}.role: missing (in which role)")
+    if review.need(at is not None, f"{where}.decided_at: missing or without a UTC offset"):
+        assert at is not None
+        if review.need(at <= now + FUTURE_SLACK, f"{where}.decided_at: {at.isoformat()} is in the future"):
+            age_h = (now - at).total_seconds() / 3600
+            review.need(now - at <= max_age, f"{where}.decided_at: {age_h:.1f} h ago, limit "
+                        f"{max_age.total_seconds() / 3600:g} h (stages.canary.decision_max_age_h)")  # fmt: skip
+    review.measured = {"decision": decision, "reason": reason, "decided_by": by, "role": role,
+                       "decided_at": at.isoformat() if at else None}  # fmt: skip
+    if not review.problems and at is not None:
+        review.attested.append(f"inconclusive canary analysis: {by} ({role}) decided {decision!r} at "
+                               f"{at.isoformat()}: {reason}")  # fmt: skip
+    return review
+
+
+def logs_evidence(
+    analysis: Analysis, events: ErrorEvents | None, limit: int
+) -> tuple[str, dict[str, int | str | None], dict[str, str], bool | None]:
+    """The evidence of the logs part: the release's error events counted (or why not), against the limit."""
+    if events is None:
+        return "canary logs", {"error_events": f"not verified: {NO_ERROR_TRACKER}"}, {}, None
+    if analysis.events_problem is not None:
+        return f"canary logs: {events.where}", {"error_events": f"not measured: {analysis.events_problem}"}, {}, False
+    count = analysis.error_events
+    return (
+        f"canary logs: {events.where}",
+        {"error_events": count},
+        {"error_events": f"<= {limit}"},
+        (count or 0) <= limit,
+    )
+
+
+def decide_inconclusive(
+    analysis: Analysis,
+    decision: Review | None,
+    release_name: str,
+    evidence: Evidence,
+    user_properties: list[tuple[str, object]],
+) -> None:
+    """An inconclusive analysis is attested by a person's valid decision (recorded as evidence); without one, or
+    with a refused one, CAN-01 ends *inconclusive*, which blocks the go-live in every tier."""
+    if decision is None:
+        inconclusive(user_properties, f"{analysis.reason} (a person must decide: a [canary] decision in "
+                     f"{release_name}, or a waiver of CAN-01)")  # fmt: skip
+    evidence.record(decision.subject, decision.measured, ok=not decision.problems)
+    if decision.problems:
+        inconclusive(user_properties, f"{analysis.reason}; the decision is refused: {decision.explain()}")
+    record_attestation(user_properties, decision.attested)
 
 
 def http_sampler(

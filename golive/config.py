@@ -61,6 +61,11 @@ OPTIONAL_VARIABLES: tuple[str, ...] = (
     "CDN_API_TOKEN",
     # golive restore-drill: a staging server to restore into (default: a temporary local PostgreSQL)
     "RESTORE_TARGET_URL",
+    # the go-live stages' sources, when they require credentials
+    "UNLEASH_API_TOKEN",
+    "JOBS_API_TOKEN",
+    "PROMETHEUS_TOKEN",
+    "PROMETHEUS_PASSWORD",
     # an S3 or RDS backup source (database.backups): boto3 reads them itself, golive only masks them
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -497,6 +502,9 @@ class CanaryPolicy(_Section):
     latency_floor_ratio: Annotated[float, Field(ge=0)] = 0.25
     score_pass: Annotated[float, Field(ge=0, le=100)] = 95.0
     score_marginal: Annotated[float, Field(ge=0, le=100)] = 75.0
+    error_events_limit: Annotated[int, Field(ge=0)] = 0  # the release's error events in Sentry during the window
+    logs_required: bool = False  # without Sentry API access CAN-01 is then not verified (else only its logs part)
+    decision_max_age_h: PositiveFloat = 24.0  # a person's decision on an inconclusive analysis ([canary]) is fresh
 
     @model_validator(mode="after")
     def _consistent(self) -> CanaryPolicy:
@@ -508,11 +516,18 @@ class CanaryPolicy(_Section):
 
 
 class SmokeSettings(_Section):
-    """SMK-01: the login flow the smoke account (SMOKE_USER/SMOKE_PASSWORD) goes through."""
+    """SMK-01: the login flow the smoke account (SMOKE_USER/SMOKE_PASSWORD) goes through: the credentials' field
+    names and encoding, and the session that comes back (a token in the answer, or a session cookie)."""
 
     login_path: str = "/api/login"
     me_path: str = "/api/me"
-    token_field: str = "token"
+    login_format: Literal["json", "form"] = "json"
+    username_field: Annotated[str, Field(min_length=1)] = "username"
+    password_field: Annotated[str, Field(min_length=1)] = "password"
+    session: Literal["token", "cookie"] = "token"
+    token_field: Annotated[str, Field(min_length=1)] = "token"  # token: the answer's field holding the bearer token
+    cookie_name: str | None = None  # cookie: the session cookie the login must set (None: any cookie)
+    me_user_field: Annotated[str, Field(min_length=1)] = "username"  # me_path's field naming the account
 
 
 class FlagSource(_Section):
@@ -544,6 +559,7 @@ class MetricsSource(_Section):
     """OBS-05, POST-02: the Prometheus HTTP API, its queries ({window} becomes a range such as 3600s), tolerances."""
 
     prometheus_url: HttpUrl | None = None
+    basic_auth_user: str | None = None  # with PROMETHEUS_PASSWORD; else PROMETHEUS_TOKEN as a bearer, if set
     error_rate_query: str = _ERROR_RATE
     latency_p95_query: str = _LATENCY_P95
     request_rate_query: str = "sum(rate(http_requests_total[{window}]))"
@@ -557,12 +573,31 @@ class MetricsSource(_Section):
     latency_margin_ms: Annotated[float, Field(ge=0)] = 50.0
 
 
+class UptimeAttestation(_Section):
+    """OBS-03 without a monitor API: who confirmed which monitors check the health endpoints, and when."""
+
+    by: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    role: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    on: date
+    monitors: Annotated[list[HttpUrl], Field(min_length=1)]  # the URLs the monitor checks, as it shows them
+    note: str = ""
+
+
 class UptimeSource(_Section):
-    """OBS-03: the uptime monitor's API (UPTIMEROBOT_API_KEY) and the paths it must check (default: both health)."""
+    """OBS-03: the uptime monitor's API (UPTIMEROBOT_API_KEY) and the paths it must check (default: both health),
+    or, without an API, a person's attestation of the monitors."""
 
     provider: Literal["uptimerobot"] | None = None
     api_url: HttpUrl = HttpUrl("https://api.uptimerobot.com")
     paths: list[str] = Field(default_factory=list)
+    attestation: UptimeAttestation | None = None
+    attestation_max_age_days: PositiveInt = 30
+
+
+class RolloutSettings(_Section):
+    """CAN-02: besides app.instances, every address behind this URL's DNS name (with the name as SNI and Host)."""
+
+    service_url: HttpUrl | None = None
 
 
 class StageOrderSettings(_Section):
@@ -584,6 +619,7 @@ class StageSettings(_Section):
     order: StageOrderSettings = StageOrderSettings()
     metrics: MetricsSource = MetricsSource()
     uptime: UptimeSource = UptimeSource()
+    rollout: RolloutSettings = RolloutSettings()
 
 
 _ENDPOINT = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,15 +23,34 @@ class Observation:
     expected: Mapping[str, Json] = field(default_factory=dict)
     ok: bool | None = None
 
+    @property
+    def table(self) -> tuple[list[str], list[list[Json]]] | None:
+        """(columns, rows) when the measurement is a table (see ``table()``), else None."""
+        columns, rows = self.measured.get("columns"), self.measured.get("rows")
+        if set(self.measured) != {"columns", "rows"} or not isinstance(columns, list) or not isinstance(rows, list):
+            return None
+        if not all(isinstance(c, str) for c in columns) or not all(isinstance(r, list) for r in rows):
+            return None
+        return columns, rows
+
     def summary(self) -> str:
+        mark = {True: "ok", False: "FAIL", None: "info"}[self.ok]
+        if self.table is not None:  # the rows are shown whole beside it (report.evidence_html), never cut here
+            columns, rows = self.table
+            return f"[{mark}] {self.subject}: {len(rows)} rows ({', '.join(columns)})"
         parts = []
         for key, value in self.measured.items():
             text = f"{key} {_short(value)}"
             if key in self.expected:
                 text += f" (expected {_short(self.expected[key])})"
             parts.append(text)
-        mark = {True: "ok", False: "FAIL", None: "info"}[self.ok]
         return f"[{mark}] {self.subject}: " + ", ".join(parts)
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Json]]) -> dict[str, Json]:
+    """A measurement that is a table (a series of samples, one row per instance): the JSON keeps every row, and
+    the HTML shows it whole as a table instead of one shortened line."""
+    return {"columns": list(columns), "rows": [list(row) for row in rows]}
 
 
 def _short(value: Json) -> str:

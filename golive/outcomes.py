@@ -9,6 +9,7 @@ import pytest
 
 NOT_VERIFIED_PREFIX = "not verified: "
 ATTESTED_PROP = "golive.attested"
+UNDECIDED_PROP = "golive.undecided"
 
 
 class Outcome(StrEnum):
@@ -55,3 +56,11 @@ def not_verified(reason: str) -> NoReturn:
 def record_attestation(user_properties: list[tuple[str, object]], statements: list[str]) -> None:
     """Mark a check's pass as *attested*: a person confirmed it (who, which role, when)."""
     user_properties.extend((ATTESTED_PROP, statement) for statement in statements)
+
+
+def inconclusive(user_properties: list[tuple[str, object]], reason: str) -> NoReturn:
+    """End the check as *not verified* because its measurement could not decide (an inconclusive canary
+    analysis): unlike a missing setting this blocks the go-live in every tier, until a person attests or waives
+    the item."""
+    user_properties.append((UNDECIDED_PROP, True))
+    not_verified(f"inconclusive: {reason}")

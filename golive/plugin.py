@@ -34,7 +34,7 @@ from golive.config import (
     release_from,
 )
 from golive.evidence import observations_from
-from golive.outcomes import ATTESTED_PROP, NOT_VERIFIED_PREFIX, Outcome, ProbeError
+from golive.outcomes import ATTESTED_PROP, NOT_VERIFIED_PREFIX, UNDECIDED_PROP, Outcome, ProbeError
 from golive.release import ReleaseFile
 from golive.report import (
     CheckResult,
@@ -42,6 +42,7 @@ from golive.report import (
     Stamp,
     Verdict,
     document,
+    evidence_html,
     item_results,
     leak_scan,
     signoff_html,
@@ -395,6 +396,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         duration_s=report.duration + (previous.duration_s if previous else 0.0),
         evidence=observations_from(report.user_properties),
         side_effect=str(props[SIDE_EFFECT_PROP]) if SIDE_EFFECT_PROP in props else None,
+        undecided=bool(props.get(UNDECIDED_PROP, False)),
     )
 
 
@@ -585,7 +587,7 @@ def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
 def pytest_html_results_table_html(report: Any, data: list[str]) -> None:
     observations = observations_from(list(getattr(report, "user_properties", []) or []))
     if observations:
-        rows = "".join(f"<li>{escape(o.summary())}</li>" for o in observations)
+        rows = "".join(f"<li>{evidence_html(o)}</li>" for o in observations)
         data.insert(0, f'<div class="golive-evidence"><strong>Evidence</strong><ul>{rows}</ul></div>')
 
 

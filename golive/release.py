@@ -71,6 +71,12 @@ class ReleaseFile:
         raw = self.section(table)
         return _when(raw.get(key)) if isinstance(raw, dict) else None
 
+    def text(self, table: str, key: str) -> str | None:
+        """A non-empty string from one of the file's tables, None otherwise."""
+        raw = self.section(table)
+        value = raw.get(key) if isinstance(raw, dict) else None
+        return value if isinstance(value, str) and value else None
+
     def previous(self, environment: str) -> dict[str, Any] | None:
         """The ``[previous.<environment>]`` table, None when the file has none."""
         tables = self.section("previous")

@@ -48,6 +48,7 @@ class CheckResult:
     duration_s: float
     evidence: list[Observation] = field(default_factory=list)
     side_effect: str | None = None
+    undecided: bool = False  # inconclusive: a person must decide (golive.outcomes.inconclusive)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class ItemResult:
     side_effects: tuple[str, ...]
     # Some of the item's checks were filtered out of the run (-k, --deselect): never a pass, whatever the mode.
     filtered: bool = False
+    # A check could not decide (an inconclusive canary): it blocks in every mode until attested or waived.
+    undecided: bool = False
 
 
 def item_results(
@@ -105,6 +108,7 @@ def item_results(
                 tests=tuple(t.nodeid for t in mine),
                 side_effects=tuple(sorted({t.side_effect for t in mine if t.side_effect})),
                 filtered=bool(skipped),
+                undecided=any(t.undecided for t in mine),
             )
         )
     return results
@@ -127,11 +131,13 @@ class Verdict:
 
 
 def verdict(results: list[ItemResult], strict: bool, incomplete: tuple[str, ...] = ()) -> Verdict:
-    """Strict: anything not passed, attested or validly waived blocks. Otherwise failures, errors and items
-    whose checks were filtered out do. A run that did not complete (interrupted, a collection error, a crashed
-    check) is never a go, and says why."""
+    """Strict: anything not passed, attested or validly waived blocks. Otherwise failures, errors, items whose
+    checks were filtered out and items a check could not decide (inconclusive) do. A run that did not complete
+    (interrupted, a collection error, a crashed check) is never a go, and says why."""
     blocking_outcomes = {o for o in Outcome if not o.clears} if strict else {Outcome.FAILED, Outcome.ERROR}
-    blocking = tuple(r for r in results if r.outcome in blocking_outcomes or (r.filtered and not r.outcome.clears))
+    blocking = tuple(
+        r for r in results if r.outcome in blocking_outcomes or ((r.filtered or r.undecided) and not r.outcome.clears)
+    )
     proved = any(r.outcome.clears for r in results)
     return Verdict(go=proved and not blocking and not incomplete, blocking=blocking, incomplete=incomplete)
 
@@ -274,11 +280,10 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         + "</tr>"
     )
     for r in results:
-        lines = [o.summary() for o in r.evidence]
-        if r.reason:
-            lines.insert(0, r.reason)
-        lines += [f"side effect: {s}" for s in r.side_effects]
-        details = "<br>".join(escape(line) for line in lines) or "&nbsp;"
+        lines = [escape(r.reason)] if r.reason else []
+        lines += [evidence_html(o) for o in r.evidence]
+        lines += [escape(f"side effect: {s}") for s in r.side_effects]
+        details = "".join(f"<div>{line}</div>" for line in lines) or "&nbsp;"
         out.append(
             f"<tr><td {tight}>{escape(r.item.id)}</td><td {cell}>{escape(r.item.title)}</td>"
             f"<td {tight}>{escape(r.item.owner)}</td>"
@@ -298,6 +303,31 @@ def signoff_html(stamp: Stamp, results: list[ItemResult], decision: Verdict, tic
         )
     out.append("</table></section>")
     return "\n".join(out)
+
+
+OPEN_ROWS = 10
+_TABLE_CELL = 'style="border:1px solid #ddd;padding:1px 4px;text-align:left;color:#1f2328"'
+
+
+def evidence_html(observation: Observation) -> str:
+    """One observation as HTML: its summary line, and a table measurement's every row in a table (a long one folded
+    under the summary, which stays visible without JavaScript; the data is never shortened)."""
+    found = observation.table
+    if found is None:
+        return escape(observation.summary())
+    columns, rows = found
+    head = "".join(f"<th {_TABLE_CELL}>{escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td {_TABLE_CELL}>{escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    summary = f"<summary>{escape(observation.summary())}</summary>"
+    grid = f'<table style="border-collapse:collapse;font-size:90%"><tr>{head}</tr>{body}</table>'
+    shown = " open" if len(rows) <= OPEN_ROWS else ""  # a short table (the instances) is shown unfolded
+    return f'<details class="golive-table"{shown}>{summary}{grid}</details>'
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def write_manifest(paths: list[Path], manifest: Path) -> None:

@@ -50,14 +50,15 @@ MEASURE = """(() => {
   const signoff = document.getElementById('golive-signoff');
   const verdict = document.getElementById('golive-verdict');
   const items = document.getElementById('golive-items');
-  const rows = items ? [...items.querySelectorAll('tr')].filter((tr) => tr.querySelector('td')) : [];
+  // the table's own rows and cells: an evidence cell may hold a table of its own (a series, an instance table)
+  const rows = items ? [...items.rows].filter((tr) => tr.cells.length && tr.cells[0].tagName === 'TD') : [];
   return {
     signoff: seen(signoff) ? box(signoff) : null,
     verdict: verdict && {text: verdict.innerText.trim(), seen: seen(verdict), top: verdict.getBoundingClientRect().top,
                          contrast: contrast(verdict)},
     items_seen: seen(items),
     rows: rows.map((tr) => {
-      const cells = [...tr.querySelectorAll('td')];
+      const cells = [...tr.cells];
       const outcome = cells[3] && (cells[3].querySelector('strong') || cells[3]);
       return {cells: cells.map((td) => td.innerText.trim()), seen: cells.every(seen),
               outcome_contrast: outcome ? contrast(outcome) : 0};

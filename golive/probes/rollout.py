@@ -1,14 +1,61 @@
-"""CAN-02: after the rolling deploy every instance is healthy and serves the release being shipped."""
+"""CAN-02: after the rolling deploy every instance is healthy and serves the release being shipped: each configured
+instance, and every address behind the service's DNS name (resolved with getaddrinfo, each probed with the name as
+TLS server name and Host, so the certificate is checked for the name, not the address)."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
-from golive.config import HealthPolicy, JsonScalar
+from golive.config import AppSettings, HealthPolicy, JsonScalar
 from golive.outcomes import ProbeError
-from golive.probes.http import get, judge_health
+from golive.probes.http import judge_health, request
+
+Resolver = Callable[[str, int], list[str]]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One target of the rolling-deploy check: its name, the health URL to GET, and the DNS name it serves (sent
+    as TLS server name and Host when the URL names an address)."""
+
+    name: str
+    url: str
+    server_name: str | None = None
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address getaddrinfo gives for the name (IPv4 and IPv6), each once, in the resolver's order."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ProbeError(f"{host} does not resolve ({exc.strerror})") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def rollout_targets(app: AppSettings, service_url: str | None, resolver: Resolver = resolve) -> list[Instance]:
+    """Every configured instance (instance-1, ...), then every address behind ``service_url``'s name."""
+    targets = [
+        Instance(f"instance-{n}", str(url).rstrip("/") + app.health_path) for n, url in enumerate(app.instances, 1)
+    ]
+    return targets + (addresses_behind(service_url, app.health_path, resolver) if service_url else [])
+
+
+def addresses_behind(service_url: str, path: str, resolver: Resolver = resolve) -> list[Instance]:
+    """One instance per address of the service URL's host name: https://<address>:<port><path>."""
+    parts = urlsplit(service_url)
+    host, port = parts.hostname or "", parts.port or 443
+    targets = []
+    for address in resolver(host, port):
+        literal = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+        netloc = f"{literal}:{port}" if parts.port else literal
+        targets.append(Instance(f"{host} at {address}", f"{parts.scheme}://{netloc}{path}", host))
+    return targets
 
 
 @dataclass(frozen=True)
@@ -27,10 +74,12 @@ class InstanceState:
     def ok(self) -> bool:
         return not self.problems
 
-    def row(self) -> dict[str, JsonScalar | None]:
+    COLUMNS = ("instance", "url", "status", "version", "commit", "latency_ms", "health")
+
+    def row(self) -> list[JsonScalar | None]:
+        """One row of the rolling-deploy table (COLUMNS)."""
         health = "ok" if self.ok else "; ".join(self.problems)
-        return {"status": self.status, "version": self.version, "commit": self.commit,
-                "latency_ms": self.latency_ms, "health": health}  # fmt: skip
+        return [self.name, self.url, self.status, self.version, self.commit, self.latency_ms, health]
 
     def explain(self) -> str:
         return f"{self.name}: GET {self.url}: " + "; ".join(self.problems)
@@ -54,8 +103,7 @@ def release_problems(
 
 def instance_state(
     client: httpx.Client,
-    name: str,
-    url: str,
+    instance: Instance,
     policy: HealthPolicy,
     version_field: str,
     commit_field: str,
@@ -63,8 +111,15 @@ def instance_state(
     commit: str | None,
 ) -> InstanceState:
     """GET the instance's health endpoint: healthy by the policy, and on the release (tag, and commit if known)."""
+    name, url = instance.name, instance.url
+    headers: dict[str, str] = {}
+    extensions: dict[str, str] = {}
+    if instance.server_name is not None:  # an address behind a DNS name: TLS and HTTP speak to the name
+        port = urlsplit(url).port
+        headers["Host"] = instance.server_name + (f":{port}" if port else "")
+        extensions["sni_hostname"] = instance.server_name
     try:
-        answer = get(client, url)
+        answer = request(client, "GET", url, f"GET {url}", headers=headers, extensions=extensions)
     except ProbeError as exc:
         return InstanceState(name, url, None, None, None, None, (str(exc).removeprefix(f"GET {url}: "),))
     verdict = judge_health(answer, policy.expect_status, policy.expect_body, policy.latency_budget_ms)

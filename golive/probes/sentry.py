@@ -1,4 +1,5 @@
-"""OBS-04: send a real test error through sentry-sdk and confirm Sentry received it.
+"""OBS-04: send a real test error through sentry-sdk and confirm Sentry received it; CAN-01: count the error
+events of the release being shipped during the canary's window.
 
 sentry-sdk builds the event exactly as the app's SDK would (exception, stack, release, environment, tags);
 golive's own transport delivers the envelope with httpx so the check sees Sentry's status code and body
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -147,3 +149,75 @@ def confirm_event(
 def _detail(answer: Response) -> str:
     body = answer.json_body()
     return str(body.get("detail", "")) if isinstance(body, dict) else ""
+
+
+# CAN-01's logs: the release's error events through Sentry's Discover API ("Query Discover Events in Table
+# Format", GET /api/0/organizations/{org}/events/). The project's own events endpoint searches messages only.
+COUNT_FIELD = "count()"
+
+
+@dataclass(frozen=True)
+class ReleaseErrors:
+    """Sentry's count of error events of a release in one project over [start, end]."""
+
+    count: int
+    query: str
+    start: datetime
+    end: datetime
+
+
+def _iso(moment: datetime) -> str:
+    """UTC without an offset, to the microsecond: the form Sentry's start and end parameters document."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def count_release_errors(
+    http: httpx.Client,
+    api_url: str,
+    org: str,
+    project: str,
+    token: Secret,
+    release: str,
+    start: datetime,
+    end: datetime,
+) -> ReleaseErrors:
+    """``count()`` of ``event.type:error release:"<release>"`` in the project (an id or a slug) over the
+    window. A refused token, an unknown organization or project, or an answer of another shape raises
+    ProbeError (one line, never the token)."""
+    url = f"{api_url.rstrip('/')}/api/0/organizations/{org}/events/"
+    quoted = release.replace("\\", "\\\\").replace('"', '\\"')
+    query = f'event.type:error release:"{quoted}"'
+    params = {"field": COUNT_FIELD, "dataset": "errors", "query": query, "start": _iso(start), "end": _iso(end)}
+    params["project" if project.isdigit() else "projectSlug"] = project
+    answer = request(http, "GET", url, f"Sentry API at {api_url}", params=params,
+                     headers={"Authorization": f"Bearer {token.reveal()}"})  # fmt: skip
+    if answer.status in (401, 403):
+        raise ProbeError(f"Sentry API refused SENTRY_AUTH_TOKEN (HTTP {answer.status}) for the events of {org} "
+                         "(the token needs org:read)")  # fmt: skip
+    if answer.status == 404:
+        raise ProbeError(f"Sentry API: no organization {org} ({_detail(answer) or 'HTTP 404'})")
+    body = answer.json_body()
+    if answer.status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise ProbeError(f"Sentry API answered HTTP {answer.status} ({_detail(answer) or answer.text[:80]!r}) "
+                         f"to {query!r}; expected 200 with a data list")  # fmt: skip
+    rows = body["data"]
+    if not rows:  # Sentry's answer when no project of the request is in the organization
+        raise ProbeError(f"Sentry API: no project {project} in {org} that SENTRY_AUTH_TOKEN can read")
+    value = rows[0].get(COUNT_FIELD) if isinstance(rows[0], dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProbeError(f"Sentry API: {COUNT_FIELD} of {query!r} is {value!r}, not a number")
+    return ReleaseErrors(value, query, start, end)
+
+
+class ReleaseErrorCounter:
+    """The release's error events in Sentry since the counter was made (the canary's observation window)."""
+
+    def __init__(self, http: httpx.Client, api_url: str, org: str, project: str, token: Secret, release: str) -> None:
+        self._call = (http, api_url, org, project, token, release)
+        self.started = datetime.now(UTC)
+        self.where = f"release {release} in Sentry {org}/{project}"
+        self.last: ReleaseErrors | None = None
+
+    def count(self) -> int:
+        self.last = count_release_errors(*self._call, self.started, datetime.now(UTC))
+        return self.last.count

@@ -3,6 +3,10 @@
 Flag formats: ``unleash`` (Unleash's client API, ``GET /api/client/features``: ``{"features": [{"name",
 "enabled"}, ...]}``) and ``json`` (an object of flag name -> true/false, optionally under ``"flags"``).
 Jobs: ``{"jobs": [{"name", "state"}, ...]}`` or an object of job name -> state.
+
+Credentials: Unleash's client API requires a client token, sent as the ``Authorization`` header itself
+(UNLEASH_API_TOKEN; a ``json`` flag source gets it as ``Bearer``); a jobs endpoint may require a bearer token
+(JOBS_API_TOKEN). A refusal names the variable, never the token.
 """
 
 from __future__ import annotations
@@ -12,11 +16,21 @@ from collections.abc import Sequence
 import httpx
 
 from golive.outcomes import ProbeError
-from golive.probes.http import get
+from golive.probes.http import Response, request
+from golive.secrets import Secret
+
+FLAGS_TOKEN = "UNLEASH_API_TOKEN"
+JOBS_TOKEN = "JOBS_API_TOKEN"
 
 
-def _json(client: httpx.Client, url: str) -> object:
-    answer = get(client, url)
+def _json(client: httpx.Client, url: str, authorization: str | None, variable: str) -> object:
+    headers = {"Authorization": authorization} if authorization else {}
+    answer = request(client, "GET", url, f"GET {url}", headers=headers)
+    if answer.status in (401, 403):
+        sent = f"{variable} was refused" if authorization else f"{variable} is not set"
+        raise ProbeError(
+            f"GET {url}: status {answer.status} ({_said(answer)!r}): {sent}; expected 200 with a JSON body"
+        )
     if answer.status != 200:
         raise ProbeError(f"GET {url}: status {answer.status}, expected 200 with a JSON body")
     body = answer.json_body()
@@ -40,8 +54,19 @@ def parse_flags(body: object, fmt: str, url: str) -> dict[str, bool]:
     return dict(flags)
 
 
-def read_flags(client: httpx.Client, url: str, fmt: str) -> dict[str, bool]:
-    return parse_flags(_json(client, url), fmt, url)
+def _said(answer: Response) -> str:
+    """What a refusal says: Unleash's {"message"}, an API's {"error"}, or the start of the body."""
+    body = answer.json_body()
+    for key in ("message", "error", "detail"):
+        if isinstance(body, dict) and isinstance(body.get(key), str):
+            return str(body[key])[:120]
+    return answer.text[:120]
+
+
+def read_flags(client: httpx.Client, url: str, fmt: str, token: Secret | None = None) -> dict[str, bool]:
+    """The flags; with a token as Unleash's client API wants it (the header is the token) or as a bearer."""
+    authorization = None if token is None else token.reveal() if fmt == "unleash" else f"Bearer {token.reveal()}"
+    return parse_flags(_json(client, url, authorization, FLAGS_TOKEN), fmt, url)
 
 
 def parse_jobs(body: object, url: str) -> dict[str, str]:
@@ -55,8 +80,9 @@ def parse_jobs(body: object, url: str) -> dict[str, str]:
     raise ProbeError(f"GET {url}: not a jobs status answer (expected jobs: [{{name, state}}])")
 
 
-def read_jobs(client: httpx.Client, url: str) -> dict[str, str]:
-    return parse_jobs(_json(client, url), url)
+def read_jobs(client: httpx.Client, url: str, token: Secret | None = None) -> dict[str, str]:
+    authorization = None if token is None else f"Bearer {token.reveal()}"
+    return parse_jobs(_json(client, url, authorization, JOBS_TOKEN), url)
 
 
 def flags_on(flags: dict[str, bool], risky: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -1,11 +1,14 @@
-"""OBS-03: the uptime monitor checks the health endpoints (UptimeRobot's API v2, getMonitors)."""
+"""OBS-03: the uptime monitor checks the health endpoints (UptimeRobot's API v2, getMonitors), or a person
+attests that it does (stages.uptime.attestation)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import httpx
 
+from golive.config import UptimeAttestation
 from golive.outcomes import ProbeError
 from golive.probes.http import request
 from golive.secrets import Secret
@@ -66,3 +69,35 @@ def missing_checks(monitors: list[Monitor], urls: list[str]) -> list[str]:
         elif all(m.status == "paused" for m in matching):
             problems.append(f"the monitor of {url} ({matching[0].name}) is paused")
     return problems
+
+
+@dataclass(frozen=True)
+class AttestationReview:
+    """A person's confirmation of the uptime monitors, held to its rules: problems, or the attested statement."""
+
+    problems: tuple[str, ...]
+    statement: str
+    measured: dict[str, str | list[str]]
+
+
+def review_attestation(
+    attestation: UptimeAttestation, urls: list[str], today: date, max_age_days: int
+) -> AttestationReview:
+    """OBS-03 by attestation: made on a past day within ``max_age_days``, naming a monitor for every URL that must
+    be checked (the monitors change rarely, but a confirmation from last quarter proves nothing about today)."""
+    where = "stages.uptime.attestation"
+    named = [str(url) for url in attestation.monitors]
+    problems = []
+    age = (today - attestation.on).days
+    if age < 0:
+        problems.append(f"{where}.on: {attestation.on} is in the future; a confirmation not yet made")
+    elif age > max_age_days:
+        problems.append(f"{where}.on: {attestation.on} is {age} days ago, limit {max_age_days} "
+                        "(stages.uptime.attestation_max_age_days)")  # fmt: skip
+    monitored = {url.rstrip("/") for url in named}
+    problems += [f"{where}.monitors: no monitor named for {url}" for url in urls if url.rstrip("/") not in monitored]
+    statement = (f"{attestation.by} ({attestation.role}) confirmed on {attestation.on} that the uptime monitor checks "
+                 + ", ".join(named) + (f" ({attestation.note})" if attestation.note else ""))  # fmt: skip
+    measured: dict[str, str | list[str]] = {"by": attestation.by, "role": attestation.role, "on": str(attestation.on),
+                                            "monitors": named}  # fmt: skip
+    return AttestationReview(tuple(problems), statement, measured)

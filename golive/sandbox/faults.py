@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -13,7 +15,8 @@ class Fault:
 
     ``stage`` is the go-live stage where the broken item shows; ``expect`` are phrases the item's failure
     message must contain (measured and expected values), which the project's tests hold it to: the same for
-    every item, or by item when the fault breaks items that measure different things.
+    every item, or by item when the fault breaks items that measure different things. An item the fault keeps
+    from being measured at all (its target refuses connections) is an ``error``, not a failure: ``errors``.
     """
 
     name: str
@@ -21,10 +24,15 @@ class Fault:
     description: str
     expect: tuple[str, ...] | Mapping[str, tuple[str, ...]] = ()
     stage: str = "preflight"
+    errors: tuple[str, ...] = ()
 
     def phrases(self, item: str) -> tuple[str, ...]:
         """What the failure message of ``item`` must contain."""
         return self.expect.get(item, ()) if isinstance(self.expect, Mapping) else self.expect
+
+    def outcome(self, item: str) -> str:
+        """The outcome the fault gives ``item``: failed, or error when the item cannot be measured."""
+        return "error" if item in self.errors else "failed"
 
 
 def _registry(*faults: Fault) -> dict[str, Fault]:
@@ -223,6 +231,16 @@ FAULTS: dict[str, Fault] = _registry(
     Fault("canary-old-version", ("CAN-01",), "the canary serves the previous release v1.3.2",
           (f"canary answers failed: GET {_LOCAL}", "/api/health: version 'v1.3.2', expected 'v1.4.0'"),
           stage="canary"),
+    Fault("canary-unreachable", ("OBS-01", "OBS-02", "CAN-01"), "the canary's address refuses connections",
+          {"OBS-01": (f"[canary] GET {_LOCAL}", "/api/health: connection refused"),
+           "OBS-02": (f"[canary] GET {_LOCAL}", "/api/health/db: connection refused"),
+           "CAN-01": ("interval 2 of 6: 2 consecutive intervals with probe errors (limit 1)",
+                      "/api/health: connection refused")},
+          stage="canary", errors=("OBS-01", "OBS-02")),
+    Fault("canary-errors-in-sentry", ("CAN-01",),
+          "the canary's index page swallows an exception, answers 200 and reports the error to Sentry",
+          ("error events of release v1.4.0 in Sentry golive-sandbox/app during the window (limit 0)",),
+          stage="canary"),
     Fault("instance-old-version", ("CAN-02",), "instance-2 still serves the previous release after the deploy",
           (f"instance-2: GET {_LOCAL}", "/api/health: version 'v1.3.2', expected 'v1.4.0'"), stage="smoke"),
     Fault("instance-unhealthy", ("CAN-02", "OBS-01"), "instance-2 answers /api/health with 503 after the deploy",
@@ -311,7 +329,21 @@ ENV_EDITS: dict[str, Mapping[str, EnvEdit]] = {
     "razorpay-webhook-secret-is-key-secret": {
         "RAZORPAY_WEBHOOK_SECRET": lambda environ: environ["RAZORPAY_KEY_SECRET"]
     },
+    "canary-unreachable": {"GOLIVE_SANDBOX_CANARY_URL": lambda _environ: f"https://127.0.0.1:{refusing_port()}"},
 }
+
+
+@functools.cache
+def refusing_port() -> int:
+    """A loopback port that refuses connections for as long as the process runs: a socket bound to it that
+    never listens holds it, so nothing else can take it (the kernel answers a connect with a reset)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
+    return int(sock.getsockname()[1])
+
+
+_HELD: list[socket.socket] = []
 
 
 def validate(names: Iterable[str]) -> frozenset[str]:

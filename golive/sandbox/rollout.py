@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import ssl
 import threading
 import time
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sentry_sdk
+from sentry_sdk.utils import event_from_exception
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -46,6 +49,9 @@ CANARY_FAULT_PATH = "/"
 CANARY_5XX_AFTER = 8  # "canary-5xx-later": the canary answers 500 from its 9th index request on
 CANARY_FLAP_EVERY = 3  # "canary-flapping": every 3rd index request answers 503
 CANARY_SLOW_S = 0.15  # "canary-slow": every canary answer is this much slower than the baselines'
+# "canary-errors-in-sentry": the canary's index page swallows an exception and reports it to Sentry (it still
+# answers 200, so only the release's error events show it).
+CANARY_SENTRY_FAULT = "canary-errors-in-sentry"
 # The sandbox's synthetic users: SYNTHETIC_RATE index requests a second, round robin over the baseline instances;
 # every 20th answers 500 (the baseline error rate the metrics stand-in shows), every 10th under the fault
 # "error-rate-doubled". One counter over both instances, so any window of n requests has n/20 +- 1 errors.
@@ -70,13 +76,49 @@ class Served:
 class Rollout:
     """The go-live state of one sandbox; safe to read from the servers' loop and switch from other threads."""
 
-    def __init__(self, tag: str, commit: str, faults: FaultSwitch) -> None:
+    def __init__(
+        self, tag: str, commit: str, faults: FaultSwitch, flags_token: str | None = None, jobs_token: str | None = None
+    ) -> None:
         self.tag, self.commit = tag, commit
         self.faults = faults
+        # the admin API's credentials: an Unleash client token for the flags, a bearer token for the jobs
+        self.flags_token, self.jobs_token = flags_token, jobs_token
         self._lock = threading.Lock()
         self._deployed = False
         self._served: deque[Served] = deque(maxlen=_KEPT_REQUESTS)
         self._counters: dict[tuple[str, str], int] = {}
+        self._sentry: tuple[str, Path] | None = None  # the app's SENTRY_DSN and the CA its transport trusts
+        self._reporter: sentry_sdk.Client | None = None
+
+    def report_errors_to(self, dsn: str, ca_file: Path) -> None:
+        """Where the app instances report the errors they swallow (the sandbox's Sentry ingest)."""
+        self._sentry = (dsn, ca_file)
+
+    def report_error(self, instance: str, error: Exception) -> None:
+        """Report a caught exception to Sentry as the app's SDK does (release, environment, the instance's tag)."""
+        with self._lock:
+            if self._reporter is None and self._sentry is not None:
+                dsn, ca_file = self._sentry
+                self._reporter = sentry_sdk.Client(dsn=dsn, ca_certs=str(ca_file), release=self.tag,
+                                                   environment="production", default_integrations=False)  # fmt: skip
+            reporter = self._reporter
+        if reporter is None:
+            return
+        event, hint = event_from_exception(error, client_options=reporter.options)
+        event["tags"] = {"instance": instance}
+        reporter.capture_event(event, hint=hint)
+
+    def close(self) -> None:
+        """Deliver what the error reporter still holds, then stop it."""
+        with self._lock:
+            reporter, self._reporter = self._reporter, None
+        if reporter is not None:
+            transport = reporter.transport
+            reporter.close(timeout=2.0)
+            # the SDK leaves its kept-alive connection open, which would hold the Sentry stand-in's shutdown
+            pool = getattr(transport, "_pool", None)
+            if pool is not None:
+                pool.clear()
 
     @property
     def deployed(self) -> bool:
@@ -157,13 +199,32 @@ def unleash_features(flags: dict[str, bool]) -> dict[str, Any]:
     return {"version": 2, "features": features, "query": {"inlineSegmentConstraints": True}}
 
 
-def admin_routes(rollout: Rollout) -> list[Route]:
-    """The app's admin API: its feature flags (Unleash client API shape) and its background jobs."""
+# Unleash's answer to a client API request without a valid token (401), word for word.
+UNLEASH_NO_TOKEN = (
+    "This endpoint requires an API token. Please add an authorization header to your request with a valid token"
+)
 
-    async def flags(_request: Request) -> Response:
+
+def _presented(request: Request, expected: str | None, scheme: str = "") -> bool:
+    """Whether the request carries the credential (none required when expected is None)."""
+    if expected is None:
+        return True
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"{scheme}{expected}".encode())
+
+
+def admin_routes(rollout: Rollout) -> list[Route]:
+    """The app's admin API: its feature flags (Unleash client API shape; the client token is the Authorization
+    header itself, as Unleash reads it) and its background jobs (a bearer token)."""
+
+    async def flags(request: Request) -> Response:
+        if not _presented(request, rollout.flags_token):
+            return JSONResponse({"message": UNLEASH_NO_TOKEN}, status_code=401)
         return JSONResponse(unleash_features(rollout.flags()))
 
-    async def jobs(_request: Request) -> Response:
+    async def jobs(request: Request) -> Response:
+        if not _presented(request, rollout.jobs_token, "Bearer "):
+            return JSONResponse({"error": "missing or invalid bearer token"}, status_code=401)
         listed = [
             {"name": name, "state": state, "critical": name in CRITICAL_JOBS} for name, state in rollout.jobs().items()
         ]
@@ -199,6 +260,11 @@ class RolloutMiddleware:
                 rollout.reset_count(instance, "5xx-later")
             if faults.on("canary-flapping") and rollout.count(instance, "flap") % CANARY_FLAP_EVERY == 0:
                 return 503
+            if faults.on(CANARY_SENTRY_FAULT):
+                try:
+                    raise LookupError("recommendations unavailable: the index page rendered without them")
+                except LookupError as error:
+                    rollout.report_error(instance, error)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -94,6 +94,9 @@ class SandboxSecrets:
     gitlab_token: str
     registry_token: str
     uptimerobot_api_key: str
+    unleash_token: str
+    jobs_token: str
+    prometheus_token: str
     session_secret: bytes
     database: Credentials
 
@@ -116,6 +119,9 @@ class SandboxSecrets:
             gitlab_token="glpat-" + _random(20),
             registry_token=_random(32),
             uptimerobot_api_key="u" + str(secrets.randbelow(10**7)) + "-" + secrets.token_hex(12),
+            unleash_token="default:production." + secrets.token_hex(28),  # an Unleash client token's shape
+            jobs_token=_random(32),
+            prometheus_token=_random(40),
             session_secret=secrets.token_bytes(32),
             database=Credentials(app=_random(32), replicator=_random(32)),
         )
@@ -221,7 +227,8 @@ class Sandbox:
         self.release = release or Release()
         self.secrets = SandboxSecrets.generate()
         self.store = Store()
-        self.rollout = Rollout(self.release.tag, self.release.commit, self.faults)  # go-live state: rollout.py
+        self.rollout = Rollout(self.release.tag, self.release.commit, self.faults,  # go-live state: rollout.py
+                               self.secrets.unleash_token, self.secrets.jobs_token)  # fmt: skip
         self._users: SyntheticUsers | None = None  # background traffic for the metrics stand-in
         self._lock = filelock.FileLock(lock_path(self.workdir), thread_local=False)
         self._ca: LocalCA | None = None
@@ -290,7 +297,7 @@ class Sandbox:
             servers.add_configured(edge_socket, edge_config)
         s = self.secrets
         standins = {
-            "prometheus": create_prometheus_app(self.rollout, self.faults),
+            "prometheus": create_prometheus_app(self.rollout, self.faults, s.prometheus_token),
             "uptime": create_uptimerobot_app(s.uptimerobot_api_key, self._urls["front"], self.faults),
             "razorpay": create_razorpay_app(
                 s.razorpay_key_id, s.razorpay_key_secret, self.faults, self.store, webhook_ca=ca.ca_file
@@ -324,6 +331,7 @@ class Sandbox:
             self._urls["front"] + WEBHOOK_PATH, WEBHOOK_EVENTS, secret=s.razorpay_webhook_secret
         )
         self._wait_answering(ca)
+        self.rollout.report_errors_to(self.environ()["SENTRY_DSN"], ca.ca_file)
         self._users = SyntheticUsers([self._urls["instance-1"], self._urls["instance-2"]], ca.ca_file)
         self._users.start()
 
@@ -355,6 +363,7 @@ class Sandbox:
         if self._users is not None:
             self._users.stop()
             self._users = None
+        self.rollout.close()
         if self._servers is not None:
             self._servers.stop()
             self._servers = None
@@ -418,6 +427,9 @@ class Sandbox:
             "GOLIVE_SANDBOX_PROMETHEUS_URL": urls["prometheus"],
             "GOLIVE_SANDBOX_UPTIME_URL": urls["uptime"],
             "UPTIMEROBOT_API_KEY": s.uptimerobot_api_key,
+            "UNLEASH_API_TOKEN": s.unleash_token,
+            "JOBS_API_TOKEN": s.jobs_token,
+            "PROMETHEUS_TOKEN": s.prometheus_token,
             "GITLAB_API_TOKEN": s.gitlab_token,
             "GOLIVE_RELEASE_TAG": self.release.tag,
             "GOLIVE_RELEASE_COMMIT": self.release.commit,

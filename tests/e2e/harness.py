@@ -67,8 +67,10 @@ def run_checks(
     *extra: str,
     env: str | None = "sandbox",
     timeout: float = 180,
+    cwd: Path = ROOT,
 ) -> Run:
-    """pytest -m STAGE --env=ENV against the checks, exactly as a user runs it (env None: no --env option)."""
+    """pytest -m STAGE --env=ENV against the checks (of the project in ``cwd``), exactly as a user runs it (env
+    None: no --env option)."""
     selects = [f"--env={env}"] if env is not None else []
     command = [sys.executable, "-m", "pytest", "-m", stage, *selects, f"--golive-reports={reports}",
                "-p", "no:cacheprovider", *extra]  # fmt: skip
@@ -79,5 +81,5 @@ def run_checks(
         if stage == "postlaunch":
             time.sleep(max(0.0, STARTED[workdir] + PRELAUNCH_WINDOW_S - time.monotonic()))
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=dict(environ), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, cwd=cwd, env=dict(environ), capture_output=True, text=True, timeout=timeout)
     return Run(done.returncode, done.stdout + done.stderr, reports, stage, time.monotonic() - started)

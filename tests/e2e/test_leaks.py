@@ -13,7 +13,8 @@ from tests.e2e.harness import ROOT, clean_environ, run_checks
 
 # The items whose checks read the planted secrets, by stage: each must fail with them.
 SECRET_READERS = {"ENV-01", "ENV-02", "ENV-03", "OBS-04", "OBS-06", "REL-01", "TLS-04", "CDN-02", "DB-01", "DB-04",
-                  "PAY-01", "PAY-02", "PAY-03", "PAY-04", "OBS-03", "REL-03", "REL-02", "RB-01"}  # fmt: skip
+                  "PAY-01", "PAY-02", "PAY-03", "PAY-04", "OBS-03", "REL-03", "REL-02", "RB-01",
+                  "LIVE-03", "LIVE-04", "OBS-05"}  # fmt: skip
 AFTER_LAUNCH_READERS = {"smoke": {"SMK-01", "SMK-02", "SMK-03"}, "postlaunch": {"POST-01", "POST-03"}}
 B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 
@@ -67,6 +68,9 @@ def planted_environ(sandbox) -> tuple[dict[str, str], dict[str, str]]:
         "UPTIMEROBOT_API_KEY": "u1234567-PLANTuptimeRobotKey0042",
         "GITLAB_API_TOKEN": "glpat-PLANTgitlabToken0042",
         "REGISTRY_TOKEN": "PLANTregistryToken0042",
+        "UNLEASH_API_TOKEN": "default:production.PLANTunleashToken42",
+        "JOBS_API_TOKEN": "PLANTjobsApiToken0042",
+        "PROMETHEUS_TOKEN": "PLANTprometheusToken0042",
     }
     blank = {"NODE_ENV": ""}  # not a secret; blank so that ENV-01 fails too
     # the parts that are secret on their own: URL passwords and paths

@@ -5,13 +5,28 @@ import itertools
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from golive.canary import Kind, Sample, analyse, classify, compare, http_sampler, latency_metric
+from golive.canary import (
+    NO_ERROR_TRACKER,
+    Kind,
+    Sample,
+    analyse,
+    classify,
+    compare,
+    http_sampler,
+    latency_metric,
+    logs_evidence,
+    review_decision,
+)
 from golive.config import CanaryPolicy, HealthPolicy
+from golive.outcomes import ProbeError
+from golive.progress import ProgressRelay, append_line
+from golive.release import ReleaseFile
 from tests.netutil import closed_port
 
 FAST = CanaryPolicy(initial_delay_s=0, interval_s=0.02, window_s=0.2, requests_per_interval=4, min_samples=4,
@@ -131,6 +146,63 @@ def test_a_marginal_score_at_the_end_is_inconclusive():
     assert result.reason.startswith("marginal score 50 (pass 95, marginal 40): latency /api/health:")
 
 
+class Tracker:
+    """Error events as an error tracker counts them, interval after interval (the engine's input, not a mock)."""
+
+    where = "release v2 in Sentry acme/web"
+
+    def __init__(self, counts):
+        self.counts, self.asked = list(counts), 0
+
+    def count(self):
+        self.asked += 1
+        value = self.counts.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def test_the_releases_error_events_stop_the_analysis_when_over_the_limit():
+    lines = []
+    tracker = Tracker([0, 0, 3, 5])
+    result = analyse(scripted(healthy), ["instance-1"], PATHS, FAST, lines.append, events=tracker)
+    assert result.outcome == "failed"
+    assert len(result.intervals) == 3
+    assert result.reason == (
+        "interval 3 of 10: 3 error events of release v2 in Sentry acme/web during the window (limit 0)"
+    )
+    assert [i.error_events for i in result.intervals] == [0, 0, 3]
+    assert lines[2].startswith("canary 3/10 success")
+    assert " | 3 error events" in lines[2]
+    assert logs_evidence(result, tracker, 0) == (
+        "canary logs: release v2 in Sentry acme/web",
+        {"error_events": 3},
+        {"error_events": "<= 0"},
+        False,
+    )
+    tolerant = analyse(scripted(healthy), ["instance-1"], PATHS, FAST.model_copy(update={"error_events_limit": 9}),
+                       events=Tracker([1] * 10))  # fmt: skip
+    assert (tolerant.outcome, tolerant.error_events) == ("passed", 1)
+
+
+def test_an_unreadable_error_tracker_is_asked_once_and_said():
+    tracker = Tracker([ProbeError("Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401)")])
+    result = analyse(scripted(healthy), ["instance-1"], PATHS, FAST, events=tracker)
+    assert result.outcome == "passed"  # the HTTP analysis; the check makes the unread logs an error
+    assert tracker.asked == 1
+    assert result.events_problem == "Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401)"
+    assert logs_evidence(result, tracker, 0)[1] == {
+        "error_events": "not measured: Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401)"
+    }
+    untracked = analyse(scripted(healthy), ["instance-1"], PATHS, FAST)
+    assert logs_evidence(untracked, None, 0) == (
+        "canary logs",
+        {"error_events": f"not verified: {NO_ERROR_TRACKER}"},
+        {},
+        None,
+    )
+
+
 def test_latency_metric_needs_significance_and_an_effect_above_the_floor():
     base = [10.0, 11.0, 12.0, 10.5, 11.5, 12.5, 10.2, 11.2]
     assert latency_metric("/", [v + 2 for v in base], base, FAST).verdict == "pass"  # shift 2 ms < floor 5 ms
@@ -199,3 +271,62 @@ def test_http_sampler_judges_health_and_the_canary_release(loopback):
         dead = sample("dead", "/api/health")
         assert dead.error == "connection refused"
         assert time.monotonic() - started < 2.0
+
+
+def test_progress_lines_of_workers_are_relayed_in_order_while_the_run_goes_on(tmp_path):
+    printed = []
+    relay = ProgressRelay(tmp_path / "progress.log", printed.append, poll_s=0.01)
+    relay.start()
+    append_line(relay.path, "canary 1/6 success")
+    deadline = time.monotonic() + 5
+    while not printed and time.monotonic() < deadline:  # the relay's thread prints it, not stop()
+        time.sleep(0.01)
+    assert printed == ["canary 1/6 success"]
+    with relay.path.open("a") as out:
+        out.write("canary 2/6 succ")  # a worker mid-write: not printed half
+        out.flush()
+        relay.drain()
+        assert printed == ["canary 1/6 success"]
+        out.write("ess\n")
+    append_line(relay.path, "two\nlines")
+    relay.stop()
+    assert printed == ["canary 1/6 success", "canary 2/6 success", "two lines"]
+    assert not relay.path.exists()
+
+
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+DAY = timedelta(hours=24)
+
+
+def decision_file(tmp_path, table):
+    path = tmp_path / "v1.4.0.toml"
+    path.write_text(table)
+    return ReleaseFile.load(tmp_path, "v1.4.0")
+
+
+def test_a_decision_on_an_inconclusive_analysis_is_held_to_its_rules(tmp_path):
+    good = ('[canary]\ndecision = "promote"\nreason = "latency marginal under a cold cache"\n'
+            'decided_by = "Rohan Das"\nrole = "on-call-lead"\ndecided_at = 2026-11-26T14:50:00+05:30\n')  # fmt: skip
+    review = review_decision(decision_file(tmp_path, good), NOW, DAY)
+    assert review.problems == []
+    assert review.attested == ["inconclusive canary analysis: Rohan Das (on-call-lead) decided 'promote' at "
+                               "2026-11-26T09:20:00+00:00: latency marginal under a cold cache"]  # fmt: skip
+    assert review_decision(decision_file(tmp_path, "[release]\ntag = 'v1.4.0'\n"), NOW, DAY) is None
+    future = good.replace("2026-11-26T14:50:00+05:30", "2026-11-26T16:00:00+05:30")
+    assert review_decision(decision_file(tmp_path, future), NOW, DAY).problems == [
+        "v1.4.0.toml [canary].decided_at: 2026-11-26T10:30:00+00:00 is in the future"
+    ]
+    stale = good.replace("2026-11-26T14:50:00+05:30", "2026-11-24T14:50:00+05:30")
+    assert review_decision(decision_file(tmp_path, stale), NOW, DAY).problems == [
+        "v1.4.0.toml [canary].decided_at: 48.7 h ago, limit 24 h (stages.canary.decision_max_age_h)"
+    ]
+    rollback = '[canary]\ndecision = "rollback"\ndecided_at = 2026-11-26T09:00:00\n'
+    refused = review_decision(decision_file(tmp_path, rollback), NOW, DAY)
+    assert refused.problems == [
+        "v1.4.0.toml [canary].decision: 'rollback'; only 'promote' lets the go-live proceed",
+        "v1.4.0.toml [canary].reason: missing (what was weighed)",
+        "v1.4.0.toml [canary].decided_by: missing (who decided)",
+        "v1.4.0.toml [canary].role: missing (in which role)",
+        "v1.4.0.toml [canary].decided_at: missing or without a UTC offset",
+    ]
+    assert refused.attested == []

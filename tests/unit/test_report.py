@@ -1,15 +1,17 @@
 import hashlib
 import json
+from dataclasses import replace
 
 from golive.checklist import load_checklist
 from golive.config import Release
-from golive.evidence import Observation
+from golive.evidence import Observation, table
 from golive.outcomes import Outcome
 from golive.report import (
     NO_CHECK_YET,
     CheckResult,
     Stamp,
     document,
+    evidence_html,
     item_results,
     leak_scan,
     signoff_html,
@@ -113,3 +115,44 @@ def test_leak_scan_removes_every_artifact_on_a_hit(tmp_path):
     assert [str(leak) for leak in leaks] == [f"{dirty}: the value of RAZORPAY_KEY_SECRET appears (plain)"]
     assert not clean.exists()
     assert not dirty.exists()
+
+
+def test_an_undecided_item_blocks_in_every_mode_until_it_is_cleared():
+    undecided = CheckResult("checks/t.py::test_canary", "CAN-01", Outcome.NOT_VERIFIED, "inconclusive: x", 0.1,
+                            undecided=True)  # fmt: skip
+    others = [result("OBS-01", Outcome.PASSED), result("OBS-02", Outcome.PASSED)]
+    results = item_results(CHECKLIST, "canary", [*others, undecided], frozenset())
+    assert [r.item.id for r in verdict(results, strict=False).blocking] == ["CAN-01"]
+    assert not verdict(results, strict=False).go
+    unconfigured = item_results(CHECKLIST, "canary", [*others, result("CAN-01", Outcome.NOT_VERIFIED)], frozenset())
+    assert verdict(unconfigured, strict=False).go  # a missing setting blocks only strict mode
+    waived = [replace(r, outcome=Outcome.WAIVED) if r.item.id == "CAN-01" else r for r in results]
+    assert verdict(waived, strict=False).go
+
+
+def test_a_table_measurement_is_shown_whole_in_the_html_and_kept_in_the_json():
+    rows = [[n * 0.4, "canary", "/api/health", 200, 10.0 + n, "<b>x</b>" if n == 7 else None] for n in range(400)]
+    samples = Observation("canary samples", table(("at_s", "target", "path", "status", "latency_ms", "problem"), rows))
+    assert samples.summary() == "[info] canary samples: 400 rows (at_s, target, path, status, latency_ms, problem)"
+    tests = [CheckResult("checks/t.py::test_canary", "CAN-01", Outcome.PASSED, "", 1.0, [samples])]
+    results = item_results(CHECKLIST, "canary", tests, frozenset())
+    decision = verdict(results, strict=False)
+    html = signoff_html(STAMP, results, decision, tick_rows(CHECKLIST, results))
+    assert html.count("<td ") - html.count("golive-items") >= 400 * 6
+    assert (
+        '<td style="border:1px solid #ddd;padding:1px 4px;text-align:left;color:#1f2328">409.0</td>' in html
+    )  # the last
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "<b>x</b>" not in html
+    assert "<details" in html
+    assert "<summary>[info] canary samples: 400 rows" in html
+    doc = document(STAMP, results, decision, tick_rows(CHECKLIST, results))
+    (can01,) = [i for i in doc["items"] if i["id"] == "CAN-01"]
+    assert can01["evidence"][0]["measured"]["rows"] == rows
+    assert Observation("x", {"rows": [], "columns": ["a"], "more": 1}).table is None  # a table is exactly that
+
+
+def test_a_short_table_is_shown_unfolded():
+    instances = Observation("instances", table(("instance", "version"), [["instance-1", "v2"], ["instance-2", "v1"]]))
+    assert evidence_html(instances).startswith('<details class="golive-table" open><summary>[info] instances: 2 rows')
+    assert evidence_html(Observation("plain", {"status": 200})) == "[info] plain: status 200"

@@ -1,17 +1,36 @@
 """The go-live stage probes against real loopback servers and the real stand-ins: smoke login, rolling-deploy
 rows, flags and jobs, the metrics baseline (Prometheus stand-in), the uptime monitor (UptimeRobot stand-in)."""
 
+import base64
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import time
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import sentry_sdk
 import uvicorn
+from pydantic import HttpUrl
+from sentry_sdk.utils import event_from_exception
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from golive.config import HealthPolicy, MetricsSource, Release, SmokeSettings
+from golive.config import (
+    ConfigError,
+    HealthPolicy,
+    MetricsSource,
+    Release,
+    SmokeSettings,
+    UptimeAttestation,
+    parse_environment,
+)
 from golive.outcomes import ProbeError
 from golive.probes.metrics import (
     BASELINE_SUBJECT,
@@ -19,16 +38,30 @@ from golive.probes.metrics import (
     baseline_from_artifact,
     compare_with_baseline,
     instant_query,
+    postlaunch_baseline,
+    prometheus_auth,
     read_window,
 )
-from golive.probes.rollout import instance_state, release_problems
+from golive.probes.rollout import Instance, addresses_behind, instance_state, release_problems, resolve
+from golive.probes.sentry import ReleaseErrorCounter, count_release_errors
 from golive.probes.smoke import smoke_login
-from golive.probes.switches import flags_on, jobs_not_in, parse_flags, parse_jobs, read_flags
-from golive.probes.uptime import missing_checks, uptimerobot_monitors
+from golive.probes.switches import (
+    FLAGS_TOKEN,
+    JOBS_TOKEN,
+    flags_on,
+    jobs_not_in,
+    parse_flags,
+    parse_jobs,
+    read_flags,
+    read_jobs,
+)
+from golive.probes.uptime import missing_checks, review_attestation, uptimerobot_monitors
 from golive.sandbox.faults import FaultState
-from golive.sandbox.rollout import Rollout, Served, unleash_features
+from golive.sandbox.rollout import Rollout, Served, admin_routes, unleash_features
+from golive.sandbox.standins import Store, create_sentry_app
 from golive.sandbox.standins.prometheus import create_prometheus_app, evaluate
 from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
+from golive.sandbox.tls import issue
 from golive.secrets import Secret
 from tests.netutil import closed_port, http_server, json_answer
 
@@ -78,6 +111,11 @@ def test_smoke_login_follows_the_token_to_the_authenticated_endpoint():
             f"POST {url}/api/login as other@x.test: status 401 ('invalid username or password'), no 'token' "
             "in the answer; expected status 200 with a 'token'"
         )
+        renamed = smoke_login(client, url, SmokeSettings(username_field="email"), "smoke@x.test", PASSWORD)
+        assert renamed.login_status == 401  # sent as {"email": ...}: this app wants "username"
+        other_token = smoke_login(client, url, SmokeSettings(token_field="access_token"), "smoke@x.test", PASSWORD)
+        assert other_token.problem.endswith("no 'access_token' in the answer; expected status 200 with a "
+                                            "'access_token'")  # fmt: skip
         no_me = smoke_login(client, url, SmokeSettings(me_path="/api/whoami"), "smoke@x.test", PASSWORD)
         assert no_me.problem == f"GET {url}/api/whoami with the login's token: status 404 ('no route'), expected 200"
         assert "tok-123" not in repr(ok)
@@ -94,16 +132,16 @@ def test_instance_rows_name_health_and_version():
         return json_answer(200, {"status": "ok", "version": "v1.3.2", "commit": "a" * 40})
 
     with http_server(health) as url, httpx.Client(timeout=2) as client:
-        old = instance_state(client, "instance-2", url + "/api/health", HealthPolicy(), "version", "commit",
+        old = instance_state(client, Instance("instance-2", url + "/api/health"), HealthPolicy(), "version", "commit",
                              "v1.4.0", None)  # fmt: skip
         assert old.problems == ("version 'v1.3.2', expected 'v1.4.0'",)
-        assert old.row()["version"] == "v1.3.2"
-        same = instance_state(client, "instance-1", url + "/api/health", HealthPolicy(), "version", "commit",
+        assert old.row()[:4] == ["instance-2", url + "/api/health", 200, "v1.3.2"]
+        same = instance_state(client, Instance("instance-1", url + "/api/health"), HealthPolicy(), "version", "commit",
                               "v1.3.2", "a" * 40)  # fmt: skip
         assert same.ok
     dead = f"http://127.0.0.1:{closed_port()}/api/health"
     with httpx.Client(timeout=2) as client:
-        down = instance_state(client, "instance-3", dead, HealthPolicy(), "version", "commit", "v1", None)
+        down = instance_state(client, Instance("instance-3", dead), HealthPolicy(), "version", "commit", "v1", None)
     assert down.explain() == f"instance-3: GET {dead}: connection refused"
     assert release_problems({}, "version", "commit", "v1", "c")[2] == [
         "version None, expected 'v1'",
@@ -124,9 +162,32 @@ def test_flags_in_unleash_and_json_formats():
 
 
 def test_flag_source_that_answers_an_error_is_one_line():
-    refuse = http_server(lambda *_: json_answer(401, {"error": "unauthorized"}))
-    with refuse as url, httpx.Client(timeout=2) as c, pytest.raises(ProbeError, match=r"status 401, expected 200"):
+    refuse = http_server(lambda *_: json_answer(500, {"error": "database unavailable"}))
+    with refuse as url, httpx.Client(timeout=2) as c, pytest.raises(ProbeError, match=r"status 500, expected 200"):
         read_flags(c, url + "/api/client/features", "unleash")
+
+
+def test_flags_and_jobs_sources_that_require_a_token_get_it_and_name_it_when_refused():
+    client_token, bearer = "default:production.0d5e8f", "jobs-token-4417"
+    app = Starlette(routes=admin_routes(Rollout("v1", "c", FaultState(), client_token, bearer)))
+    with serve(app) as (client, url):
+        flags = read_flags(client, url + "/api/admin/flags", "unleash", Secret(FLAGS_TOKEN, client_token))
+        assert flags["new-checkout-flow"] is False
+        with pytest.raises(ProbeError) as missing:
+            read_flags(client, url + "/api/admin/flags", "unleash")
+        assert str(missing.value) == (
+            f"GET {url}/api/admin/flags: status 401 ('This endpoint requires an API token. Please add an "
+            "authorization header to your request with a valid token'): UNLEASH_API_TOKEN is not set; expected 200 "
+            "with a JSON body"
+        )
+        with pytest.raises(ProbeError) as wrong:
+            read_flags(client, url + "/api/admin/flags", "unleash", Secret(FLAGS_TOKEN, "default:production.bad1"))
+        assert "UNLEASH_API_TOKEN was refused" in str(wrong.value)
+        assert "bad1" not in str(wrong.value)
+        jobs = read_jobs(client, url + "/api/admin/jobs", Secret(JOBS_TOKEN, bearer))
+        assert jobs["analytics-export"] == "paused"
+        with pytest.raises(ProbeError, match=r"status 401 \('missing or invalid bearer token'\): JOBS_API_TOKEN is"):
+            read_jobs(client, url + "/api/admin/jobs")
 
 
 def test_jobs_states():
@@ -173,24 +234,47 @@ def test_prometheus_stand_in_evaluates_the_default_shapes():
 def test_metrics_probe_reads_the_stand_in_and_reports_what_went_wrong():
     now = time.time()
     faults = FaultState()
-    with serve(create_prometheus_app(rollout_with_traffic(now), faults)) as (client, url):
-        metrics_probe_cases(client, url, now, faults)
+    with serve(create_prometheus_app(rollout_with_traffic(now), faults, "prom-token-9")) as (client, url):
+        source = MetricsSource(prometheus_url=url, min_requests=50)
+        refused = read_window(client, source, now, 10)
+        assert refused.problem == (
+            f"metrics source GET {url}/api/v1/query: status 401 ('Unauthorized'): the credentials (none sent) were "
+            "refused; set PROMETHEUS_TOKEN, or stages.metrics.basic_auth_user and PROMETHEUS_PASSWORD"
+        )
+        auth = prometheus_auth(None, None, Secret("PROMETHEUS_TOKEN", "prom-token-9"))
+        metrics_probe_cases(client, url, now, faults, auth)
 
 
-def metrics_probe_cases(client, url, now, faults):
+def test_metrics_source_behind_basic_auth():
+    """A hosted Prometheus (Grafana Cloud style): basic auth with the instance id and an API key."""
+    expected = "Basic " + base64.b64encode(b"grafana-123:cloud-key").decode()
+
+    async def query(request):
+        if request.headers.get("authorization") != expected:
+            return JSONResponse({"status": "error", "error": "authentication error"}, status_code=401)
+        vector = {"resultType": "vector", "result": [{"metric": {}, "value": [1, "0.5"]}]}
+        return JSONResponse({"status": "success", "data": vector})
+
+    auth = prometheus_auth("grafana-123", Secret("PROMETHEUS_PASSWORD", "cloud-key"), None)
+    with serve(Starlette(routes=[Route("/api/v1/query", query)])) as (client, url):
+        assert instant_query(client, url, "up", time.time(), auth) == (0.5, None)
+        assert 'status 401 (\'{"status":"error"' in instant_query(client, url, "up", time.time())[1]
+
+
+def metrics_probe_cases(client, url, now, faults, auth):
     source = MetricsSource(prometheus_url=url, min_requests=50)
-    reading = read_window(client, source, now, 10)
+    reading = read_window(client, source, now, 10, auth)
     assert reading.problem is None
     assert (reading.error_rate, reading.requests) == (0.05, 200.0)
-    empty = read_window(client, source, now - 3600, 10)
+    empty = read_window(client, source, now - 3600, 10, auth)
     assert empty.problem is not None
     assert "returned no series (no traffic in the window?)" in empty.problem
-    value, problem = instant_query(client, url, "up{job='x'}", now)
+    value, problem = instant_query(client, url, "up{job='x'}", now, auth)
     assert value is None
     assert "status 400" in problem
     assert "does not evaluate" in problem
     faults.set(["metrics-down"])
-    down = read_window(client, source, now, 10)
+    down = read_window(client, source, now, 10, auth)
     assert down.problem.startswith(f"metrics source GET {url}/api/v1/query: status 503")
 
 
@@ -253,3 +337,295 @@ def uptime_cases(client, api, faults):
         uptimerobot_monitors(client, api, Secret("UPTIMEROBOT_API_KEY", "wrong-key-42"))
     assert "wrong-key-42" not in str(refused.value)
     assert "refused the request (invalid_parameter api_key" in str(refused.value)
+
+
+SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN = "ab" * 16, "4501234", "sntrys_" + "t" * 40
+
+
+def sentry_error(url, release, message="checkout failed", kind=ValueError):
+    """One error event sent as an app does: sentry-sdk's real client and transport, an exception with a stack."""
+    client = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url.removeprefix('http://')}/{SENTRY_PROJECT_ID}",
+                               release=release, environment="production", default_integrations=False)  # fmt: skip
+    try:
+        raise kind(message)
+    except kind as error:
+        event, hint = event_from_exception(error, client_options=client.options)
+    client.capture_event(event, hint=hint)
+    client.close(timeout=5)
+
+
+def test_release_error_events_counted_through_sentrys_discover_api():
+    store = Store()
+    app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
+    token = Secret("SENTRY_AUTH_TOKEN", SENTRY_TOKEN)
+    with serve(app) as (client, url):
+        before = datetime.now(UTC)
+        sentry_error(url, "v1.4.0")
+        sentry_error(url, "v1.4.0", "cart failed")
+        sentry_error(url, "v1.3.2")  # the baselines' release
+        logger = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url[7:]}/{SENTRY_PROJECT_ID}", release="v1.4.0",
+                                   default_integrations=False)  # fmt: skip
+        logger.capture_event({"message": "a log line, not an error"})
+        logger.close(timeout=5)
+        after = datetime.now(UTC) + timedelta(seconds=1)
+        counted = count_release_errors(client, url, "acme", "web", token, "v1.4.0", before, after)
+        assert (counted.count, counted.query) == (2, 'event.type:error release:"v1.4.0"')
+        by_id = count_release_errors(client, url, "acme", SENTRY_PROJECT_ID, token, "v1.4.0", before, after)
+        assert by_id.count == 2
+        assert count_release_errors(client, url, "acme", "web", token, "v1.3.2", before, after).count == 1
+        # only the window counts: errors before it are not the canary's
+        assert count_release_errors(client, url, "acme", "web", token, "v1.4.0", after, after).count == 0
+        counter = ReleaseErrorCounter(client, url, "acme", "web", token, "v1.4.0")
+        assert counter.count() == 0
+        sentry_error(url, "v1.4.0")
+        assert counter.count() == 1
+        assert counter.where == "release v1.4.0 in Sentry acme/web"
+        sentry_refusals(client, url, token, before, after)
+
+
+def sentry_refusals(client, url, token, before, after):
+    def count(org="acme", project="web", secret=token):
+        return count_release_errors(client, url, org, project, secret, "v1.4.0", before, after)
+
+    with pytest.raises(ProbeError) as refused:
+        count(secret=Secret("SENTRY_AUTH_TOKEN", "sntrys_wrong_token_1234567"))
+    assert str(refused.value) == (
+        "Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401) for the events of acme (the token needs org:read)"
+    )
+    assert "wrong_token" not in str(refused.value)
+    with pytest.raises(ProbeError, match=r"^Sentry API: no organization other \(The requested resource does not"):
+        count(org="other")
+    with pytest.raises(ProbeError, match=r"^Sentry API: no project mobile in acme that SENTRY_AUTH_TOKEN can read$"):
+        count(project="mobile")
+    with httpx.Client(timeout=2) as plain, pytest.raises(ProbeError, match=r"connection refused$"):
+        count_release_errors(plain, f"http://127.0.0.1:{closed_port()}", "acme", "web", token, "v1", before, after)
+
+
+def test_sentry_discover_stand_in_answers_like_sentry():
+    store = Store()
+    app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
+    auth = {"Authorization": f"Bearer {SENTRY_TOKEN}"}
+    with serve(app) as (client, url):
+        sentry_error(url, 'v"2"')
+        events = url + "/api/0/organizations/acme/events/"
+        quoted = client.get(
+            events, params={"field": "count()", "query": 'release:"v\\"2\\"" !level:info'}, headers=auth
+        )
+        assert quoted.json()["data"] == [{"count()": 1}]
+        assert quoted.json()["meta"]["fields"] == {"count()": "integer"}
+        half = {"field": "count()", "start": "2026-01-01T00:00:00"}
+        for params, detail in (({}, "No columns selected"), (half, "start and end are both required"),
+                               ({"field": "count()", "query": "user.email:x@y.z"}, "does not search 'user.email'"),
+                               ({"field": "count()", "query": "boom"}, "does not evaluate 'boom'")):  # fmt: skip
+            answer = client.get(events, params=params, headers=auth)
+            assert answer.status_code == 400
+            assert detail in answer.json()["detail"]
+        assert client.get(events, params={"field": "count()"}).status_code == 401
+        none = client.get(events, params={"field": "count()", "project": "99"}, headers=auth).json()
+        assert none == {"data": [], "meta": {"tips": {"query": "Need at least one valid project to query."}}}
+        everything = client.get(events, params={"field": "count()", "project": "-1"}, headers=auth).json()
+        assert everything["data"] == [{"count()": 1}]
+
+
+def test_an_uptime_attestation_is_fresh_past_and_names_every_monitored_url():
+    urls = ["https://app.test/api/health", "https://app.test/api/health/db"]
+    attestation = UptimeAttestation(by="Kabir Singh", role="sre", on=date(2026, 11, 20), monitors=urls, note="1 min")
+    ok = review_attestation(attestation, urls, date(2026, 11, 26), 30)
+    assert ok.problems == ()
+    assert ok.statement == ("Kabir Singh (sre) confirmed on 2026-11-20 that the uptime monitor checks "
+                            "https://app.test/api/health, https://app.test/api/health/db (1 min)")  # fmt: skip
+    assert review_attestation(attestation, urls, date(2026, 11, 19), 30).problems == (
+        "stages.uptime.attestation.on: 2026-11-20 is in the future; a confirmation not yet made",
+    )
+    assert review_attestation(attestation, urls, date(2027, 1, 1), 30).problems == (
+        "stages.uptime.attestation.on: 2026-11-20 is 42 days ago, limit 30 (stages.uptime.attestation_max_age_days)",
+    )
+    partial = attestation.model_copy(update={"monitors": [HttpUrl(urls[0])]})
+    assert review_attestation(partial, urls, date(2026, 11, 26), 30).problems == (
+        "stages.uptime.attestation.monitors: no monitor named for https://app.test/api/health/db",
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('by = "", role = "sre", on = 2026-11-20, monitors = ["https://a.test/api/health"]',
+         "stages.uptime.attestation.by: String should have at least 1 character"),
+        ('by = "K", role = "sre", on = "last week", monitors = ["https://a.test/api/health"]',
+         "stages.uptime.attestation.on: Input should be a valid date"),
+        ('by = "K", role = "sre", on = 2026-11-20, monitors = []',
+         "stages.uptime.attestation.monitors: List should have at least 1 item"),
+    ],
+)  # fmt: skip
+def test_a_malformed_uptime_attestation_is_one_line_naming_the_key(table, expected):
+    text = 'name = "x"\ntier = "staging"\n[app]\nbase_url = "https://a.test"\n'
+    text += f"[stages.uptime]\nattestation = {{ {table} }}\n"
+    with pytest.raises(ConfigError) as error:
+        parse_environment(text, "s.toml", {})
+    assert str(error.value).startswith(f"s.toml: {expected}")
+
+
+def session_app():
+    """An app with a form login that sets a session cookie (and redirects), as server-rendered apps do."""
+    sessions: dict[str, str] = {}
+
+    async def login(request):
+        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
+        if (form.get("email"), form.get("passphrase")) != ("smoke@x.test", "correct horse battery"):
+            return JSONResponse({"error": "invalid credentials"}, status_code=401)
+        sid = f"s{len(sessions) + 1}"
+        sessions[sid] = str(form["email"])
+        answer = JSONResponse({}, status_code=303, headers={"Location": "/account"})
+        answer.set_cookie("sid", sid, httponly=True, samesite="lax")
+        answer.set_cookie("theme", "dark")
+        return answer
+
+    async def me(request):
+        user = sessions.get(request.cookies.get("sid", ""))
+        if user is None:
+            return JSONResponse({"error": "not signed in"}, status_code=401)
+        return JSONResponse({"email": user})
+
+    return Starlette(routes=[Route("/session", login, methods=["POST"]), Route("/account/me", me)])
+
+
+def test_smoke_login_by_session_cookie_and_field_names_of_the_app():
+    fields = {"username_field": "email", "password_field": "passphrase", "me_user_field": "email"}
+    cookie = SmokeSettings(login_path="/session", me_path="/account/me", login_format="form", session="cookie",
+                           cookie_name="sid", **fields)  # fmt: skip
+    with serve(session_app()) as (client, url):
+        ok = smoke_login(client, url, cookie, "smoke@x.test", PASSWORD)
+        assert ok.problem is None
+        assert ok.measured() == {"login_status": 303, "login_ms": ok.login_ms, "session": "cookie", "received": True,
+                                 "me_status": 200, "me_ms": ok.me_ms, "me_user": "smoke@x.test"}  # fmt: skip
+        assert not client.cookies  # no session outlives the check
+        wrong = smoke_login(client, url, cookie, "smoke@x.test", Secret("SMOKE_PASSWORD", "not it at all"))
+        assert wrong.problem == (f"POST {url}/session as smoke@x.test: status 401 ('invalid credentials'), no cookie; "
+                                 "expected a 2xx or 3xx answer setting session cookie 'sid'")  # fmt: skip
+        other = smoke_login(client, url, cookie.model_copy(update={"cookie_name": "session"}), "smoke@x.test", PASSWORD)
+        assert other.problem == (f"POST {url}/session as smoke@x.test: status 303, cookies sid, theme; expected a 2xx "
+                                 "or 3xx answer setting session cookie 'session'")  # fmt: skip
+        lost = smoke_login(client, url, cookie.model_copy(update={"me_path": "/session"}), "smoke@x.test", PASSWORD)
+        assert lost.problem.startswith(f"GET {url}/session with the login's session cookie 'sid': status 405")
+        assert "horse" not in repr(ok) + repr(wrong)
+
+
+def test_postlaunch_baseline_from_the_preflight_artifact_or_queried_saying_why(tmp_path):
+    now = time.time()
+    rollout = rollout_with_traffic(now - 3600)  # the pre-launch hour: traffic an hour ago
+    release, artifact = Release(tag="v1", commit="c", digest="d"), tmp_path / "preflight.json"
+    with serve(create_prometheus_app(rollout, FaultState())) as (client, url):
+        source = MetricsSource(prometheus_url=url, min_requests=50, baseline_window_s=12, baseline_offset_s=3594)
+        queried = postlaunch_baseline(client, source, artifact, "prod", release, None, now)
+        assert (queried.values, queried.source) == ({"error_rate": 0.05, "latency_p95_ms": 11.0},
+                                                    "queried: the 12s window ending 3594s ago")  # fmt: skip
+        assert queried.measured()["preflight_artifact"] == f"not used: no preflight artifact at {artifact}"
+        recorded = {"error_rate": 0.01, "latency_p95_ms": 20.0}
+        artifact.write_text(
+            json.dumps(
+                {
+                    "environment": "prod",
+                    "release": {"tag": "v1", "commit": "c"},
+                    "items": [
+                        {
+                            "id": "OBS-05",
+                            "outcome": "passed",
+                            "evidence": [{"subject": BASELINE_SUBJECT, "measured": recorded}],
+                        }
+                    ],
+                }
+            )
+        )
+        found = postlaunch_baseline(client, source, artifact, "prod", release, None, now)
+        assert (found.values, found.source, found.measured()) == (recorded, f"recorded by preflight in {artifact}",
+                                                                  recorded)  # fmt: skip
+        quiet = postlaunch_baseline(client, source, artifact, "staging", release, None, now - 7200)
+        assert quiet.values is None
+        assert quiet.problem.startswith(f"no baseline: {artifact} is for 'prod' release 'v1' at 'c', not this run's "
+                                        "('staging' 'v1' at 'c'); the pre-launch window: metrics source ")  # fmt: skip
+
+
+class _NamedHealth(BaseHTTPRequestHandler):
+    """/api/health of one address behind a DNS name: the release it serves, and the Host it was asked for."""
+
+    def do_GET(self):
+        body = json.dumps({"status": "ok", "version": self.server.version, "host": self.headers["Host"]}).encode()
+        self.server.hosts.append(self.headers["Host"])
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args):
+        pass
+
+
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+@contextlib.contextmanager
+def behind_one_name(tmp_path, versions):
+    """TLS servers on 127.0.0.1 and ::1, one port, with a certificate for app.golive.test only (no IP address)."""
+    root = issue("test root CA", ca=True, path_length=0)
+    leaf = issue("app.golive.test", issuer=root, sans=["app.golive.test"])
+    (tmp_path / "ca.pem").write_bytes(root.certificate_pem())
+    (tmp_path / "leaf.pem").write_bytes(leaf.certificate_pem())
+    (tmp_path / "leaf.key").write_bytes(leaf.key_pem())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "leaf.key")
+    v4 = ThreadingHTTPServer(("127.0.0.1", 0), _NamedHealth)
+    port = v4.server_address[1]
+    v6 = _V6Server(("::1", port), _NamedHealth)
+    servers = {"127.0.0.1": v4, "::1": v6}
+    for address, server in servers.items():
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.version, server.hosts = versions[address], []
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield port, servers, ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def test_every_address_behind_the_service_name_is_probed_with_the_name(tmp_path):
+    with behind_one_name(tmp_path, {"127.0.0.1": "v2", "::1": "v1"}) as (port, servers, trust):
+        service = f"https://app.golive.test:{port}"
+        both = addresses_behind(service, "/api/health", lambda _host, _port: ["127.0.0.1", "::1"])
+        assert [(i.name, i.url) for i in both] == [
+            ("app.golive.test at 127.0.0.1", f"https://127.0.0.1:{port}/api/health"),
+            ("app.golive.test at ::1", f"https://[::1]:{port}/api/health"),
+        ]
+        with httpx.Client(verify=trust, timeout=2) as client:
+            rows = [instance_state(client, i, HealthPolicy(), "version", "commit", "v2", None) for i in both]
+        assert [r.problems for r in rows] == [(), ("version 'v1', expected 'v2'",)]
+        assert rows[1].explain() == f"app.golive.test at ::1: GET https://[::1]:{port}/api/health: version 'v1', " \
+                                    "expected 'v2'"  # fmt: skip
+        assert servers["127.0.0.1"].hosts == servers["::1"].hosts == [f"app.golive.test:{port}"]
+        # the real resolver: localhost is 127.0.0.1 here, and the certificate is not for localhost
+        (local,) = addresses_behind(f"https://localhost:{port}", "/api/health")
+        assert (local.url, local.server_name) == (f"https://127.0.0.1:{port}/api/health", "localhost")
+        with httpx.Client(verify=trust, timeout=2) as client:
+            wrong = instance_state(client, local, HealthPolicy(), "version", "commit", "v2", None)
+        assert wrong.problems[0].startswith("TLS certificate not trusted (Hostname mismatch")
+    with pytest.raises(ProbeError, match=r"^no-such-host\.invalid does not resolve \("):
+        resolve("no-such-host.invalid", 443)
+
+
+def test_a_query_answering_several_series_is_no_reading_of_the_service():
+    """rate(...) by instance: golive does not pick one instance's value as the service's."""
+
+    async def query(_request):
+        result = [{"metric": {"instance": f"10.0.0.{n}:9100"}, "value": [1, str(n / 100)]} for n in range(1, 5)]
+        return JSONResponse({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+    with serve(Starlette(routes=[Route("/api/v1/query", query)])) as (client, url):
+        value, problem = instant_query(client, url, "rate(x[5m])", time.time())
+    assert value is None
+    assert problem == (
+        '\'rate(x[5m])\' returned 4 series ({"instance": "10.0.0.1:9100"}, {"instance": "10.0.0.2:9100"}, '
+        '{"instance": "10.0.0.3:9100"}, ...); expected one: aggregate it, e.g. sum(...) or sum by () (...)'
+    )

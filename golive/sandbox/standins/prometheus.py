@@ -14,11 +14,13 @@ shapes golive's defaults use over the requests the app instances answered (``htt
 (the quantile is taken from the raw durations, where Prometheus interpolates within buckets). As in Prometheus, a
 sum over no sample in the range is an empty vector (``"result": []``), and so is a ratio with an empty side,
 unless the numerator is ``or vector(0)``. Fault ``metrics-down``: every request answers 503, as a Prometheus
-behind a failing proxy does.
+behind a failing proxy does. With a token, it sits behind an authenticating proxy: a request without
+``Authorization: Bearer <token>`` gets 401 ``Unauthorized``.
 """
 
 from __future__ import annotations
 
+import hmac
 import math
 import re
 import time
@@ -124,10 +126,13 @@ def _bad(message: str) -> JSONResponse:
     return JSONResponse({"status": "error", "errorType": "bad_data", "error": message}, status_code=400)
 
 
-def create_prometheus_app(rollout: Rollout, faults: FaultSwitch) -> Starlette:
+def create_prometheus_app(rollout: Rollout, faults: FaultSwitch, token: str | None = None) -> Starlette:
     async def query(request: Request) -> Response:
         if faults.on(METRICS_DOWN_FAULT):
             return PlainTextResponse("upstream connect error or disconnect/reset before headers", status_code=503)
+        presented = request.headers.get("authorization", "").encode()
+        if token is not None and not hmac.compare_digest(presented, f"Bearer {token}".encode()):
+            return PlainTextResponse("Unauthorized\n", status_code=401, headers={"WWW-Authenticate": "Bearer"})
         params: dict[str, Any] = dict(request.query_params)
         if request.method == "POST":
             params.update(dict(await request.form()))

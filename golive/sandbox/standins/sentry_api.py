@@ -1,4 +1,5 @@
-"""The Sentry stand-in: Relay's envelope ingest and the one web API call golive uses to confirm arrival.
+"""The Sentry stand-in: Relay's envelope ingest and the web API calls golive makes: confirming an event's arrival
+(OBS-04) and counting the release's error events during the canary's window (CAN-01).
 
 Ingest, POST /api/<project_id>/envelope/ (with or without the trailing slash, as Relay trims it), takes what
 sentry-sdk 2.x sends: the key in X-Sentry-Auth ("Sentry sentry_key=..., sentry_version=7, ...") or in the
@@ -19,10 +20,19 @@ token"}, 404 {"detail":"The requested resource does not exist"} for another orga
 404 {"detail":"Event not found"} for an event it does not hold, else 200 with the event as Sentry serializes it:
 tags as a sorted [{"key","value"}] list (level, environment and release among them), release as
 {"version": ...} or null, message and title, dateCreated and dateReceived.
+
+Discover, GET /api/0/organizations/{org}/events/?field=count()&query=...&start=...&end=... (the same token;
+"project" ids, -1 for all, or "projectSlug" slugs; start and end ISO 8601, both or neither, else statsPeriod such
+as 10m or 24h, 14d by default): 200 {"data": [{"count()": n}], "meta": {"fields": {"count()": "integer"}, ...}},
+counting events whose timestamp is in the range; with no project of the request in the organization 200
+{"data": [], "meta": {"tips": {"query": "Need at least one valid project to query."}}}; 400 {"detail": ...} for no
+field, a field other than count(), a bad date, or a query term the stand-in does not evaluate (it knows
+event.type, release, environment and level, each "key:value" or 'key:"quoted value"', optionally negated "!key:").
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hmac
 import json
@@ -160,6 +170,7 @@ def _record(event: dict[str, Any], event_id: str, visible: bool) -> dict[str, An
         "release": event.get("release"),
         "environment": event.get("environment"),
         "platform": event.get("platform") or "other",
+        "type": "error" if event.get("exception") else "default",
         "timestamp": event.get("timestamp"),
         "received_at": time.time(),
         "visible": visible,
@@ -177,6 +188,68 @@ def _event_created(record: dict[str, Any]) -> str:
     if isinstance(timestamp, str):
         return timestamp
     return _iso(record["received_at"])
+
+
+def _event_time(record: dict[str, Any]) -> float:
+    """When the event happened (its timestamp), else when it arrived: what Discover's start and end filter on."""
+    timestamp = record["timestamp"]
+    if isinstance(timestamp, int | float):
+        return float(timestamp)
+    if isinstance(timestamp, str):
+        with contextlib.suppress(ValueError):
+            return _parse_moment(timestamp)
+    return float(record["received_at"])
+
+
+def _parse_moment(text: str) -> float:
+    """An ISO 8601 time as Sentry reads start and end: without an offset it is UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+_PERIOD = re.compile(r"^(\d+)([smhdw])$")
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TERM = re.compile(r'(!?)([a-z][a-z._]*):("(?:[^"\\]|\\.)*"|[^\s"]+)')
+_QUERY_FIELDS = {"event.type": "type", "release": "release", "environment": "environment", "level": "level"}
+
+
+class QueryError(ValueError):
+    """A Discover request the stand-in answers 400 to, with this detail."""
+
+
+def _date_range(params: Any, now: float) -> tuple[float, float]:
+    start, end, period = params.get("start"), params.get("end"), params.get("statsPeriod")
+    if start or end:
+        if not (start and end):
+            raise QueryError("start and end are both required")
+        try:
+            return _parse_moment(start), _parse_moment(end)
+        except ValueError:
+            raise QueryError(f"{start if end else end} is not a valid ISO8601 date query") from None
+    match = _PERIOD.match(period or "14d")
+    if match is None:
+        raise QueryError(f"Invalid statsPeriod: {period!r}")
+    return now - int(match.group(1)) * _PERIOD_SECONDS[match.group(2)], now
+
+
+def _terms(query: str) -> list[tuple[bool, str, str]]:
+    """(negated, record field, value) of each term; anything else is a term the stand-in cannot evaluate."""
+    terms, rest = [], query
+    for match in _TERM.finditer(query):
+        negated, key, value = match.groups()
+        if key not in _QUERY_FIELDS:
+            raise QueryError(f"Invalid query. The sandbox's Sentry stand-in does not search {key!r}")
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        terms.append((negated == "!", _QUERY_FIELDS[key], value))
+        rest = rest.replace(match.group(0), "", 1)
+    if rest.strip():
+        raise QueryError(f"Invalid query. The sandbox's Sentry stand-in does not evaluate {rest.strip()!r}")
+    return terms
+
+
+def _matches(record: dict[str, Any], terms: list[tuple[bool, str, str]]) -> bool:
+    return all((str(record.get(name)) == value) != negated for negated, name, value in terms)
 
 
 def _serialize_event(record: dict[str, Any], project_id: str) -> dict[str, Any]:
@@ -249,7 +322,8 @@ def create_sentry_app(
         event_id = header.get("event_id")
         return JSONResponse({"id": _normal_id(event_id)} if event_id else {})
 
-    async def event_details(request: Request) -> JSONResponse:
+    def refused(request: Request) -> JSONResponse | None:
+        """Sentry's answer to a request without the organization's token (None when it carries it)."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return _detail(401, "Authentication credentials were not provided.")
@@ -257,6 +331,11 @@ def create_sentry_app(
             return _detail(401, "Invalid token header. No credentials provided.")
         if not hmac.compare_digest(token.encode(), auth_token.encode()):
             return _detail(401, "Invalid token")
+        return None
+
+    async def event_details(request: Request) -> JSONResponse:
+        if (refusal := refused(request)) is not None:
+            return refusal
         params = request.path_params
         if params["org"] != org or params["project"] not in (project, project_id):
             return _detail(404, "The requested resource does not exist")
@@ -265,10 +344,45 @@ def create_sentry_app(
             return _detail(404, "Event not found")
         return JSONResponse(_serialize_event(record, project_id))
 
+    def in_request(params: Any) -> bool:
+        """Whether the request's projects (ids, -1 for all, or slugs) include the organization's one project."""
+        ids, slugs = params.getlist("project"), params.getlist("projectSlug")
+        if not ids and not slugs:
+            return True
+        return bool({"-1", project_id} & set(ids)) or bool({"$all", project} & set(slugs))
+
+    async def discover(request: Request) -> JSONResponse:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        if request.path_params["org"] != org:
+            return _detail(404, "The requested resource does not exist")
+        params = request.query_params
+        fields = params.getlist("field")
+        if not fields:
+            return _detail(400, "No columns selected")
+        if fields != ["count()"]:
+            return _detail(400, f"The sandbox's Sentry stand-in selects only count(), not {', '.join(fields)}")
+        try:
+            since, until = _date_range(params, time.time())
+            terms = _terms(params.get("query", ""))
+        except QueryError as error:
+            return _detail(400, str(error))
+        if not in_request(params):
+            return JSONResponse({"data": [], "meta": {"tips": {"query": "Need at least one valid project to query."}}})
+        count = sum(
+            1
+            for record in store.visible_sentry_events()
+            if since <= _event_time(record) <= until and _matches(record, terms)
+        )
+        meta = {"fields": {"count()": "integer"}, "units": {"count()": None}, "isMetricsData": False,
+                "tips": {}, "dataset": "errors"}  # fmt: skip
+        return JSONResponse({"data": [{"count()": count}], "meta": meta})
+
     return Starlette(
         routes=[
             Route("/api/{project_id}/envelope/", ingest, methods=["POST"]),
             Route("/api/{project_id}/envelope", ingest, methods=["POST"]),
             Route("/api/0/projects/{org}/{project}/events/{event_id}/", event_details, methods=["GET"]),
+            Route("/api/0/organizations/{org}/events/", discover, methods=["GET"]),
         ]
     )

@@ -36,7 +36,8 @@ class Store:
 
     alerts: every accepted alert, {'channel': 'slack'|'pagerduty', 'payload': <request JSON>, 'received_at'}.
     sentry_events: every event the Sentry ingest answered 200 for, {'event_id', 'tags', 'message', 'level',
-        'release', 'environment', 'platform', 'timestamp', 'received_at', 'visible'}; 'visible' is False when
+        'release', 'environment', 'platform', 'type' ('error' with an exception), 'timestamp', 'received_at',
+        'visible'}; 'visible' is False when
         the event was dropped after ingest (fault sentry-event-lost) and so never reaches the web API.
     razorpay_webhooks: the account's webhook entities that GET /v1/webhooks lists; add with add_razorpay_webhook.
     razorpay_deliveries: every webhook delivery the Razorpay stand-in attempted, {'event', 'event_id', 'url',
@@ -67,6 +68,11 @@ class Store:
     def record_sentry_event(self, event: dict[str, Any]) -> None:
         with self.lock:
             self.sentry_events.append(event)
+
+    def visible_sentry_events(self) -> list[dict[str, Any]]:
+        """Every event the web API shows (those lost after ingest left out)."""
+        with self.lock:
+            return [event for event in self.sentry_events if event["visible"]]
 
     def visible_sentry_event(self, event_id: str) -> dict[str, Any] | None:
         with self.lock:
