@@ -264,22 +264,35 @@ def analyse(
     failures = errors = consecutive_errors = inconclusive = 0
     canary_all: list[Sample] = []
     baseline_all: list[Sample] = []
-    for index in range(1, planned + 1):
+    index = 0
+    while index < planned:
+        index += 1
         started = clock()
         canary: list[Sample] = []
         baseline: list[Sample] = []
+        unanswered_s = 0.0  # how long the canary kept its failed probe waiting
         for path in paths:
             for _ in range(policy.requests_per_interval):
                 for target in ("canary", *baselines):
                     if target == "canary" and any(s.error for s in canary):
                         continue  # one probe error makes the interval an error: don't wait out more timeouts
-                    at_s = round(clock() - began, 3)  # when the request began
-                    taken = replace(sample(target, path), at_s=at_s)
+                    asked = clock()
+                    taken = replace(sample(target, path), at_s=round(asked - began, 3))  # when the request began
                     (canary if target == "canary" else baseline).append(taken)
+                    if target == "canary" and taken.error:
+                        unanswered_s = clock() - asked
         canary_all += canary
         baseline_all += baseline
         analysis.samples += canary + baseline
         kind, reason = classify(canary, baseline)
+        # A canary that keeps its probe waiting past the interval has left every interval it spanned unanswered
+        # (a probe timeout longer than the interval): each counts, so a silent canary is stopped within the
+        # limits' intervals plus one probe timeout, not after limit + 1 timeouts.
+        spanned = 1
+        if kind is Kind.ERROR:
+            spanned = max(1, min(planned - index + 1, int(unanswered_s / policy.interval_s + 1e-9)))
+            if spanned > 1:
+                reason = f"{reason} (no answer for {unanswered_s:.1f} s: intervals {index} to {index + spanned - 1})"
         comparison = compare(canary_all, baseline_all, paths, policy)
         analysis.comparison = comparison
         if events is not None and analysis.events_problem is None:
@@ -291,9 +304,9 @@ def analyse(
         analysis.intervals.append(interval)
         progress(progress_line(analysis, interval, canary, baseline))
         failures += kind is Kind.FAILURE
-        errors += kind is Kind.ERROR
+        errors += spanned if kind is Kind.ERROR else 0
         inconclusive += kind is Kind.INCONCLUSIVE
-        consecutive_errors = consecutive_errors + 1 if kind is Kind.ERROR else 0
+        consecutive_errors = consecutive_errors + spanned if kind is Kind.ERROR else 0
         stop = None
         if failures > policy.failure_limit:
             stop = ("failed", f"{failures} failed interval(s) (failure limit {policy.failure_limit}): {reason}")
@@ -312,12 +325,13 @@ def analyse(
         elif comparison.score is not None and comparison.score < policy.score_marginal:
             stop = ("failed", f"score {comparison.score:.0f} below marginal {policy.score_marginal:.0f} against "
                     f"the baseline: {comparison.worst()}")  # fmt: skip
+        index += spanned - 1
         if stop is not None:
             analysis.outcome, analysis.reason = stop
             analysis.reason = f"interval {index} of {planned}: {analysis.reason}"
             break
         if index < planned:
-            sleep(max(0.0, started + policy.interval_s - clock()))
+            sleep(max(0.0, started + spanned * policy.interval_s - clock()))
     else:
         score = analysis.comparison.score if analysis.comparison else None
         if score is None:

@@ -95,6 +95,57 @@ def test_consecutive_errors_stop_within_two_intervals():
     assert "2 consecutive intervals with probe errors (limit 1): 1 of 1 canary probes failed" in result.reason
 
 
+class FakeTime:
+    """The engine's clock and sleep on a timeline the test drives: a probe timeout passes without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_silent_canary_stops_within_the_limits_intervals_plus_one_probe_timeout():
+    """Interval 0.4 s, probe timeout 2 s: the first unanswered probe leaves intervals 1 to 5 without an answer,
+    which crosses the consecutive-error limit at once, instead of after a second timeout."""
+    timeline = FakeTime()
+    policy = CanaryPolicy(initial_delay_s=0, interval_s=0.4, window_s=4.0, probe_timeout_s=2.0, requests_per_interval=2)
+
+    def silent(_n):
+        timeline.now += 2.0  # the probe waits out its timeout
+        return Sample("canary", "/api/health", error="read timed out")
+
+    result = analyse(scripted(silent), ["instance-1"], PATHS, policy, sleep=timeline.sleep, clock=timeline.clock)
+    assert result.outcome == "failed"
+    assert result.reason == (
+        "interval 5 of 10: 5 consecutive intervals with probe errors (limit 1): 1 of 1 canary probes failed: "
+        "GET /api/health: read timed out (no answer for 2.0 s: intervals 1 to 5)"
+    )
+    assert result.elapsed_s <= 2 * 0.4 + 2.0
+    assert [(i.index, i.kind) for i in result.intervals] == [(1, Kind.ERROR)]
+
+
+def test_a_probe_slower_than_the_interval_that_then_answers_is_one_interval():
+    timeline = FakeTime()
+    policy = CanaryPolicy(initial_delay_s=0, interval_s=0.4, window_s=2.0, requests_per_interval=1,
+                          min_samples=3, error_limit=5, consecutive_error_limit=3)  # fmt: skip
+
+    def once_silent(n):
+        if n == 0:
+            timeline.now += 0.9
+            return Sample("canary", "/api/health", error="read timed out")
+        return healthy(n)
+
+    result = analyse(scripted(once_silent), ["instance-1"], PATHS, policy, sleep=timeline.sleep, clock=timeline.clock)
+    first = result.intervals[0]
+    assert (first.index, first.kind) == (1, Kind.ERROR)
+    assert result.intervals[1].index == 3  # intervals 1 and 2 went unanswered; sampling resumes with the third
+    assert result.outcome == "passed", result.reason
+
+
 def test_an_error_then_a_success_resets_the_consecutive_count():
     def blips(n):
         return Sample("canary", "/api/health", error="timed out") if n == 0 else healthy(n)
