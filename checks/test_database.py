@@ -7,7 +7,14 @@ import pytest
 
 from golive.outcomes import not_verified
 from golive.probes.backups import judge_retention, readable
-from golive.probes.db import inspect_connection, inspect_replication, measure_standby, sslmode_of
+from golive.probes.db import (
+    AMBIGUOUS_NAME,
+    DEFAULT_APPLICATION_NAME,
+    inspect_connection,
+    inspect_replication,
+    measure_standby,
+    sslmode_of,
+)
 from golive.probes.restore import judge_restore_record
 
 
@@ -120,6 +127,8 @@ def test_replica_lag(target_db, replica_url, database, evidence):
         )  # fmt: skip
     if report.missing:
         evidence.record("expected replicas", {"missing": list(report.missing)}, {"missing": []}, ok=False)
+    if DEFAULT_APPLICATION_NAME in database.expected_replicas:
+        evidence.record("replica names", {"warning": AMBIGUOUS_NAME})
     if not database.expected_replicas and not report.replicas and replica_url is None:
         not_verified("no replica expected (database.expected_replicas) and DATABASE_REPLICA_URL is not set")
     problems = list(report.problems)

@@ -86,6 +86,10 @@ FAULTS: dict[str, Fault] = _registry(
           ("archive_command = '/bin/true' archives nothing, expected a real archive command or library",)),
     Fault("archiver-failing", ("DB-04",), "archive_command fails: the archiver reports failures since its last success",
           ("archiver failing:", "expected no failure since the last archived segment")),
+    Fault("pitr-archive-failure-swallowed", ("DB-04",),
+          "archive_command copies to a directory that does not exist, and `|| true` reports success anyway",
+          ("archive_command = 'cp %p /nonexistent/golive-archive/%f || true' does not archive reliably: "
+           "`|| true` turns its failure into success",)),
     Fault("replica-stopped", ("POST-01",), "the streaming replica is shut down",
           ("expected replica(s) walreceiver missing from pg_stat_replication (present: none)",), stage="postlaunch"),
     Fault("replica-lagging", ("POST-01",), "the replica's replay is paused while the primary moves on two WAL segments",
