@@ -114,6 +114,21 @@ def read_only_session(url: Secret, settings: DatabaseSettings) -> Iterator[Sessi
         conn.close()
 
 
+def table_estimates(session: Session) -> dict[str, int | None]:
+    """Row estimates of the database's tables by schema.table, from its statistics: the larger of
+    pg_class.reltuples and pg_stat_user_tables.n_live_tup; None when neither knows (never analysed, no live tuple
+    counted)."""
+    rows = session.rows(
+        "select n.nspname || '.' || c.relname,"
+        " case when c.reltuples < 0 and coalesce(s.n_live_tup, 0) = 0 then null"
+        "      else greatest(coalesce(s.n_live_tup, 0), c.reltuples::bigint) end"
+        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " left join pg_stat_user_tables s on s.relid = c.oid"
+        " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+    )
+    return {str(name): None if count is None else int(count) for name, count in rows}
+
+
 # --- DB-01: TLS both ways and a read-only session ------------------------------------------------------------
 
 
