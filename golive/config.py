@@ -260,6 +260,7 @@ class DirectoryBackups(_Section):
     path: Path
     pattern: str = "*"
     date_from: Literal["name", "mtime"] = "name"
+    verify: Literal["full", "toc"] = "full"  # DB-02: pg_restore reads all of the latest dump, or its TOC only
 
     @property
     def where(self) -> str:
@@ -284,6 +285,7 @@ class S3Backups(_AwsService):
     prefix: str = ""
     pattern: str = "*"
     date_from: Literal["name", "last_modified"] = "name"
+    verify: Literal["full", "toc"] = "full"  # "full" downloads the whole latest object on every run
 
     @property
     def where(self) -> str:
