@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from golive.config import RdsBackups, S3Backups
 from golive.outcomes import ProbeError
 from golive.probes.backups import (
-    FULL,
-    LIST,
     Backup,
     Inventory,
     Readability,
     dated,
     dump_problem,
+    list_then_read,
     pg_restore_verdict,
     pg_tool,
 )
@@ -111,11 +110,7 @@ def s3_readable(backup: Backup, source: S3Backups, timeout_s: float) -> Readabil
     """pg_restore on the object, streamed from S3 (custom and tar formats): --list first, which reads the table of
     contents and leaves, so only the head is downloaded; then, with ``verify = "full"`` (the default), a second
     download of the whole object read through as a restore would (its cost: the object's size in transfer)."""
-    listed = _stream(backup, source, LIST, timeout_s)
-    if not listed.ok or source.verify == "toc":
-        return listed
-    read = _stream(backup, source, FULL, timeout_s)
-    return Readability(True, f"{listed.detail}, all data read", FULL) if read.ok else read
+    return list_then_read(lambda probe: _stream(backup, source, probe, timeout_s), source.verify)
 
 
 def _stream(backup: Backup, source: S3Backups, probe: str, timeout_s: float) -> Readability:

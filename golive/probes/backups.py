@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -212,15 +213,20 @@ class Readability:
     expected: str = "a readable dump"
 
 
-def check_readable(backup: Backup, timeout_s: float, verify: str = "full") -> Readability:
-    """Whether pg_restore reads the dump (custom, tar or directory format): its table of contents, then, with
-    ``verify = "full"``, all of its data, each run within timeout_s. A dump cut short after its table of contents
-    passes the first and fails the second."""
-    listed = _pg_restore_file(LIST, backup.location, timeout_s)
+def list_then_read(run: Callable[[str], Readability], verify: str) -> Readability:
+    """``run`` pg_restore --list, then, with ``verify = "full"``, pg_restore -f /dev/null: the first failure, or
+    what both read. A dump cut short after its table of contents passes the first and fails the second."""
+    listed = run(LIST)
     if not listed.ok or verify == "toc":
         return listed
-    read = _pg_restore_file(FULL, backup.location, timeout_s)
+    read = run(FULL)
     return Readability(True, f"{listed.detail}, all data read", FULL) if read.ok else read
+
+
+def check_readable(backup: Backup, timeout_s: float, verify: str = "full") -> Readability:
+    """Whether pg_restore reads the dump file or directory (custom, tar or directory format), each run within
+    timeout_s (see :func:`list_then_read`)."""
+    return list_then_read(lambda probe: _pg_restore_file(probe, backup.location, timeout_s), verify)
 
 
 def _pg_restore_file(probe: str, location: str, timeout_s: float) -> Readability:
