@@ -299,7 +299,7 @@ def _reaches(value: str, servers: set[tuple[str, str]], password: str | None) ->
     host:port of the target, or is a URL or conninfo naming one of the target's servers (port 5432 when unsaid)."""
     if password and len(password) >= MIN_SCAN_LENGTH and password in value:
         return True
-    if any(f"{host}:{port}" in value for host, port in servers):
+    if any(f"{host}:{port}" in value.lower() for host, port in servers):  # host names are case-insensitive
         return True
     try:
         params = conninfo_to_dict(value)

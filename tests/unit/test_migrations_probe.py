@@ -479,7 +479,7 @@ def test_the_command_environment_is_an_allowlist_with_the_copy_as_its_database(s
     "value",
     ["postgresql://app:other@db.prod.internal/app",  # the target's host, its port left out (5432)
      "host=db.prod.internal user=migrator",  # a conninfo
-     "jdbc:postgresql://db.prod.internal:5432/app",  # host:port inside a longer value
+     "jdbc:postgresql://DB.PROD.INTERNAL:5432/app",  # host:port inside a longer value, in capitals
      "Pr0dPassw0rd"],  # the password alone
 )  # fmt: skip
 def test_a_passed_variable_that_could_reach_the_target_is_refused(scratch, value):
