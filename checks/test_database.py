@@ -6,8 +6,15 @@ from datetime import UTC, datetime
 import pytest
 
 from golive.outcomes import not_verified
-from golive.probes.backups import judge_retention, readable
-from golive.probes.db import inspect_connection, inspect_replication, measure_standby, sslmode_of
+from golive.probes.backups import judge_latest, judge_retention
+from golive.probes.db import (
+    AMBIGUOUS_NAME,
+    DEFAULT_APPLICATION_NAME,
+    inspect_connection,
+    inspect_replication,
+    measure_standby,
+    sslmode_of,
+)
 from golive.probes.restore import judge_restore_record
 
 
@@ -25,32 +32,14 @@ def test_database_tls_and_read_only(target_db, database_url, database, evidence)
 
 @pytest.mark.preflight
 @pytest.mark.item("DB-02")
-def test_latest_backup_fresh_and_readable(backups, database, evidence):
-    """The latest nightly backup is younger than database.backup_max_age_h and can be restored (pg_restore reads
-    a dump; RDS reports a snapshot available; pgBackRest took it without errors and its stanza is ok)."""
+def test_latest_backup_fresh_and_readable(backups, latest_restorable, database, evidence):
+    """The latest nightly backup was taken in the past, less than database.backup_max_age_h ago, and can be restored
+    (pg_restore reads all of a dump, or its table of contents with verify = "toc"; RDS reports a snapshot
+    available; pgBackRest took it without errors and its stanza is ok)."""
     limit = database.backup_max_age_h
-    if backups.problems:
-        evidence.record(f"backup source {backups.where}", {"problems": list(backups.problems)}, {"problems": []},
-                        ok=False)  # fmt: skip
-    assert not backups.problems, "; ".join(backups.problems)
-    assert backups.backups, f"no backups found in {backups.where}; expected one younger than {limit:g} h"
-    latest = backups.backups[-1]
-    age = latest.age_h(datetime.now(UTC))
-    restorable = readable(latest, database.backups, database.tool_timeout_s)
-    evidence.record(
-        f"latest backup {latest.location}",
-        {"taken_at": latest.taken_at.isoformat(timespec="seconds"), "age_h": round(age, 1), "size": latest.size,
-         restorable.probe: restorable.detail},
-        {"age_h": f"<= {limit:g}", restorable.probe: restorable.expected},
-        ok=age <= limit and restorable.ok,
-    )  # fmt: skip
-    assert age <= limit, (
-        f"latest backup {latest.name} in {backups.where} is {age:.1f} h old "
-        f"(taken {latest.taken_at:%Y-%m-%d %H:%M} UTC), limit {limit:g} h"
-    )
-    assert restorable.ok, (
-        f"latest backup {latest.name} is not {restorable.expected}: {restorable.probe}: {restorable.detail}"
-    )
+    report = judge_latest(backups, datetime.now(UTC), latest_restorable, limit, f"limit {limit:g} h")
+    evidence.record(report.subject, report.measured, report.expected, ok=not report.problems)
+    assert not report.problems, "; ".join(report.problems)
 
 
 @pytest.mark.preflight
@@ -86,21 +75,14 @@ def test_restore_drill_recent(restore_record, database, evidence):
 
 @pytest.mark.preflight
 @pytest.mark.item("LIVE-02")
-def test_final_backup_before_launch(backups, database, evidence):
-    """A backup was taken within the pre-launch window (database.prelaunch_window_h)."""
+def test_final_backup_before_launch(backups, latest_restorable, database, evidence):
+    """A backup was taken within the pre-launch window (database.prelaunch_window_h), and it can be restored (as
+    DB-02 reads it), from a source with nothing wrong with itself."""
     window = database.prelaunch_window_h
-    assert backups.backups, f"no backups found in {backups.where}; expected one within the last {window:g} h"
-    latest = backups.backups[-1]
-    age = latest.age_h(datetime.now(UTC))
-    evidence.record(
-        f"latest backup {latest.location}",
-        {"taken_at": latest.taken_at.isoformat(timespec="seconds"), "age_h": round(age, 1)},
-        {"age_h": f"<= {window:g}"}, ok=age <= window,
-    )  # fmt: skip
-    assert age <= window, (
-        f"latest backup {latest.name} is {age:.1f} h old (taken {latest.taken_at:%Y-%m-%d %H:%M} UTC); "
-        f"expected one within the pre-launch window of {window:g} h"
-    )
+    limit = f"expected one within the pre-launch window of {window:g} h"
+    report = judge_latest(backups, datetime.now(UTC), latest_restorable, window, limit)
+    evidence.record(report.subject, report.measured, report.expected, ok=not report.problems)
+    assert not report.problems, "; ".join(report.problems)
 
 
 @pytest.mark.postlaunch
@@ -120,6 +102,8 @@ def test_replica_lag(target_db, replica_url, database, evidence):
         )  # fmt: skip
     if report.missing:
         evidence.record("expected replicas", {"missing": list(report.missing)}, {"missing": []}, ok=False)
+    if DEFAULT_APPLICATION_NAME in database.expected_replicas:
+        evidence.record("replica names", {"warning": AMBIGUOUS_NAME})
     if not database.expected_replicas and not report.replicas and replica_url is None:
         not_verified("no replica expected (database.expected_replicas) and DATABASE_REPLICA_URL is not set")
     problems = list(report.problems)

@@ -260,6 +260,7 @@ class DirectoryBackups(_Section):
     path: Path
     pattern: str = "*"
     date_from: Literal["name", "mtime"] = "name"
+    verify: Literal["full", "toc"] = "full"  # DB-02: pg_restore reads all of the latest dump, or its TOC only
 
     @property
     def where(self) -> str:
@@ -284,6 +285,7 @@ class S3Backups(_AwsService):
     prefix: str = ""
     pattern: str = "*"
     date_from: Literal["name", "last_modified"] = "name"
+    verify: Literal["full", "toc"] = "full"  # "full" downloads the whole latest object on every run
 
     @property
     def where(self) -> str:
@@ -370,6 +372,7 @@ class MigrationSettings(_Section):
     command: str | None = None
     command_cwd: Path | None = None
     command_timeout_s: PositiveFloat = 300.0
+    command_env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=list)
     applied_table: str | None = None
     applied_column: str = "name"
     seed_rows: bool = False
@@ -389,6 +392,14 @@ class MigrationSettings(_Section):
             if not words:
                 raise ValueError("command is empty")
         return command
+
+    @field_validator("command_env")
+    @classmethod
+    def _not_the_copys(cls, names: list[str]) -> list[str]:
+        ours = [name for name in names if name == "DATABASE_URL" or name.startswith("PG")]
+        if ours:
+            raise ValueError(f"{', '.join(ours)}: DATABASE_URL and PG* are set to the copy, not passed")
+        return names
 
     @model_validator(mode="after")
     def _a_source(self) -> MigrationSettings:

@@ -2,7 +2,9 @@
 
 Where it restores: a temporary local PostgreSQL (golive.scratch) by default; with ``RESTORE_TARGET_URL`` set, a
 staging server, where the drill creates a database of its own with a unique name (``golive_restore_<UTC time>_<6
-hex>``; the URL's role needs CREATEDB) and drops it afterwards, also when the drill fails. Sanity checks, with
+hex>``; the URL's role needs CREATEDB) and drops it afterwards, also when the drill fails. Before it creates anything
+there, in every tier, it refuses a staging server that is DATABASE_URL's (:func:`production_check`), and records
+the refusal as a failed drill. Sanity checks, with
 tables named ``schema.table`` (a bare name is in ``public``): every table in ``database.restore_tables`` exists and
 is not empty, and its row count is within ``database.restore_row_tolerance`` of the source's statistics
 (``pg_class.reltuples`` / ``pg_stat_user_tables.n_live_tup`` read over DATABASE_URL in a read-only session, when it
@@ -25,12 +27,12 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from golive.config import DatabaseSettings, Environment, PgbackrestBackups, RdsBackups, S3Backups, Variables
 from golive.outcomes import ProbeError
 from golive.probes.backups import Backup, inventory, pg_restore
-from golive.probes.db import describe_db_error, read_only_session, server_of
+from golive.probes.db import conninfo_of, describe_db_error, read_only_session, server_of, table_estimates
 from golive.probes.restore import write_record
 from golive.scratch import ScratchPostgres
 from golive.secrets import Secret
@@ -86,10 +88,7 @@ def drill_database_name(now: datetime) -> str:
 def staging_target(url: Secret, settings: DatabaseSettings) -> Iterator[Target]:
     """A fresh database on the staging server, dropped on the way out (whatever happened inside); ProbeError,
     naming the variable and the server, when it cannot be created or dropped."""
-    try:
-        params = conninfo_to_dict(url.reveal())
-    except psycopg.ProgrammingError:
-        raise ProbeError(f"{url.name} is not a valid PostgreSQL URL or conninfo") from None
+    params = conninfo_of(url)
     given = params.pop("password", None)
     password = str(given) if given else None
     name = drill_database_name(datetime.now(UTC))
@@ -113,35 +112,37 @@ def staging_target(url: Secret, settings: DatabaseSettings) -> Iterator[Target]:
               sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))  # fmt: skip
 
 
-def refuse_production_server(staging: Secret, production: Secret | None) -> None:
-    """ProbeError when the staging URL names the server DATABASE_URL names: the drill creates and drops databases
-    on its target, which must never be the production server."""
+_IDENTITY = "select system_identifier::text from pg_control_system()"
+
+
+def production_check(staging: Secret, production: Secret | None, settings: DatabaseSettings) -> str:
+    """That the staging server is not the production server, by the servers' identity: the system identifier
+    of the cluster each URL reaches (pg_control_system(), read in read-only sessions), which no host name, address,
+    alias or proxy changes. ProbeError when they are the same (a physical copy of production, made by
+    pg_basebackup or from a snapshot, shares it and is refused as well); what was found, for the record."""
     if production is None:
-        return
-    same = server_of(staging).rsplit("/", 1)[0] == server_of(production).rsplit("/", 1)[0]
-    if same and server_of(staging) != staging.name:
+        return f"not made: DATABASE_URL is unset, so {staging.name}'s server could not be compared with production's"
+    identities = []
+    for url in (staging, production):
+        with read_only_session(url, settings) as session:
+            identities.append(str(session.row(_IDENTITY)[0]))
+    ours, theirs = identities
+    if ours == theirs:
         raise ProbeError(
-            f"{staging.name} names the production server {server_of(production).rsplit('/', 1)[0]} (as DATABASE_URL "
-            "does): the drill creates and drops a database on its target; point it at a staging server"
+            f"{staging.name} reaches the production server: its system identifier {ours} is DATABASE_URL's (the "
+            "same cluster, or a physical copy of it); the drill creates and drops a database on its target, so it "
+            "refuses; point it at a staging server"
         )
+    return f"{staging.name}'s server is not DATABASE_URL's (system identifier {ours}, production's {theirs})"
 
 
 def _source_estimates(env: Environment, variables: Variables) -> dict[str, int | None] | None:
-    """Row estimates by schema.table from the source's statistics (None: unknown, never analyzed and no live
-    tuples counted); None without DATABASE_URL."""
+    """Row estimates by schema.table from the source's statistics; None without DATABASE_URL."""
     url = variables.secret("DATABASE_URL")
     if url is None:
         return None
     with read_only_session(url, env.database) as session:
-        rows = session.rows(
-            "select n.nspname, c.relname,"
-            " case when c.reltuples < 0 and coalesce(s.n_live_tup, 0) = 0 then null"
-            "      else greatest(coalesce(s.n_live_tup, 0), c.reltuples::bigint) end"
-            " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-            " left join pg_stat_user_tables s on s.relid = c.oid"
-            " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
-        )
-    return {f"{schema}.{name}": None if count is None else int(count) for schema, name, count in rows}
+        return table_estimates(session)
 
 
 def run_drill(env: Environment, variables: Variables, record_path: Path | None = None) -> DrillResult:
@@ -171,9 +172,10 @@ def run_drill(env: Environment, variables: Variables, record_path: Path | None =
     }
     problems: list[str] = []
     staging = variables.secret(TARGET_VARIABLE)
-    if staging is not None and env.tier == "production":
-        refuse_production_server(staging, variables.secret("DATABASE_URL"))
     try:
+        if staging is not None:  # before anything is created on it: in every tier
+            record["target"] = f"staging {server_of(staging)}"
+            record["production_check"] = production_check(staging, variables.secret("DATABASE_URL"), settings)
         with staging_target(staging, settings) if staging else scratch_target() as target:
             record["target"] = target.description
             problems += _restore_and_check(target, latest, env, variables, record)
@@ -297,6 +299,8 @@ def command(env_ref: str | None, record: str | None, root: Path) -> int:
         return 1
     r = result.record
     print(f"golive restore-drill: restored {r['backup']} into {r.get('target', 'nothing')} in {r['duration_s']} s")
+    if "production_check" in r:
+        print(f"  production check: {r['production_check']}")
     if "checked" in r:
         print(f"  checked: {r['checked']}")
     for check in r["checks"]:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 MASK = "****"
 # Values shorter than this are not scanned for: they would match ordinary text (and ENV-02 flags them).
@@ -67,7 +67,9 @@ class Secret:
 def url_secrets(url: str) -> set[str]:
     """The parts of a URL that are secret on their own: the password, a long user name without a password (a
     Sentry DSN's key), and long path segments (a Slack webhook's token), also percent-decoded. Parsed
-    leniently: a malformed URL is still a secret."""
+    leniently: a malformed URL is still a secret. A PostgreSQL URL's password is also taken as libpq reads it, as
+    urlsplit does and as written up to the last '@' before the query: with an unencoded '@', '/', '?' or '#' in it,
+    they differ, and each reading is secret."""
     _scheme, sep, rest = url.strip().partition("://")
     if not sep:
         return set()
@@ -77,7 +79,41 @@ def url_secrets(url: str) -> set[str]:
     if password or len(user) < MIN_SEGMENT:
         user = ""  # a user name beside a password is a name; alone and long it is the key (a Sentry DSN's)
     segments = [segment for segment in tail.partition("?")[0].split("/") if len(segment) >= MIN_SEGMENT]
-    return {form for part in (user, password, *segments) if part for form in (part, unquote(part))}
+    readings = _postgres_passwords(url) - {None}
+    return {form for part in (user, password, *segments, *readings) if part for form in (part, unquote(part))}
+
+
+def _postgres_passwords(url: str) -> set[str | None]:
+    """The passwords a PostgreSQL URL can be read to hold (empty for another URL): libpq's (it splits at the
+    first '@', and a '/' before any '@' ends the user part), urlsplit's (the authority ends at the first '/', '?'
+    or '#', split at its last '@') and the writer's (up to the last '@' before the query), percent-decoded; None
+    for a reading without a password."""
+    text = url.strip()
+    if not text.startswith(("postgres://", "postgresql://")):
+        return set()
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        libpq = conninfo_to_dict(text).get("password")
+    except ProgrammingError:
+        libpq = None
+    parser = urlsplit(text).password
+    writer = text.partition("://")[2].partition("?")[0].rpartition("@")[0].partition(":")[2]
+    return {None if libpq is None else str(libpq), *(unquote(p) if p else None for p in (parser, writer))}
+
+
+MISREAD = (
+    "password not percent-encoded (write @ as %40, / as %2F, ? as %3F, # as %23): libpq would take part of it "
+    "for the host, port or database"
+)
+
+
+def password_misread(url: str) -> bool:
+    """Whether libpq would read a PostgreSQL URL's password differently from how it is written: an unencoded
+    '@', '/', '?' or '#' in it moves part of the password into the host, port or database (which messages then
+    show) and the rest is sent as the password."""
+    return len(_postgres_passwords(url)) > 1
 
 
 def _b64_fragments(raw: bytes) -> set[str]:

@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from golive.config import RdsBackups, S3Backups
 from golive.outcomes import ProbeError
-from golive.probes.backups import Backup, Inventory, Readability, list_archive, pg_tool, stamp_from_name
+from golive.probes.backups import (
+    Backup,
+    Inventory,
+    Readability,
+    dated,
+    dump_problem,
+    list_then_read,
+    pg_restore_verdict,
+    pg_tool,
+)
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -86,10 +95,10 @@ def s3_inventory(source: S3Backups) -> Inventory:
                 name = key.rsplit("/", 1)[-1]
                 if not name or not fnmatch.fnmatchcase(name, source.pattern):
                     continue
-                taken = stamp_from_name(name) if source.date_from == "name" else None
-                if taken is None:
-                    taken = entry["LastModified"].astimezone(UTC)
-                backups.append(Backup(name, taken, f"s3://{source.bucket}/{key}", int(entry["Size"])))
+                taken = dated(name, entry["LastModified"].astimezone(UTC), source.date_from)
+                size = int(entry["Size"])
+                backups.append(Backup(name, taken, f"s3://{source.bucket}/{key}", size,
+                                      problem=dump_problem(name, size)))  # fmt: skip
     return Inventory(source.where, sorted(backups, key=lambda b: b.taken_at))
 
 
@@ -98,16 +107,23 @@ def _key(backup: Backup, source: S3Backups) -> str:
 
 
 def s3_readable(backup: Backup, source: S3Backups, timeout_s: float) -> Readability:
-    """pg_restore --list on the object, streamed: pg_restore reads the archive's table of contents and leaves,
-    so only the head of a large dump is downloaded (custom and tar formats)."""
+    """pg_restore on the object, streamed from S3 (custom and tar formats): --list first, which reads the table of
+    contents and leaves, so only the head is downloaded; then, with ``verify = "full"`` (the default), a second
+    download of the whole object read through as a restore would (its cost: the object's size in transfer)."""
+    return list_then_read(lambda probe: _stream(backup, source, probe, timeout_s), source.verify)
+
+
+def _stream(backup: Backup, source: S3Backups, probe: str, timeout_s: float) -> Readability:
+    """Run ``probe`` (a pg_restore command line) on the object's body, fed to its stdin."""
     s3 = client("s3", source)
     with aws_errors(backup.location):
         body = s3.get_object(Bucket=source.bucket, Key=_key(backup, source))["Body"]
     read_end, write_end = os.pipe()  # pg_restore's stdin; a pipe of our own, since communicate() closes stdin
     try:
         process = subprocess.Popen(
-            [pg_tool("pg_restore"), "--list"], stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+            [pg_tool("pg_restore"), *probe.split()[1:]], stdin=read_end, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
     except OSError:
         os.close(write_end)
         body.close()
@@ -121,13 +137,13 @@ def s3_readable(backup: Backup, source: S3Backups, timeout_s: float) -> Readabil
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        return Readability(False, 0, 0, f"pg_restore --list did not finish within {timeout_s:g} s")
+        return Readability(False, f"did not finish within {timeout_s:g} s", probe)
     finally:
         body.close()
         feed.join(timeout=timeout_s)
     if feed.error is not None and process.returncode != 0:
-        return Readability(False, 0, 0, f"reading {backup.location}: {feed.error}")
-    return list_archive(process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+        return Readability(False, f"reading {backup.location}: {feed.error}", probe)
+    return pg_restore_verdict(probe, process.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
 class _Feed(threading.Thread):
@@ -199,9 +215,11 @@ def rds_inventory(source: RdsBackups) -> Inventory:
                 taken = snapshot.get("SnapshotCreateTime")
                 if taken is None:  # still being created
                     continue
+                status = str(snapshot.get("Status", "?"))
                 backups.append(Backup(
                     str(snapshot["DBSnapshotIdentifier"]), taken.astimezone(UTC), str(snapshot["DBSnapshotArn"]),
-                    int(snapshot.get("AllocatedStorage", 0)) * GIB, str(snapshot.get("Status", "?")),
+                    int(snapshot.get("AllocatedStorage", 0)) * GIB, status,
+                    None if status == "available" else f"{status!r}, expected 'available'",
                 ))  # fmt: skip
     return Inventory(source.where, sorted(backups, key=lambda b: b.taken_at),
                      retention_setting_days=instance.retention_days, kept_since=instance.created)  # fmt: skip
@@ -209,9 +227,7 @@ def rds_inventory(source: RdsBackups) -> Inventory:
 
 def snapshot_readable(backup: Backup) -> Readability:
     """An RDS snapshot is restorable when RDS reports it available (it is physical: pg_restore does not apply)."""
-    if backup.status == "available":
-        return Readability(True, 0, 0, "available", "status", RESTORABLE)
-    return Readability(False, 0, 0, f"{backup.status!r}, expected 'available'", "status", RESTORABLE)
+    return Readability(backup.problem is None, backup.problem or "available", "status", RESTORABLE)
 
 
 @dataclass(frozen=True)

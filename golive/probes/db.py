@@ -11,6 +11,7 @@ import itertools
 import math
 import shlex
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from golive.config import DatabaseSettings
 from golive.outcomes import ProbeError
-from golive.secrets import Secret
+from golive.secrets import MISREAD, Secret, password_misread
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -39,20 +40,29 @@ def describe_db_error(error: psycopg.Error) -> str:
     return first
 
 
-def sslmode_of(url: Secret) -> str:
-    """The sslmode DATABASE_URL asks for (libpq's default, prefer, when it names none)."""
+def conninfo_of(url: Secret) -> dict[str, Any]:
+    """libpq's reading of a PostgreSQL URL or conninfo; ProbeError naming the variable (never its value) when it
+    is neither, or when libpq would read its password other than as written (golive then connects nowhere)."""
     try:
         params = conninfo_to_dict(url.reveal())
     except psycopg.ProgrammingError:
         raise ProbeError(f"{url.name} is not a valid PostgreSQL URL or conninfo") from None
-    return str(params.get("sslmode") or "prefer")
+    if password_misread(url.reveal()):
+        raise ProbeError(f"{url.name}: {MISREAD}")
+    return params
+
+
+def sslmode_of(url: Secret) -> str:
+    """The sslmode DATABASE_URL asks for (libpq's default, prefer, when it names none)."""
+    return str(conninfo_of(url).get("sslmode") or "prefer")
 
 
 def server_of(url: Secret) -> str:
-    """host:port/dbname of a PostgreSQL URL, or its variable name when it cannot be parsed (never the password)."""
+    """host:port/dbname of a PostgreSQL URL, or its variable name when it cannot be parsed or its password is
+    misread (then the host may hold part of the password): never the password."""
     try:
-        params = conninfo_to_dict(url.reveal())
-    except psycopg.ProgrammingError:
+        params = conninfo_of(url)
+    except ProbeError:
         return url.name
     return f"{params.get('host', 'localhost')}:{params.get('port', '5432')}/{params.get('dbname', '')}"
 
@@ -83,7 +93,9 @@ class Session:
 def read_only_session(url: Secret, settings: DatabaseSettings) -> Iterator[Session]:
     """A read-only, autocommit session on url within the configured connect and statement timeouts."""
     where = server_of(url)
-    options = f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
+    ours = f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms}"
+    given = conninfo_of(url).get("options")
+    options = f"{given} {ours}" if given else ours  # the URL's own options kept; ours last, so they win
     started = time.perf_counter()
     try:
         conn = psycopg.connect(
@@ -93,8 +105,6 @@ def read_only_session(url: Secret, settings: DatabaseSettings) -> Iterator[Sessi
             options=options,
             application_name="golive",
         )
-    except psycopg.ProgrammingError:
-        raise ProbeError(f"{url.name} is not a valid PostgreSQL URL or conninfo") from None
     except psycopg.Error as error:
         raise ProbeError(f"{url.name} at {where}: {describe_db_error(error)}") from None
     connect_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -102,6 +112,21 @@ def read_only_session(url: Secret, settings: DatabaseSettings) -> Iterator[Sessi
         yield Session(url.name, where, conn, connect_ms)
     finally:
         conn.close()
+
+
+def table_estimates(session: Session) -> dict[str, int | None]:
+    """Row estimates of the database's tables by schema.table, from its statistics: the larger of
+    pg_class.reltuples and pg_stat_user_tables.n_live_tup; None when neither knows (never analysed, no live tuple
+    counted)."""
+    rows = session.rows(
+        "select n.nspname || '.' || c.relname,"
+        " case when c.reltuples < 0 and coalesce(s.n_live_tup, 0) = 0 then null"
+        "      else greatest(coalesce(s.n_live_tup, 0), c.reltuples::bigint) end"
+        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " left join pg_stat_user_tables s on s.relid = c.oid"
+        " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+    )
+    return {str(name): None if count is None else int(count) for name, count in rows}
 
 
 # --- DB-01: TLS both ways and a read-only session ------------------------------------------------------------
@@ -206,6 +231,62 @@ _NOOP_PROGRAMS = frozenset({"true", ":"})
 _PRINTERS = frozenset({"echo", "printf"})
 
 
+@dataclass(frozen=True)
+class _Simple:
+    """One simple command of a shell line: the separator before it, its words (variable assignments dropped,
+    the program by its base name), the separator after it."""
+
+    before: str
+    words: list[str]
+    after: str
+
+    @property
+    def program(self) -> str:
+        return self.words[0].rsplit("/", 1)[-1]
+
+    @property
+    def succeeds_doing_nothing(self) -> bool:
+        """``true``, ``:``, ``exit 0``, or ``echo``/``printf`` writing only to the archiver's log (no redirection,
+        no pipe)."""
+        if self.program == "exit":
+            return self.words[1:] in ([], ["0"])
+        redirected = any(set(w) <= set("<>&|0123456789") and ("<" in w or ">" in w) for w in self.words)
+        return self.program in _NOOP_PROGRAMS or (self.program in _PRINTERS and not redirected and self.after != "|")
+
+    @property
+    def exits_zero(self) -> bool:
+        """``exit 0``: the shell ends there, successfully (a bare ``exit`` keeps the last command's status)."""
+        return self.program == "exit" and self.words[1:] == ["0"]
+
+    @property
+    def returns_zero(self) -> bool:
+        """Whatever came before: ``true``, ``:``, ``exit 0``, ``echo``/``printf`` (wherever they write)."""
+        return self.program in _NOOP_PROGRAMS or self.program in _PRINTERS or self.exits_zero
+
+
+def _simple_commands(command: str) -> list[_Simple] | None:
+    """The simple commands of a shell line, in order (None when it does not split: unbalanced quotes)."""
+    lexer = shlex.shlex(command.replace("\n", ";"), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return None
+    found: list[_Simple] = []
+    before, segment = ";", []
+    for token in [*tokens, ";"]:
+        if token not in _SEPARATORS:
+            segment.append(token)
+            continue
+        words = list(itertools.dropwhile(lambda word: "=" in word and not word.startswith("="), segment))
+        if words:
+            found.append(_Simple(before, words, token))
+        if token not in "()":
+            before = token
+        segment = []
+    return found
+
+
 def archive_command_is_noop(command: str) -> bool:
     """Whether an archive_command archives nothing: it is empty, or every command it runs (up to an ``exit 0``) is
     ``true``, ``:`` or ``exit 0`` (by name or path: ``/bin/true %p``), or ``echo``/``printf`` writing only to the
@@ -213,29 +294,30 @@ def archive_command_is_noop(command: str) -> bool:
     text = command.strip()
     if text in ("", "(disabled)"):
         return True
-    lexer = shlex.shlex(text.replace("\n", ";"), posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    try:
-        tokens = list(lexer)
-    except ValueError:  # unbalanced quotes: the shell fails it, and pg_stat_archiver shows the failures
+    simple = _simple_commands(text)
+    if simple is None:  # unbalanced quotes: the shell fails it, and pg_stat_archiver shows the failures
         return False
-    segment: list[str] = []
-    for token in [*tokens, ";"]:
-        if token not in _SEPARATORS:
-            segment.append(token)
-            continue
-        words = list(itertools.dropwhile(lambda word: "=" in word and not word.startswith("="), segment))
-        segment = []
-        if not words:
-            continue
-        program = words[0].rsplit("/", 1)[-1]
-        if program == "exit" and words[1:] in ([], ["0"]):
+    for step in simple:
+        if step.program == "exit" and step.succeeds_doing_nothing:
             return True
-        redirected = any(set(word) <= set("<>&|0123456789") and ("<" in word or ">" in word) for word in words)
-        printer = program in _PRINTERS and not redirected and token != "|"
-        if program not in _NOOP_PROGRAMS and not printer:
+        if not step.succeeds_doing_nothing:
             return False
     return True
+
+
+def archive_failure_swallowed(command: str) -> str | None:
+    """The part of an archive_command that turns a failed copy into success (None when nothing does): ``true``,
+    ``:``, ``echo`` or ``printf`` after ``||``, ``;`` or ``|`` at the end (``cp %p /wal/%f || true``, ``...; true``,
+    ``... || echo failed``), or an ``exit 0`` after ``;``, ``||`` or ``|`` anywhere (``...; exit 0``). PostgreSQL
+    then takes a segment it failed to copy as archived, and recycles it."""
+    simple = _simple_commands(command.strip())
+    if not simple:
+        return None
+    for index, step in enumerate(simple[1:], 1):
+        last = index == len(simple) - 1
+        if step.before in (";", "||", "|") and step.returns_zero and (step.exits_zero or last):
+            return f"{step.before} {' '.join(step.words)}"
+    return None
 
 
 _ARCHIVING = """
@@ -280,6 +362,11 @@ def judge_archiving(report: ArchivingReport, settings: DatabaseSettings) -> tupl
         problems.append(f"archive_mode = {mode}, expected on")
     elif not report.settings["archive_library"] and archive_command_is_noop(command):
         problems.append(f"archive_command = {command!r} archives nothing, expected a real archive command or library")
+    elif not report.settings["archive_library"] and (swallowed := archive_failure_swallowed(command)):
+        problems.append(
+            f"archive_command = {command!r} does not archive reliably: `{swallowed}` turns its failure into "
+            "success, so PostgreSQL recycles WAL it failed to copy; expected the command's own exit status"
+        )
     if problems:
         return tuple(problems)
     if report.last_failed_time is not None and (
@@ -320,6 +407,24 @@ class ReplicationReport:
     problems: tuple[str, ...] = field(default=())
 
 
+DEFAULT_APPLICATION_NAME = "walreceiver"  # what every standby reports unless primary_conninfo names it
+AMBIGUOUS_NAME = (
+    f"{DEFAULT_APPLICATION_NAME} is every standby's default application_name: give each standby its own "
+    "(application_name in its primary_conninfo) so that each is expected by name"
+)
+
+
+def missing_replicas(expected: list[str], present: list[str]) -> tuple[str, ...]:
+    """The expected replicas pg_stat_replication lacks, counted per name: a name expected twice needs two rows
+    (two standbys both named walreceiver, one of them down, is one missing)."""
+    want, have = Counter(expected), Counter(present)
+    return tuple(
+        name if want[name] == 1 else f"{name} ({want[name]} expected, {have[name]} present)"
+        for name in want
+        if have[name] < want[name]
+    )
+
+
 def inspect_replication(session: Session, settings: DatabaseSettings) -> ReplicationReport:
     """pg_stat_replication on the primary: every expected replica streaming, lag in seconds and bytes in bounds.
 
@@ -335,11 +440,10 @@ def inspect_replication(session: Session, settings: DatabaseSettings) -> Replica
         Replica(name, client, state, sync, float(lag_s or 0.0), int(lag_bytes) if lag_bytes is not None else -1)
         for name, client, state, sync, lag_s, lag_bytes in rows
     )  # fmt: skip
-    names = {r.name for r in replicas}
-    missing = tuple(name for name in settings.expected_replicas if name not in names)
+    missing = missing_replicas(settings.expected_replicas, [r.name for r in replicas])
     problems = []
     if missing:
-        present = ", ".join(sorted(names)) or "none"
+        present = ", ".join(r.name for r in replicas) or "none"
         problems.append(
             f"expected replica(s) {', '.join(missing)} missing from pg_stat_replication (present: {present})"
         )

@@ -146,14 +146,16 @@ def _status_problems(stanza: _Stanza, where: str) -> tuple[str, ...]:
 
 def _backup(backup: _Backup, stanza: str) -> Backup:
     repo = backup.database.repo_key if backup.database else 1
+    problem = None
     if backup.error:
         where = f" in {', '.join(backup.error_list)}" if backup.error_list else ""
         status = f"true (page checksum errors{where})"
+        problem = f"taken with errors: {status}"
     else:
         status = "false" if backup.error is False else "not reported"
     return Backup(
         backup.label, datetime.fromtimestamp(backup.timestamp.stop, UTC),
-        f"pgBackRest {stanza} repo{repo} {backup.type} backup {backup.label}", backup.info.size, status,
+        f"pgBackRest {stanza} repo{repo} {backup.type} backup {backup.label}", backup.info.size, status, problem,
     )  # fmt: skip
 
 
@@ -166,5 +168,4 @@ def inventory(source: PgbackrestBackups) -> Inventory:
 
 def readable(backup: Backup) -> Readability:
     """A pgBackRest backup is restorable unless pgBackRest recorded errors while taking it (the error flag)."""
-    ok = backup.status is None or not backup.status.startswith("true")
-    return Readability(ok, 0, 0, backup.status or "not reported", PROBE, EXPECTED)
+    return Readability(backup.problem is None, backup.status or "not reported", PROBE, EXPECTED)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from golive.config import OPTIONAL_VARIABLES, PUBLIC_VARIABLES, Credential, Environment, Variables
-from golive.secrets import MIN_SCAN_LENGTH, Secret
+from golive.secrets import MIN_SCAN_LENGTH, MISREAD, Secret, password_misread
 
 RAZORPAY_KEY_ID = re.compile(r"^rzp_(live|test)_[A-Za-z0-9]{14}$")
 SENTRY_KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -59,6 +59,8 @@ def _whitespace(name: str, value: str) -> str | None:
 
 
 def _database_url(value: str, env: Environment) -> Finding:
+    if password_misread(value):
+        return Finding("DATABASE_URL", "(password misread)", f"DATABASE_URL: {MISREAD}")
     parts = _split(value)
     if parts is None or parts.scheme not in ("postgres", "postgresql"):
         return Finding("DATABASE_URL", "(unparseable)", "DATABASE_URL is not a postgresql://user:password@host/db URL")
@@ -152,6 +154,8 @@ def validate_variables(variables: Variables, env: Environment) -> list[Finding]:
         value = secret.reveal().strip() if secret is not None else ""
         if value and len(value) < MIN_SCAN_LENGTH:  # too short for the scrubber to tell from ordinary text
             findings.append(_secret_strength(name, value, MIN_SCAN_LENGTH))
+        elif password_misread(value):  # DATABASE_REPLICA_URL, RESTORE_TARGET_URL
+            findings.append(Finding(name, "(password misread)", f"{name}: {MISREAD}"))
     return findings
 
 

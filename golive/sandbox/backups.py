@@ -3,7 +3,8 @@
 One real logical dump (``pg_dump -Fc`` of the app database) is taken at start; the nightly inventory is that dump
 copied under a dated name for each of the last 35 nights (each copy is a real archive ``pg_restore --list``
 reads). The restore record says a drill restored the latest backup two days ago. Faults rewrite the directory
-or the record: a stale latest backup, a missing night, short retention, an unreadable dump, a stale record.
+or the record: a stale latest backup, a missing night, short retention, an unreadable dump, a dump whose data is cut
+short, a latest backup dated in the future, empty files for two nights, a stale record.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ RECORD_NAME = "last-restore.json"
 # fault -> what it does to the inventory (DB-02, DB-03, LIVE-02) or the restore record (DB-05)
 BACKUP_FAULTS = frozenset(
     {"backup-stale", "backup-not-before-launch", "backup-unreadable", "backup-short-retention",
-     "backup-missing-nights", "restore-record-stale", "restore-record-failed"}
+     "backup-missing-nights", "restore-record-stale", "restore-record-failed", "backup-data-truncated",
+     "backup-dated-in-future", "backup-empty-nights"}
 )  # fmt: skip
+TRUNCATED_BYTES = 16  # cut from the end of a dump: its table of contents reads, its last table's data does not
 
 
 def dump_name(taken: datetime) -> str:
@@ -70,17 +73,25 @@ class SandboxBackups:
             latest = now - timedelta(hours=30)
         elif "backup-not-before-launch" in faults:
             latest = now - timedelta(hours=25)
+        elif "backup-dated-in-future" in faults:
+            latest = now + timedelta(hours=3)  # the backup host's clock is 4 hours ahead
         count = 20 if "backup-short-retention" in faults else NIGHTS
         skipped = {10, 11} if "backup-missing-nights" in faults else set()
+        empty = {10, 11} if "backup-empty-nights" in faults else set()
+        base = self.base.read_bytes()
         for night in range(count):
             if night in skipped:
                 continue
             taken = latest - timedelta(days=night)
             path = self.directory / dump_name(taken)
-            if night == 0 and "backup-unreadable" in faults:
-                path.write_bytes(self.base.read_bytes()[:64])  # a dump cut short by a full disk
+            if night in empty:
+                path.write_bytes(b"")  # the job created the file and failed before writing to it
+            elif night == 0 and "backup-unreadable" in faults:
+                path.write_bytes(base[:64])  # a dump cut short by a full disk
+            elif night == 0 and "backup-data-truncated" in faults:
+                path.write_bytes(base[:-TRUNCATED_BYTES])  # cut short while writing the table data
             else:
-                shutil.copyfile(self.base, path)
+                path.write_bytes(base)
             os.utime(path, (taken.timestamp(), taken.timestamp()))
 
     def latest_dump(self) -> Path:

@@ -26,6 +26,7 @@ POPULATED_ROWS = 5000  # above the sandbox's database.migrations.large_table_row
 HELD_FOR_S = 5.5  # above the sandbox's database.migrations.max_transaction_age_s (5)
 HELD_LITERAL = "card 4111 1111 1111 1111"  # a value the app sent: shown as ? in REL-03's evidence
 _LAG_BYTES = 2 * 1024 * 1024
+SWALLOWING_ARCHIVE_COMMAND = "cp %p /nonexistent/golive-archive/%f || true"  # fails to copy, reports success
 _NOWHERE = "host=/nonexistent/golive-fault user=replicator connect_timeout=2"  # a socket directory that is not there
 _PLAIN_HBA = f"host    {APP_DATABASE:<12} {APP_ROLE:<12} {HOST}/32   scram-sha-256  # golive fault db-without-tls\n"
 
@@ -33,6 +34,7 @@ _PLAIN_HBA = f"host    {APP_DATABASE:<12} {APP_ROLE:<12} {HOST}/32   scram-sha-2
 SERVER_FAULTS = (
     "db-without-tls",
     "pitr-archive-noop",
+    "pitr-archive-failure-swallowed",
     "archiver-failing",
     "replica-stopped",
     "replica-lagging",
@@ -140,12 +142,18 @@ class DatabaseFaults:
             conn.execute("select pg_reload_conf()")
         time.sleep(0.2)  # the postmaster rereads pg_hba.conf asynchronously
 
-    # --- DB-04: archive_command a no-op; the archiver failing
+    # --- DB-04: archive_command a no-op, or hiding its failures; the archiver failing
 
     def _on_pitr_archive_noop(self) -> None:
         self._set_archive_command("/bin/true")
 
     def _off_pitr_archive_noop(self) -> None:
+        self._set_archive_command(None)
+
+    def _on_pitr_archive_failure_swallowed(self) -> None:
+        self._set_archive_command(SWALLOWING_ARCHIVE_COMMAND)
+
+    def _off_pitr_archive_failure_swallowed(self) -> None:
         self._set_archive_command(None)
 
     def _on_archiver_failing(self) -> None:

@@ -1,6 +1,7 @@
 """The pgBackRest backup source through the checks, with a real ``pgbackrest`` executable on PATH
 (tests/pgbackrest_standin.py): DB-02, DB-03 and LIVE-02 pass on a stanza with fresh nightly backups and fail, each
-naming what it measured, on stale backups, missing nights, a backup taken with errors and a stanza in error; a
+naming what it measured, on stale backups, missing nights, a backup taken with errors and a stanza in error (which
+also fail LIVE-02: the final backup before launch must be one that can be restored); a
 command that fails or is missing is one line, not a traceback."""
 
 import json
@@ -51,22 +52,27 @@ def test_stale_backups_and_missing_nights_fail_with_what_was_measured(healthy, s
     assert done.item("DB-03")["reason"].startswith("missing nights: ")
 
 
-def test_a_backup_taken_with_errors_fails_db02_only(healthy, standin, tmp_path):
+def test_a_backup_taken_with_errors_fails_db02_and_live02_and_counts_for_no_night(healthy, standin, tmp_path):
+    """The latest backup was taken with errors: it is neither the restorable backup DB-02 wants nor the final one
+    LIVE-02 wants; DB-03's window ends at the latest usable backup's night, which is unbroken."""
     standin.holds(nightly(datetime.now(UTC) - timedelta(hours=2), error_latest=True))
     done = run(healthy, standin, tmp_path, "error-flag")
-    assert done.item("DB-02")["outcome"] == "failed"
-    assert done.item("DB-02")["reason"].endswith(
-        "is not a backup pgBackRest completed without errors: error: true (page checksum errors in base/16384/16402)"
-    )
-    assert (done.item("DB-03")["outcome"], done.item("LIVE-02")["outcome"]) == ("passed", "passed")
+    for item_id in ("DB-02", "LIVE-02"):
+        assert done.item(item_id)["outcome"] == "failed"
+        assert done.item(item_id)["reason"].endswith(
+            "is not a backup pgBackRest completed without errors: error: true (page checksum errors in "
+            "base/16384/16402)"
+        )
+    assert done.item("DB-03")["outcome"] == "passed"
 
 
-def test_a_stanza_in_error_fails_db02_with_its_status(healthy, standin, tmp_path):
+def test_a_stanza_in_error_fails_db02_and_live02_with_its_status(healthy, standin, tmp_path):
     standin.holds(nightly(datetime.now(UTC) - timedelta(hours=2), code=4, message="different across repos"))
     done = run(healthy, standin, tmp_path, "stanza-error")
-    assert (done.item("DB-02")["outcome"], done.item("DB-02")["reason"]) == (
-        "failed", "pgBackRest stanza main: status 4 'different across repos' (repo1: 4 'different across repos'), "
-        "expected 0 'ok'")  # fmt: skip
+    for item_id in ("DB-02", "LIVE-02"):
+        assert (done.item(item_id)["outcome"], done.item(item_id)["reason"]) == (
+            "failed", "pgBackRest stanza main: status 4 'different across repos' (repo1: 4 'different across "
+            "repos'), expected 0 'ok'")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """`golive restore-drill` really restores the sandbox's latest nightly dump into a scratch PostgreSQL, or into a
-database of its own on a staging server (the sandbox's primary server plays staging, reached over TLS as a role
-with CREATEDB), checks it, times it and writes the record DB-05 reads; a dump that cannot be restored or a restore
-that fails its sanity checks gives a failed record, and the staging database is dropped in every case."""
+database of its own on a staging server (a scratch cluster of its own plays staging, reached over TCP as a role with
+CREATEDB), checks it, times it and writes the record DB-05 reads; a dump that cannot be restored or a restore that
+fails its sanity checks gives a failed record, and the staging database is dropped in every case. The production
+server under another name is refused as staging, and the refusal is a failed record."""
 
 import json
 import secrets
@@ -10,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -18,11 +19,11 @@ from psycopg import sql
 
 from golive.probes.restore import judge_restore_record
 from golive.sandbox.postgres import HOST
+from golive.scratch import ScratchPostgres
 from tests.e2e.harness import ROOT, clean_environ
 from tests.e2e.test_bad_input import env_file
 
 STAGING_ROLE = "golive_drill"
-_HBA = f"hostssl all          {STAGING_ROLE:<12} {HOST}/32   scram-sha-256  # golive test: staging\n"
 
 
 def drill(sandbox, record, env="sandbox", **extra):
@@ -33,42 +34,32 @@ def drill(sandbox, record, env="sandbox", **extra):
     return done, time.monotonic() - started
 
 
-def superuser(sandbox):
-    pg = sandbox.postgres
-    return psycopg.connect(pg.superuser_conninfo(pg.primary_port), autocommit=True)
-
-
-def drill_databases(sandbox) -> list[str]:
-    with superuser(sandbox) as conn:
+def drill_databases(conninfo: str) -> list[str]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         rows = conn.execute("select datname from pg_database where datname like 'golive_restore_%'").fetchall()
     return [row[0] for row in rows]
 
 
-def reload_hba(sandbox, text: str) -> None:
-    (sandbox.postgres.primary_dir / "pg_hba.conf").write_text(text, encoding="utf-8")
-    with superuser(sandbox) as conn:
-        conn.execute("select pg_reload_conf()")
-    time.sleep(0.2)  # the postmaster rereads pg_hba.conf asynchronously
+@pytest.fixture(scope="module")
+def staging_server() -> Iterator[ScratchPostgres]:
+    """A server of its own plays staging: the drill refuses DATABASE_URL's server in every tier."""
+    with ScratchPostgres() as server:
+        yield server
 
 
 @pytest.fixture
-def staging(healthy) -> Iterator[str]:
-    """RESTORE_TARGET_URL for the sandbox's primary server: a role that may create databases, over TLS."""
+def staging(staging_server) -> Iterator[str]:
+    """RESTORE_TARGET_URL for the staging server: a role that may create databases, with a SCRAM password."""
     password = secrets.token_urlsafe(18)
-    with superuser(healthy) as conn:
+    admin = staging_server.conninfo("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("create role {} login createdb password {}").format(sql.Identifier(STAGING_ROLE),
                                                                                 sql.Literal(password)))  # fmt: skip
-    hba = (healthy.postgres.primary_dir / "pg_hba.conf").read_text(encoding="utf-8")
-    reload_hba(healthy, hba + _HBA)
-    parts = urlsplit(healthy.environ()["DATABASE_URL"])
-    url = urlunsplit(parts._replace(netloc=f"{STAGING_ROLE}:{password}@{parts.hostname}:{parts.port}",
-                                    path="/postgres"))  # fmt: skip
     try:
-        yield url
+        yield f"postgresql://{STAGING_ROLE}:{password}@{HOST}:{staging_server.port}/postgres?sslmode=disable"
     finally:
-        reload_hba(healthy, hba)
-        with superuser(healthy) as conn:
-            for name in drill_databases(healthy):
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in drill_databases(admin):
                 conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(STAGING_ROLE)))
 
@@ -121,21 +112,23 @@ def test_a_restore_that_fails_its_sanity_checks_gives_a_failed_record(healthy, t
     assert "table public.orders is empty after the restore" in problem
 
 
-def test_the_drill_restores_into_its_own_database_on_staging_and_drops_it(healthy, staging, tmp_path):
+def test_the_drill_restores_into_its_own_database_on_staging_and_drops_it(healthy, staging, staging_server, tmp_path):
     record = tmp_path / "restore.json"
     done, seconds = drill(healthy, record, RESTORE_TARGET_URL=staging)
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(record.read_text())
     assert doc["result"] == "ok", doc
     print(f"restore drill into staging: {doc['duration_s']} s inside, {seconds:.2f} s for the command")
-    assert doc["target"].startswith(f"staging {HOST}:{healthy.postgres.primary_port} database golive_restore_")
+    assert doc["target"].startswith(f"staging {HOST}:{staging_server.port} database golive_restore_")
     assert doc["target"].endswith(" (created for the drill, dropped after)")
+    assert doc["production_check"].startswith("RESTORE_TARGET_URL's server is not DATABASE_URL's (system identifier ")
+    assert "  production check: RESTORE_TARGET_URL's server is not DATABASE_URL's" in done.stdout
     assert doc["checks"] == [{"table": "public.users", "restored": 1, "source_estimate": 1, "ok": True}]
-    assert drill_databases(healthy) == []
+    assert drill_databases(staging_server.conninfo("postgres")) == []
     assert urlsplit(staging).password not in done.stdout + done.stderr + record.read_text()
 
 
-def test_a_failed_drill_on_staging_still_drops_its_database(healthy, staging, tmp_path):
+def test_a_failed_drill_on_staging_still_drops_its_database(healthy, staging, staging_server, tmp_path):
     record = tmp_path / "restore.json"
     healthy.set_faults(["backup-unreadable"])
     try:
@@ -147,20 +140,37 @@ def test_a_failed_drill_on_staging_still_drops_its_database(healthy, staging, tm
     assert doc["result"] == "failed"
     assert doc["detail"].startswith("pg_restore of ")
     assert doc["target"].startswith("staging ")
-    assert drill_databases(healthy) == []
+    assert drill_databases(staging_server.conninfo("postgres")) == []
 
 
-def test_a_staging_role_that_may_not_create_databases_is_one_line(healthy, staging, tmp_path):
-    with superuser(healthy) as conn:
+def test_a_staging_role_that_may_not_create_databases_is_one_line(healthy, staging, staging_server, tmp_path):
+    with psycopg.connect(staging_server.conninfo("postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("alter role {} nocreatedb").format(sql.Identifier(STAGING_ROLE)))
     record = tmp_path / "restore.json"
     done, _ = drill(healthy, record, RESTORE_TARGET_URL=staging)
     assert done.returncode == 1
     doc = json.loads(record.read_text())
-    assert doc["detail"].startswith(f"RESTORE_TARGET_URL at {HOST}:{healthy.postgres.primary_port}/postgres: "
+    assert doc["detail"].startswith(f"RESTORE_TARGET_URL at {HOST}:{staging_server.port}/postgres: "
                                     "cannot create database golive_restore_")  # fmt: skip
     assert doc["detail"].endswith(": permission denied to create database")
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_production_server_under_another_name_is_refused_and_recorded_as_a_failed_drill(healthy, tmp_path):
+    """DATABASE_URL's server reached as localhost instead of 127.0.0.1, in the sandbox's (non-production) tier: the
+    same cluster (system identifier), so the drill refuses before creating anything, and says so in its record."""
+    production = healthy.environ()["DATABASE_URL"]
+    record = tmp_path / "restore.json"
+    done, _ = drill(healthy, record, RESTORE_TARGET_URL=production.replace("@127.0.0.1:", "@localhost:"))
+    assert done.returncode == 1
+    doc = json.loads(record.read_text())
+    assert doc["result"] == "failed"
+    assert doc["detail"].startswith("RESTORE_TARGET_URL reaches the production server: its system identifier ")
+    assert doc["target"] == f"staging localhost:{healthy.postgres.primary_port}/app"
+    assert judge_restore_record(record, datetime.now(UTC), 7).problem.startswith("last restore drill (")
+    pg = healthy.postgres
+    assert drill_databases(pg.superuser_conninfo(pg.primary_port)) == []
+    assert urlsplit(production).password not in done.stdout + done.stderr + record.read_text()
 
 
 def test_no_environment_is_a_usage_error(healthy, tmp_path):

@@ -68,8 +68,8 @@ def test_the_applied_migrations_table_is_readable_by_the_app_role(env):
 
 @pytest.mark.parametrize(
     "fault",
-    [*SERVER_FAULTS, "db-url-tls-optional", "backup-stale", "backup-unreadable", "restore-record-failed",
-     *FAULT_FILES],
+    [*SERVER_FAULTS, "db-url-tls-optional", "backup-stale", "backup-unreadable", "backup-data-truncated",
+     "backup-dated-in-future", "backup-empty-nights", "restore-record-failed", *FAULT_FILES],
 )  # fmt: skip
 def test_a_fault_is_undone_when_switched_off(sandbox, fault):
     sandbox.set_faults([fault])

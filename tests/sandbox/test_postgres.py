@@ -115,3 +115,19 @@ def test_a_scratch_cluster_whose_port_was_taken_starts_on_another():
         with scratch:
             assert scratch.port != taken
             assert scratch.version.startswith("15")
+
+
+def test_a_scratch_cluster_is_reachable_only_by_its_owner():
+    """The restore drill loads production's data into it: its socket directory is the owner's alone (0700), and
+    over TCP only the superuser's random password gets in, never trust."""
+    with ScratchPostgres() as scratch:
+        assert scratch.root.stat().st_mode & 0o777 == 0o700
+        with psycopg.connect(scratch.conninfo("postgres")) as conn:  # the owner, over the socket
+            assert conn.execute("select current_user").fetchone() == ("postgres",)
+        without = make_conninfo(host=HOST, port=scratch.port, user="postgres", dbname="postgres", connect_timeout=5)
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(without)
+        with pytest.raises(psycopg.OperationalError, match='password authentication failed for user "postgres"'):
+            psycopg.connect(without, password="guessed-password")
+        with psycopg.connect(scratch.url("postgres")) as conn:
+            assert conn.execute("select ssl from pg_stat_ssl where pid = pg_backend_pid()").fetchone() == (False,)

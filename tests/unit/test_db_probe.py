@@ -5,6 +5,7 @@ import re
 import signal
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -15,6 +16,8 @@ from golive.probes.db import (
     ArchivingReport,
     StandbyReport,
     archive_command_is_noop,
+    archive_failure_swallowed,
+    conninfo_of,
     inspect_archiving,
     inspect_connection,
     inspect_replication,
@@ -22,7 +25,9 @@ from golive.probes.db import (
     judge_archiving,
     judge_standby,
     measure_standby,
+    missing_replicas,
     read_only_session,
+    server_of,
     sslmode_of,
 )
 from golive.sandbox import Sandbox
@@ -79,6 +84,39 @@ def test_connect_errors_are_one_line_without_the_password(box):
     assert "\n" not in message
 
 
+def test_options_in_the_url_are_kept_and_cannot_undo_read_only(url):
+    """The URL's own options (a search_path) still apply; one that turns read-only off is overridden by golive's."""
+    given = "-c search_path=pg_catalog -c default_transaction_read_only=off"
+    with_options = Secret("DATABASE_URL", f"{url.reveal()}&options={quote(given)}")
+    with read_only_session(with_options, SETTINGS) as session:
+        assert session.row("show search_path") == ("pg_catalog",)
+        assert session.row("show default_transaction_read_only") == ("on",)
+        assert session.row("show statement_timeout") == ("10s",)
+
+
+PASSWORD = "Sup3rS3cret"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [f"{PASSWORD}@Pass", f"{PASSWORD}/Pass", f"Pass@{PASSWORD}", f"{PASSWORD}#Pass"],
+)
+def test_a_password_libpq_would_misread_is_refused_before_connecting(written):
+    """libpq splits a URL at the first '@' (a '/' ends the user part), URL parsers at the last: part of the
+    password would become the host, port or database, and messages would show it. golive names the variable only."""
+    url = Secret("DATABASE_URL", f"postgresql://app:{written}@db.internal:5432/app?sslmode=verify-full")
+    assert server_of(url) == "DATABASE_URL"
+    with pytest.raises(ProbeError) as caught, read_only_session(url, SETTINGS):
+        pass
+    assert str(caught.value) == (
+        "DATABASE_URL: password not percent-encoded (write @ as %40, / as %2F, ? as %3F, # as %23): libpq would take "
+        "part of it for the host, port or database"
+    )
+    encoded = Secret("DATABASE_URL", f"postgresql://app:{quote(written, safe='')}@db.internal:5432/app")
+    assert server_of(encoded) == "db.internal:5432/app"
+    assert conninfo_of(encoded)["password"] == written
+
+
 def test_archiving_is_healthy(url):
     with read_only_session(url, SETTINGS) as session:
         report = inspect_archiving(session, SETTINGS)
@@ -91,6 +129,7 @@ def test_archiving_is_healthy(url):
     ("fault", "phrase"),
     [
         ("pitr-archive-noop", "archive_command = '/bin/true' archives nothing"),
+        ("pitr-archive-failure-swallowed", "does not archive reliably: `|| true` turns its failure into success"),
         ("archiver-failing", "archiver failing: "),
     ],
 )
@@ -181,6 +220,33 @@ def test_an_expected_replica_that_is_absent_is_a_failure_not_zero_lag(url):
     assert report.problems == ("expected replica(s) reporting missing from pg_stat_replication (present: walreceiver)",)
 
 
+def test_replicas_expected_under_one_name_are_counted(url):
+    """Two standbys both named walreceiver (the default), one of them down: pg_stat_replication has one row of
+    that name, which is one missing, not a match."""
+    settings = SETTINGS.model_copy(update={"expected_replicas": ["walreceiver", "walreceiver"]})
+    with read_only_session(url, settings) as session:
+        report = inspect_replication(session, settings)
+    assert report.missing == ("walreceiver (2 expected, 1 present)",)
+    assert report.problems == (
+        "expected replica(s) walreceiver (2 expected, 1 present) missing from pg_stat_replication "
+        "(present: walreceiver)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("expected", "present", "missing"),
+    [
+        (["a", "b"], ["b", "a"], ()),
+        (["a", "a"], ["a"], ("a (2 expected, 1 present)",)),
+        (["a", "a", "b"], ["a", "a", "a"], ("b",)),
+        (["a"], [], ("a",)),
+        ([], ["a"], ()),
+    ],
+)
+def test_missing_replicas_are_counted_per_name(expected, present, missing):
+    assert missing_replicas(expected, present) == missing
+
+
 def test_paused_replay_is_lag_on_both_sides(box, url):
     settings = SETTINGS.model_copy(update={"max_replay_lag_bytes": 1024 * 1024, "max_replay_lag_s": 0.001})
     box.set_faults(["replica-lagging"])
@@ -268,6 +334,27 @@ def test_archive_commands_that_do_something(command):
     assert not archive_command_is_noop(command)
 
 
+@pytest.mark.parametrize(
+    ("command", "tail"),
+    [("cp %p /mnt/wal/%f || true", "|| true"), ("cp %p /mnt/wal/%f; true", "; true"),
+     ("cp %p /mnt/wal/%f || :", "|| :"), ("cp %p /mnt/wal/%f; exit 0", "; exit 0"),
+     ("cp %p /mnt/wal/%f || exit 0; sync", "|| exit 0"), ("cp %p /mnt/wal/%f || /bin/true", "|| /bin/true"),
+     ("(cp %p /mnt/wal/%f || true)", "|| true"), ("cp %p /mnt/wal/%f || echo failed", "|| echo failed"),
+     ("cp %p /mnt/wal/%f\ntrue", "; true"), ("gzip < %p > /w/%f.gz | true", "| true")],
+)  # fmt: skip
+def test_archive_commands_that_swallow_their_failure(command, tail):
+    assert archive_failure_swallowed(command) == tail
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["test ! -f /archive/%f && cp %p /archive/%f", "cp %p /w/%f && true", "mkdir -p /w; cp %p /w/%f",
+     "cp %p /w/%f; exit", "cp %p /w/%f || exit 1", "pgbackrest --stanza=main archive-push %p", 'echo "unclosed', ""],
+)  # fmt: skip
+def test_archive_commands_whose_exit_status_is_the_copys(command):
+    assert archive_failure_swallowed(command) is None
+
+
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
@@ -290,6 +377,9 @@ def archiving(**fields) -> ArchivingReport:
         ({"archive_command": "/bin/true %p"},
          ("archive_command = '/bin/true %p' archives nothing, expected a real archive command or library",)),
         ({"archive_command": "", "archive_library": "basic_archive"}, ()),
+        ({"archive_command": "cp %p /mnt/wal/%f || true"},
+         ("archive_command = 'cp %p /mnt/wal/%f || true' does not archive reliably: `|| true` turns its failure into "
+          "success, so PostgreSQL recycles WAL it failed to copy; expected the command's own exit status",)),
         ({"last_archived_time": None, "archived_count": 0},
          ("pg_stat_archiver shows no archived segment yet, expected a recent archive",)),
         ({"waiting_segments": 3, "oldest_waiting_s": 900.0},

@@ -2,6 +2,7 @@
 rows, is the target; a scratch cluster holds the copies."""
 
 import shutil
+import time
 from pathlib import Path
 
 import psycopg
@@ -14,8 +15,10 @@ from golive.probes.db import read_only_session
 from golive.probes.migration_sql import applied_name, classify, split_statements, with_parameters
 from golive.probes.migrations import (
     Activity,
+    command_environ,
     describe_activity,
     dry_run,
+    holds_on,
     long_transactions,
     migration_files,
     redact_literals,
@@ -23,6 +26,7 @@ from golive.probes.migrations import (
 )
 from golive.sandbox import Sandbox
 from golive.sandbox.postgres import SCHEMA
+from golive.scratch import ScratchPostgres
 from golive.secrets import Secret
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -418,7 +422,89 @@ def test_the_command_runs_against_the_copy_and_its_failure_is_a_finding(scratch,
     command = f"sh -c 'echo \"$DATABASE_URL\" > {seen}; echo migrator broke >&2; exit 3'"
     (trace,) = scratch_run(scratch, command=command).pending
     assert trace.findings == [f"`{command}`: the migration command exited 3 on the copy: migrator broke"]
-    assert seen.read_text().strip().startswith(f"postgresql://postgres@127.0.0.1:{scratch.port}/command_")
+    assert seen.read_text().strip().startswith(f"postgresql://postgres:{scratch.password}@127.0.0.1:{scratch.port}"
+                                               "/command_")  # fmt: skip
+
+
+# A migrator that, like Prisma with a directUrl, migrates over DIRECT_URL when it is set.
+DIRECT_MIGRATOR = 'psql "${DIRECT_URL:-$DATABASE_URL}" -X -q -v ON_ERROR_STOP=1 -c "create table direct_probe (id int)"'
+
+
+def target_tables(scratch) -> list[str]:
+    with psycopg.connect(scratch.conninfo("app")) as conn:
+        return [row[0] for row in conn.execute("select relname from pg_class where relname = 'direct_probe'")]
+
+
+def test_a_migrator_reading_direct_url_migrates_the_copy_not_the_target(scratch, monkeypatch):
+    """The operator's DIRECT_URL (and every other variable outside the allowlist) stays out of the command's
+    environment: the migrator falls back to DATABASE_URL, the copy, and the target is untouched."""
+    monkeypatch.setenv("DIRECT_URL", scratch.conninfo("app"))
+    (trace,) = scratch_run(scratch, command=f"sh -c '{DIRECT_MIGRATOR}'").pending
+    assert [s.summary()["statement"] for s in trace.statements] == ["create table direct_probe (id int)"]
+    assert target_tables(scratch) == []
+
+
+def test_passing_a_variable_that_names_the_target_is_refused(scratch, monkeypatch):
+    monkeypatch.setenv("DIRECT_URL", scratch.conninfo("app"))
+    with pytest.raises(ProbeError) as caught:
+        scratch_run(scratch, command=f"sh -c '{DIRECT_MIGRATOR}'", command_env=["DIRECT_URL"])
+    assert str(caught.value) == (
+        f"database.migrations.command: DIRECT_URL in its environment names the target ({scratch.root}:"
+        f"{scratch.port}) or holds its password; refusing to run the command, which could migrate the target "
+        "instead of the copy"
+    )
+    assert target_tables(scratch) == []
+
+
+TARGET = Secret("DATABASE_URL", "postgresql://app:Pr0dPassw0rd@DB.Prod.Internal/app?sslmode=verify-full")
+
+
+def test_the_command_environment_is_an_allowlist_with_the_copy_as_its_database(scratch):
+    operator = {"PATH": "/usr/bin", "HOME": "/home/ci", "LC_ALL": "C.UTF-8",
+                "NODE_OPTIONS": "--max-old-space-size=4096", "npm_config_cache": "/tmp/npm",
+                "DATABASE_URL": TARGET.reveal(), "PGHOST": "db.prod.internal",
+                "PGSERVICE": "prod", "DIRECT_URL": TARGET.reveal(), "POSTGRES_URL_NON_POOLING": TARGET.reveal(),
+                "SHADOW_DATABASE_URL": "postgresql://app@shadow/app", "AWS_SECRET_ACCESS_KEY": "x" * 40,
+                "FLYWAY_HOME": "/opt/flyway"}  # fmt: skip
+    environ = command_environ(operator, TARGET, scratch, "copy_1", ["FLYWAY_HOME"])
+    assert environ == {
+        "PATH": "/usr/bin", "HOME": "/home/ci", "LC_ALL": "C.UTF-8", "NODE_OPTIONS": "--max-old-space-size=4096",
+        "npm_config_cache": "/tmp/npm", "FLYWAY_HOME": "/opt/flyway", "DATABASE_URL": scratch.url("copy_1"),
+        "PGHOST": "127.0.0.1", "PGPORT": str(scratch.port), "PGUSER": "postgres", "PGPASSWORD": scratch.password,
+        "PGDATABASE": "copy_1", "PGSSLMODE": "disable", "PGCONNECT_TIMEOUT": "5",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["postgresql://app:other@db.prod.internal/app",  # the target's host, its port left out (5432)
+     "host=db.prod.internal user=migrator",  # a conninfo
+     "jdbc:postgresql://DB.PROD.INTERNAL:5432/app",  # host:port inside a longer value, in capitals
+     "Pr0dPassw0rd"],  # the password alone
+)  # fmt: skip
+def test_a_passed_variable_that_could_reach_the_target_is_refused(scratch, value):
+    with pytest.raises(ProbeError) as caught:
+        command_environ({"PATH": "/usr/bin", "MIGRATOR_URL": value}, TARGET, scratch, "copy_1", ["MIGRATOR_URL"])
+    assert str(caught.value).startswith(
+        "database.migrations.command: MIGRATOR_URL in its environment names the target (db.prod.internal:5432)"
+    )
+    assert value not in str(caught.value)
+
+
+def test_a_passed_variable_naming_another_server_is_passed(scratch):
+    operator = {"MIGRATOR_URL": "postgresql://app:other@db.prod.internal:6432/app"}  # another port: pgbouncer
+    assert command_environ(operator, TARGET, scratch, "c", ["MIGRATOR_URL"])["MIGRATOR_URL"] == operator["MIGRATOR_URL"]
+
+
+def test_a_command_that_outlives_its_timeout_is_ended_with_its_children(scratch):
+    """A wrapper whose child keeps the output pipe open (npm running node, sh running psql): the whole process
+    group is killed, so golive does not wait for the child."""
+    started = time.monotonic()
+    (trace,) = scratch_run(scratch, command="sh -c 'sleep 30 & sleep 30'", command_timeout_s=1).pending
+    assert time.monotonic() - started < 15
+    assert trace.findings == [
+        "`sh -c 'sleep 30 & sleep 30'`: the migration command did not finish within 1 s on the copy"
+    ]
 
 
 def test_a_command_that_never_reaches_the_copy_is_a_finding(scratch):
@@ -533,6 +619,42 @@ def test_long_transaction_on_the_target_is_seen(box):
     assert held.state == "idle in transaction"
     assert held.age_s >= 5.0
     assert held.query == "select count(*) from orders where receipt <> ?"
+
+
+def test_a_prepared_transaction_holding_locks_is_seen():
+    """No session holds a prepared transaction: pg_stat_activity does not show it, pg_prepared_xacts does, and
+    its locks stay until COMMIT PREPARED or ROLLBACK PREPARED."""
+    with ScratchPostgres({"max_prepared_transactions": "2"}) as pg:
+        conninfo = pg.create_database("app")
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("create table orders (id int)")
+        with psycopg.connect(conninfo) as holder:
+            holder.execute("lock table orders in access exclusive mode")
+            holder.execute("prepare transaction 'golive-test-xact'")
+        time.sleep(0.3)
+        try:
+            with read_only_session(Secret("DATABASE_URL", conninfo), DatabaseSettings()) as session:
+                (prepared,) = long_transactions(session, 0.2)
+                assert long_transactions(session, 60) == []
+        finally:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute("rollback prepared 'golive-test-xact'")
+    assert (prepared.kind, prepared.gid, prepared.pid, prepared.locks) == ("prepared", "golive-test-xact", None, 1)
+    assert describe_activity(prepared, 0.2) == (
+        f"prepared transaction 'golive-test-xact' (postgres, holding 1 relation locks) was prepared "
+        f"{prepared.age_s:.0f} s ago (limit 0.2 s) and keeps its locks until COMMIT PREPARED or ROLLBACK PREPARED"
+    )
+
+
+@pytest.mark.parametrize(
+    ("backend_type", "query", "holds"),
+    [("client backend", "select 1", True),
+     ("autovacuum worker", "autovacuum: VACUUM public.orders (to prevent wraparound)", True),
+     ("autovacuum worker", "autovacuum: VACUUM ANALYZE public.orders", False),
+     ("autovacuum worker", "<insufficient privilege>", False)],
+)  # fmt: skip
+def test_only_an_anti_wraparound_autovacuum_keeps_a_migration_waiting(backend_type, query, holds):
+    assert holds_on(backend_type, query) is holds
 
 
 def test_lock_wait_on_the_target_is_seen(box):

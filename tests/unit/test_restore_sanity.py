@@ -1,11 +1,13 @@
 """The restore drill's sanity checks on what was restored: configured tables (schema.table) present, not empty and
-within tolerance of the source's statistics; with none configured, some table has rows."""
+within tolerance of the source's statistics; with none configured, some table has rows. And its refusal of a staging
+server that is the production server, on real scratch clusters."""
 
 import pytest
 
-from golive.config import ConfigError, parse_environment
+from golive.config import ConfigError, DatabaseSettings, parse_environment
 from golive.outcomes import ProbeError
-from golive.restore_drill import check_sanity, drill_database_name, qualified, refuse_production_server
+from golive.restore_drill import check_sanity, drill_database_name, production_check, qualified
+from golive.scratch import ScratchPostgres
 from golive.secrets import Secret
 
 COUNTS = {"public.users": 120, "public.orders": 0, "billing.invoices": 40}
@@ -84,16 +86,39 @@ def test_a_restore_table_that_is_not_schema_table_is_a_configuration_error():
         parse_environment(text + 'restore_tables = ["a.b.c"]', "x.toml", {})
 
 
-def test_a_production_drill_never_targets_the_production_server():
-    production = Secret("DATABASE_URL", "postgresql://app:pw@db.prod.internal:5432/app?sslmode=verify-full")
+# --- the production check, on real servers: two scratch clusters, one of them reached under two addresses
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    with ScratchPostgres() as production, ScratchPostgres() as staging:
+        yield production, staging
+
+
+def test_a_staging_server_that_is_not_production_passes_the_check(clusters):
+    production, staging = clusters
+    found = production_check(Secret("RESTORE_TARGET_URL", staging.url("postgres")),
+                             Secret("DATABASE_URL", production.url("postgres")), DatabaseSettings())  # fmt: skip
+    assert found.startswith("RESTORE_TARGET_URL's server is not DATABASE_URL's (system identifier ")
+
+
+@pytest.mark.parametrize("address", ["socket", "localhost"])
+def test_the_production_server_under_another_address_is_refused(clusters, address):
+    """Not the host:port strings (a socket path, localhost vs 127.0.0.1, an alias): the cluster's identity."""
+    production, _ = clusters
+    staging = production.conninfo("postgres") if address == "socket" else production.url("postgres").replace(
+        "@127.0.0.1:", "@localhost:")  # fmt: skip
     with pytest.raises(ProbeError) as caught:
-        refuse_production_server(Secret("RESTORE_TARGET_URL", "postgresql://drill:pw2@db.prod.internal/postgres"),
-                                 production)  # fmt: skip
-    assert str(caught.value) == (
-        "RESTORE_TARGET_URL names the production server db.prod.internal:5432 (as DATABASE_URL does): the drill "
-        "creates and drops a database on its target; point it at a staging server"
+        production_check(Secret("RESTORE_TARGET_URL", staging), Secret("DATABASE_URL", production.url("template1")),
+                         DatabaseSettings())  # fmt: skip
+    assert str(caught.value).startswith("RESTORE_TARGET_URL reaches the production server: its system identifier ")
+    assert str(caught.value).endswith(" is DATABASE_URL's (the same cluster, or a physical copy of it); the drill "
+                                      "creates and drops a database on its target, so it refuses; point it at a "
+                                      "staging server")  # fmt: skip
+    assert production.password not in str(caught.value)
+
+
+def test_without_database_url_the_check_says_it_could_not_be_made(clusters):
+    assert production_check(Secret("RESTORE_TARGET_URL", clusters[1].url("postgres")), None, DatabaseSettings()) == (
+        "not made: DATABASE_URL is unset, so RESTORE_TARGET_URL's server could not be compared with production's"
     )
-    assert "pw" not in str(caught.value)
-    refuse_production_server(Secret("RESTORE_TARGET_URL", "postgresql://drill:pw2@db.staging.internal/postgres"),
-                             production)  # fmt: skip
-    refuse_production_server(Secret("RESTORE_TARGET_URL", "postgresql://drill@db.prod.internal/x"), None)

@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
-from golive.secrets import MASK, Secret, SecretRegistry, url_secrets
+from golive.secrets import MASK, Secret, SecretRegistry, password_misread, url_secrets
 
 PLANTED = 'Pl4nted/Secret+Value=42&"q"\\'  # characters every encoding changes
 
@@ -49,6 +49,34 @@ def test_secret_refuses_to_be_pickled():
 )
 def test_url_parts_that_are_secret_on_their_own(url, parts):
     assert url_secrets(url) == parts
+
+
+@pytest.mark.parametrize(
+    ("url", "readings"),
+    [
+        # libpq splits at the first '@' (its host becomes "Pass@db.internal"), URL parsers at the last
+        ("postgresql://app:Sup3rS3cret@Pass@db.internal/app", {"Sup3rS3cret", "Sup3rS3cret@Pass"}),
+        # a '/' ends libpq's user part: no password for libpq or urlsplit, port "Sup3rS3cret", database "Pass@..."
+        ("postgresql://app:Sup3rS3cret/Pass@db.internal/app", {"Sup3rS3cret/Pass"}),
+        # libpq reads it whole, urlsplit stops at the '#': it sees no password at all
+        ("postgresql://app:Sup3rS3cret#Pass@db.internal/app", {"Sup3rS3cret#Pass"}),
+    ],
+)
+def test_every_reading_of_a_misencoded_database_password_is_secret(url, readings):
+    assert readings <= url_secrets(url)
+    assert password_misread(url)
+    registry = registry_with(url)
+    for reading in readings:
+        assert reading not in registry.scrub(f"connection to {reading} failed")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://app:Sup3r%40S3cret@db.internal/app", "postgresql://app:pa:ss@db/app?application_name=a@b",
+     "postgresql://db.internal/app", "https://user:p@ss@example.com/"],
+)  # fmt: skip
+def test_a_well_encoded_url_is_read_alike(url):
+    assert not password_misread(url)
 
 
 def test_url_password_is_registered_on_its_own():

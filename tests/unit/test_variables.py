@@ -64,6 +64,23 @@ def test_missing_is_env01_not_env02():
         ({"DATABASE_URL": "postgresql://app:pw@db:5432/app"}, "DATABASE_URL sslmode=prefer; production needs require"),
         ({"DATABASE_URL": "postgresql://app:pw@db:notaport/app"}, "DATABASE_URL is not a postgresql://"),
         ({"NODE_ENV": "development"}, "NODE_ENV is 'development'; production expects 'production'"),
+        # libpq would read part of the password as the host (@) or the port and database (/)
+        (
+            {"DATABASE_URL": "postgresql://app:pw01234@56789@db.example.com/app?sslmode=verify-full"},
+            "DATABASE_URL: password not percent-encoded (write @ as %40",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://app:pw01234/56789@db.example.com/app?sslmode=verify-full"},
+            "DATABASE_URL: password not percent-encoded",
+        ),
+        (
+            {"DATABASE_REPLICA_URL": "postgresql://app:pw01234@56789@replica.example.com/app"},
+            "DATABASE_REPLICA_URL: password not percent-encoded",
+        ),
+        (
+            {"RESTORE_TARGET_URL": "postgresql://drill:pw01234?56789@staging.example.com/postgres"},
+            "RESTORE_TARGET_URL: password not percent-encoded",
+        ),
         # too short to be told apart from ordinary text, so it could not be kept out of the reports
         ({"SMOKE_PASSWORD": "hunt2"}, "SMOKE_PASSWORD is 5 characters long; expected at least 6"),
         ({"CDN_API_TOKEN": " abc "}, "CDN_API_TOKEN is 3 characters long; expected at least 6"),
