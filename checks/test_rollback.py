@@ -18,9 +18,9 @@ def test_incident_communication_ready(release_file, now, attest):
 @pytest.mark.preflight
 @pytest.mark.item("RB-01")
 def test_previous_release_recorded_and_redeployable(release_file, environment, registry, golive_run, http, evidence):
-    """The previous stable release (tag and digest) is recorded for this environment and still exists: its git
-    tag, and its image in the registry."""
-    review = verify_previous(release_file, environment, golive_run.release.tag, registry, http)
+    """The previous stable release (tag and digest) is recorded for this environment, is not the release being
+    shipped, and still exists: its git tag, and its image in the registry."""
+    review = verify_previous(release_file, environment, golive_run.release, registry, http)
     evidence.record(review.subject, review.measured, ok=review.ok)
     assert not review.problems, review.explain()
     if review.unverified:

@@ -572,11 +572,12 @@ def check_git_tag(review: Review, repo: Path | None, tag: str, missing: str, com
 
 
 def check_in_registry(review: Review, http: httpx.Client, registry: Registry | None, digest: str, what: str) -> None:
-    """The digest's manifest exists in the registry. Without release.registry the evidence says this part was
-    not verified: the item does not pass on it in silence."""
+    """The digest's manifest exists in the registry. Without release.registry this part is not verified: the
+    evidence says so and the item is then not verified (as without release.repo), never passed in silence."""
     key = f"registry: {what}"
     if registry is None:
         review.measured[key] = "not verified: release.registry is not set"
+        review.unverified.append(f"release.registry is not set: golive cannot see the {what} in the registry")
         return
     found = lookup_manifest(http, registry, digest)
     review.measured[key] = {"reference": found.reference, **found.measured()}
@@ -637,15 +638,25 @@ def verify_artifact(
 
 
 def verify_previous(
-    release: ReleaseFile, environment: Environment, shipped_tag: str, registry: Registry | None, http: httpx.Client
+    release: ReleaseFile, environment: Environment, shipped: Release, registry: Registry | None, http: httpx.Client
 ) -> Review:
-    """RB-01: the previous stable release of this environment is recorded (tag, digest) and still exists: its git
-    tag in release.repo and its manifest in the registry, ready to redeploy."""
+    """RB-01: the previous stable release of this environment is recorded (tag, digest), is not the release being
+    shipped (a rollback to it would change nothing), and still exists: its git tag in release.repo and its
+    manifest in the registry, ready to redeploy."""
     review, previous = previous_release(release, environment.name)
     if previous is None:
         return review
     where = review.subject
-    review.need(previous.tag != shipped_tag, f"{where}.tag: {previous.tag!r} is the release being shipped")
+    review.need(
+        previous.tag != shipped.tag,
+        f"{where}.tag: {previous.tag!r} is the release being shipped (GOLIVE_RELEASE_TAG {shipped.tag!r}); "
+        "expected the release a rollback returns to",
+    )
+    review.need(
+        previous.digest != shipped.digest,
+        f"{where}.digest: {previous.digest} is the artifact being shipped (GOLIVE_RELEASE_DIGEST {shipped.digest}); "
+        "expected the image a rollback redeploys",
+    )
     check_git_tag(review, environment.release.repo, previous.tag,
                   f"{where}.tag: {previous.tag} no longer exists in the release repository")  # fmt: skip
     check_in_registry(review, http, registry, previous.digest, "previous release digest")

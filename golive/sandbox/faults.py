@@ -286,6 +286,10 @@ FAULTS: dict[str, Fault] = _registry(
           ("[release].artifact: registry.sandbox.golive.invalid/app:latest is referenced by a mutable tag",)),
     Fault("release-previous-missing", ("RB-01",), "the recorded previous release v1.3.1 does not exist",
           ("[previous.sandbox].tag: v1.3.1 no longer exists in the release repository",)),
+    Fault("release-previous-is-shipped", ("RB-01",),
+          "the previous release is recorded with the digest of the artifact being shipped: a rollback changes nothing",
+          ("[previous.sandbox].digest: sha256:97c40529", "is the artifact being shipped (GOLIVE_RELEASE_DIGEST "
+           "sha256:97c40529", "expected the image a rollback redeploys")),
     Fault("release-previous-other-environment", ("RB-01", "TEAM-01"),
           "the previous release is recorded for staging only, not for the sandbox this run checks",
           {"RB-01": ("[previous.sandbox]: missing, the previous release of sandbox is not recorded "

@@ -156,7 +156,7 @@ def write_release_files(directory: Path, release: Release, faults: frozenset[str
             f"previous.{'staging' if 'release-previous-other-environment' in faults else ENVIRONMENT}",
             {
                 "tag": "v1.3.1" if "release-previous-missing" in faults else PREVIOUS_TAG,
-                "digest": PREVIOUS_DIGEST,
+                "digest": release.digest if "release-previous-is-shipped" in faults else PREVIOUS_DIGEST,
                 "released_at": now - timedelta(days=14),
             },
         ),

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from golive.config import parse_environment
 from golive.outcomes import ProbeError
 from golive.release import (
     ReleaseFile,
@@ -25,6 +26,7 @@ from golive.release import (
     review_signoffs,
     review_training,
     same_person,
+    verify_previous,
 )
 from golive.sandbox.app import Release
 from golive.sandbox.releases import (
@@ -368,6 +370,24 @@ def test_the_previous_release_is_recorded_per_environment(tmp_path):
     )  # fmt: skip
 
 
+def test_the_previous_release_must_not_be_the_one_being_shipped(tmp_path, http):
+    environment = parse_environment(f'name = "{ENV}"\ntier = "sandbox"\n[app]\nbase_url = "https://app.example"\n',
+                                    "t.toml", {})  # fmt: skip
+    healthy = verify_previous(release_file(tmp_path), environment, RELEASE, None, http)
+    assert (healthy.problems, len(healthy.unverified)) == ([], 2)  # no release.repo, no release.registry
+    shipped = verify_previous(release_file(tmp_path, "release-previous-is-shipped"), environment, RELEASE, None, http)
+    where = f"{RELEASE.tag}.toml [previous.{ENV}]"
+    assert shipped.problems == [
+        f"{where}.digest: {RELEASE.digest} is the artifact being shipped (GOLIVE_RELEASE_DIGEST {RELEASE.digest}); "
+        "expected the image a rollback redeploys"
+    ]
+    same_tag = release_file(tmp_path, edit=lambda t: t.replace(f'tag = "{PREVIOUS_TAG}"', f'tag = "{RELEASE.tag}"'))
+    assert verify_previous(same_tag, environment, RELEASE, None, http).problems == [
+        f"{where}.tag: {RELEASE.tag!r} is the release being shipped (GOLIVE_RELEASE_TAG {RELEASE.tag!r}); expected "
+        "the release a rollback returns to"
+    ]
+
+
 def test_the_documented_example_release_file_passes_every_rule_it_can_alone():
     """releases/example.toml with what it ships beside it (releases/example/): every rule that needs no git
     repository, registry or running app."""
@@ -441,11 +461,12 @@ def test_git_tag_rules(tmp_path):
         check_git_tag(Review(), tmp_path, RELEASE.tag, "gone")
 
 
-def test_without_a_registry_the_evidence_says_that_part_is_not_verified(http):
+def test_without_a_registry_that_part_is_not_verified_and_the_item_is_not_either(http):
     review = Review()
     check_in_registry(review, http, None, RELEASE.digest, "release digest")
     assert review.measured == {"registry: release digest": "not verified: release.registry is not set"}
-    assert (review.problems, review.ok) == ([], True)
+    assert (review.problems, review.ok) == ([], None)
+    assert review.unverified == ["release.registry is not set: golive cannot see the release digest in the registry"]
 
 
 def test_the_app_must_report_the_release_commit_for_the_release_version(http):
