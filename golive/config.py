@@ -251,6 +251,7 @@ class ReleaseSettings(_Section):
     notification_max_age_hours: PositiveInt = 48
     training_max_age_days: PositiveInt = 30
     training_minutes: tuple[PositiveInt, PositiveInt] = (60, 90)
+    attestation_max_age_days: PositiveInt = 14
 
 
 class DirectoryBackups(_Section):

@@ -116,8 +116,11 @@ def _when(value: object) -> datetime | None:
     return None
 
 
-def _person(review: Review, where: str, raw: object, now: datetime) -> tuple[str, datetime] | None:
-    """A `{ name, at }` confirmation: a named person at a past time with an offset."""
+def _person(
+    review: Review, where: str, raw: object, now: datetime, max_age: timedelta | None = None
+) -> tuple[str, datetime] | None:
+    """A `{ name, at }` confirmation: a named person at a past time with an offset; with ``max_age``, no older
+    than that (release.attestation_max_age_days)."""
     if not isinstance(raw, dict):
         review.problems.append(f"{where}: missing (expected {{ name = ..., at = <datetime with offset> }})")
         return None
@@ -126,6 +129,12 @@ def _person(review: Review, where: str, raw: object, now: datetime) -> tuple[str
     ok &= review.need(at is not None, f"{where}.at: missing or without a UTC offset")
     if at is not None:
         ok &= review.need(at <= now + timedelta(minutes=5), f"{where}.at: {at.isoformat()} is in the future")
+        if max_age is not None:
+            ok &= review.need(
+                now - at <= max_age,
+                f"{where}.at: {at.isoformat()} is {(now - at).days} days ago, limit {max_age.days} days "
+                "(release.attestation_max_age_days); expected a confirmation for this release",
+            )
     return (" ".join(str(name).split()), at) if ok and at is not None else None
 
 
@@ -223,9 +232,9 @@ def _reachable(contact: str) -> bool:
     return bool(EMAIL.match(contact) or PHONE.match(contact))
 
 
-def review_contacts(release: ReleaseFile, now: datetime) -> Review:
+def review_contacts(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review:
     """TEAM-03: every emergency role has a named person with a well-formed phone (+country...) or email, and a
-    person confirmed the list (who and when)."""
+    person confirmed the list (who and when, within ``max_age``)."""
     review, table, section = _section(release, "contacts")
     if table is None:
         return review
@@ -242,7 +251,7 @@ def review_contacts(release: ReleaseFile, now: datetime) -> Review:
             if review.need(reachable, f"{where}.contact: {contact!r} is neither an email nor a +country phone"):
                 listed.append(f"{role} {name}")
     review.measured = {"roles": sorted(k for k in table if k in CONTACT_ROLES)}
-    person = _person(review, f"{section}.attested", table.get("attested"), now)
+    person = _person(review, f"{section}.attested", table.get("attested"), now, max_age)
     if person is not None and not review.problems:
         review.attested.append(f"contacts ({', '.join(listed)}) confirmed by {person[0]} at {person[1].isoformat()}")
     return review
@@ -433,13 +442,14 @@ def _review_runbook(
         )
 
 
-def review_access(release: ReleaseFile, now: datetime) -> Review:
-    """TEAM-02: least privilege and two-person control, attested by two different people."""
+def review_access(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review:
+    """TEAM-02: least privilege and two-person control, attested by two different people within ``max_age``."""
     review, table, where = _section(release, "access")
     if table is None:
         return review
     people = [
-        _person(review, f"{where}.{key}", table.get(key), now) for key in ("least_privilege", "two_person_control")
+        _person(review, f"{where}.{key}", table.get(key), now, max_age)
+        for key in ("least_privilege", "two_person_control")
     ]
     if all(people):
         first, second = (table[key] for key in ("least_privilege", "two_person_control"))
@@ -453,8 +463,9 @@ def review_access(release: ReleaseFile, now: datetime) -> Review:
     return review
 
 
-def review_communication(release: ReleaseFile, now: datetime) -> Review:
-    """RB-03: an incident lead, the audiences to notify, and non-empty customer and support templates."""
+def review_communication(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review:
+    """RB-03: an incident lead, the audiences to notify, and non-empty customer and support templates, confirmed
+    by a person within ``max_age``."""
     review, table, where = _section(release, "communication")
     if table is None:
         return review
@@ -472,7 +483,7 @@ def review_communication(release: ReleaseFile, now: datetime) -> Review:
             review.need(
                 bool(path.read_text(encoding="utf-8", errors="replace").strip()), f"{where}.{key}: {path.name} is empty"
             )
-    person = _person(review, f"{where}.attested", table.get("attested"), now)
+    person = _person(review, f"{where}.attested", table.get("attested"), now, max_age)
     if person is not None and not review.problems:
         review.attested.append(
             f"incident lead {lead}, audiences {', '.join(map(str, audiences or []))}: "

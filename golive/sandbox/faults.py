@@ -270,6 +270,8 @@ FAULTS: dict[str, Fault] = _registry(
           ("[[signoff]] support-lead: Vikram Mehta also signed as product-owner; four distinct people must sign",)),
     Fault("release-contact-unreachable", ("TEAM-03",), "the secondary on-call has no reachable address",
           ("[contacts] secondary-on-call.contact: 'ask on Slack' is neither an email nor a +country phone",)),
+    Fault("release-contacts-stale", ("TEAM-03",), "the emergency contacts were last confirmed 20 days ago",
+          ("[contacts].attested.at:", "is 20 days ago, limit 14 days (release.attestation_max_age_days)")),
     Fault("release-runbook-not-pdf", ("TEAM-01",), "the published runbook is an HTML file named .pdf",
           ("[training].runbook: runbook.pdf is not a readable PDF with pages",)),
     Fault("release-training-too-old", ("TEAM-01",), "the support walkthrough was held 45 days ago",
