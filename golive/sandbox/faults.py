@@ -315,6 +315,8 @@ FAULTS: dict[str, Fault] = _registry(
           ("previous release digest sha256:5cac1ad4", "is not in the registry", "MANIFEST_UNKNOWN: manifest unknown")),
     Fault("ci-pipeline-failed", ("REL-01",), "the release commit's CI pipeline failed (3 unit tests)",
           ("pipeline 118342 for v1.4.0 is 'failed', expected 'success'", "suite 'unit': 3 failed, 0 errors of 412")),
+    Fault("ci-suite-skipped", ("REL-01",), "the release pipeline's integration suite skipped all its 57 tests",
+          ("suite 'integration': no test passed (57 skipped of 57); expected at least one passing test",)),
     Fault("ci-suite-missing", ("REL-01",), "the release pipeline ran no integration suite",
           ("pipeline 118342 has no 'integration' test suite (suites: ['unit'])",)),
 )  # fmt: skip
