@@ -594,8 +594,9 @@ def check_in_registry(review: Review, http: httpx.Client, registry: Registry | N
     review.measured[key] = {"reference": found.reference, **found.measured()}
     if review.need(found.found, f"{what} {digest} is not in the registry: {found.reference} answered {found.error}"):
         review.need(
-            found.served_digest in (None, digest),
-            f"{what}: the registry serves {found.reference} as {found.served_digest}, expected {digest}",
+            found.served_digest == digest,
+            f"{what}: the registry serves {found.reference} as {found.served_digest} ({found.digest_from}), "
+            f"expected {digest}",
         )
 
 
