@@ -140,9 +140,38 @@ def test_cdn_purge_needs_the_token_and_empties_the_entry(env, https):
     wrong_zone = https.post(f"{cdn}/client/v4/zones/nope/purge_cache", json={"files": [url]},
                             headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})  # fmt: skip
     assert wrong_zone.status_code == 400
+    assert wrong_zone.json()["errors"] == [
+        {"code": 7003, "message": "Could not route to /zones/nope/purge_cache, perhaps your object identifier is "
+                                  "invalid?"}]  # fmt: skip
     done = https.post(endpoint, json={"files": [url]}, headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})
     assert done.json() == {"success": True, "errors": [], "messages": [], "result": {"id": CDN_ZONE}}
     assert https.get(url).headers["x-cache"] == "MISS"
+
+
+def test_cdn_purge_matches_the_host_as_cloudflare_does(env, https):
+    """Files are full URLs and prefixes start with the host: the same path on another host is another entry."""
+    cdn = env["GOLIVE_SANDBOX_CDN_URL"]
+    url = f"{cdn}{ASSET}?t={time.time_ns()}"
+    https.get(url)
+    endpoint = f"{cdn}/client/v4/zones/{CDN_ZONE}/purge_cache"
+    token = {"authorization": f"Bearer {env['CDN_API_TOKEN']}"}
+    other_host = url.replace("//127.0.0.1:", "//localhost:")
+    for body in ({"files": [other_host]}, {"prefixes": ["localhost/static/"]}):
+        assert https.post(endpoint, json=body, headers=token).json()["success"] is True
+        assert https.get(url).headers["x-cache"] == "HIT", body
+    assert https.post(endpoint, json={"prefixes": ["127.0.0.1/static/"]}, headers=token).json()["success"] is True
+    assert https.get(url).headers["x-cache"] == "MISS"
+
+
+def test_cdn_caches_html_its_cdn_cache_control_allows_whatever_cache_control_says(env, https, switch):
+    cdn = env["GOLIVE_SANDBOX_CDN_URL"]
+    switch("cdn-html-cdn-cache-control")
+    first, second = https.get(cdn + "/"), https.get(cdn + "/")
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert (second.headers["cache-control"], second.headers["cdn-cache-control"]) == ("no-cache", "max-age=86400")
+    switch()
+    healthy = https.get(cdn + "/")  # what was stored from the faulty origin is not served from the healthy one
+    assert (healthy.headers["x-cache"], "cdn-cache-control" in healthy.headers) == ("MISS", False)
 
 
 def test_cdn_faults(env, https, switch):

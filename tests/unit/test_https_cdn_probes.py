@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -45,7 +46,7 @@ from golive.probes.https import (
     post_webhook_over_http,
 )
 from golive.sandbox.edge import server_context
-from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, issue
+from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, LocalCA, create_local_ca, issue
 from golive.secrets import Secret
 from tests.netutil import closed_port, http_server, json_answer
 
@@ -55,6 +56,24 @@ RULES = AssetRules(["Via", "X-Cache", "Age"], 30 * 86400, True, 300, re.compile(
 @pytest.fixture
 def client():
     with httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory) -> LocalCA:
+    return create_local_ca(tmp_path_factory.mktemp("cdn-ca"))
+
+
+@pytest.fixture
+def tls(ca) -> tuple[Path, Path]:
+    """The certificate and key an HTTPS test server presents: a provider's API is reached over https only."""
+    return ca.chain_file, ca.key_file
+
+
+@pytest.fixture
+def tls_client(ca):
+    verify = ssl.create_default_context(cafile=str(ca.ca_file))
+    with httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), verify=verify, trust_env=False) as c:
         yield c
 
 
@@ -323,8 +342,48 @@ def test_when_no_asset_is_fingerprinted_the_cache_rules_were_not_checked():
      (503, {"cache-control": "no-cache"}, "HTML /: status 503, expected 200")],
 )  # fmt: skip
 def test_html_rules(status, headers, problem):
-    verdict = judge_html(fetched(headers, url="https://cdn.example.com/", status=status), RULES)
+    page = fetched(headers, url="https://cdn.example.com/", status=status)
+    verdict = judge_html(Warmed(page, page, 2), RULES)
     assert verdict.problems == ([] if problem is None else [problem])
+
+
+@pytest.mark.parametrize(
+    ("headers", "problems"),
+    [({"cache-control": "no-cache", "cdn-cache-control": "max-age=86400"},
+      ["CDN-Cache-Control 'max-age=86400' lets shared caches keep it 86400 s; expected at most 300 s"]),
+     ({"cache-control": "private", "Cloudflare-CDN-Cache-Control": "public, max-age=3600"},
+      ["Cloudflare-CDN-Cache-Control 'public, max-age=3600' lets shared caches keep it 3600 s; expected at most "
+       "300 s"]),
+     ({"cache-control": "no-store", "surrogate-control": "max-age=600"},
+      ["Surrogate-Control 'max-age=600' lets shared caches keep it 600 s; expected at most 300 s"]),
+     ({"cache-control": "public, max-age=3600", "cdn-cache-control": "no-store"},
+      ["Cache-Control 'public, max-age=3600' lets shared caches keep it 3600 s; expected at most 300 s"]),
+     ({"cache-control": "no-cache", "cdn-cache-control": "max-age=120", "surrogate-control": "no-store"}, [])],
+)  # fmt: skip
+def test_html_cache_rules_read_the_fields_that_override_cache_control_for_cdns(headers, problems):
+    """CDN-Cache-Control, Cloudflare-CDN-Cache-Control and Surrogate-Control tell a CDN to keep HTML however
+    'no-cache' Cache-Control looks; Cache-Control still governs every other shared cache."""
+    page = fetched(headers, url="https://cdn.example.com/")
+    assert judge_html(Warmed(page, page, 2), RULES).problems == [f"HTML /: {p}" for p in problems]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "problem"),
+    [({"x-cache": "MISS"}, {"x-cache": "HIT", "age": "0"}, None),
+     ({"x-cache": "MISS"}, {"x-cache": "HIT", "age": "301"}, "Age 301 s"),
+     ({"x-cache": "HIT", "age": "7200"}, {"x-cache": "HIT", "age": "7200"}, "Age 7200 s"),
+     ({"age": "900"}, {"x-cache": "MISS", "age": "900"}, "Age 900 s"),  # a positive Age alone is a hit
+     ({"x-cache": "MISS", "age": "900"}, {"x-cache": "MISS", "age": "900"}, None)],
+)  # fmt: skip
+def test_html_served_from_a_cache_for_longer_than_the_limit_fails_whatever_its_headers(first, second, problem):
+    """The headers may say no-cache while the CDN keeps the page all the same (a page rule, a cache-everything
+    setting): the Age of a hit shows it."""
+    url = "https://cdn.example.com/"
+    page = Warmed(fetched({"cache-control": "no-cache", **first}, url), fetched({"cache-control": "no-cache",
+                                                                                 **second}, url), 2)  # fmt: skip
+    verdict = judge_html(page, RULES)
+    expected = f"HTML /: served from the CDN's cache with {problem}; expected at most 300 s in shared caches"
+    assert verdict.problems == ([] if problem is None else [expected])
 
 
 def edge_answers(*x_cache: str):
@@ -407,11 +466,11 @@ TOKEN = Secret("CDN_API_TOKEN", "t")
      ("tag", {"canary_tag": "static"}, {"tags": ["static"]}),
      ("everything", {}, {"purge_everything": True})],
 )  # fmt: skip
-def test_purge_by_each_scope_through_a_cloudflare_shaped_api(client, scope, more, body):
+def test_purge_by_each_scope_through_a_cloudflare_shaped_api(tls_client, tls, scope, more, body):
     calls = []
-    with http_server(caching_edge(calls, tags={"/static/a.js": "static"})) as base:
+    with http_server(caching_edge(calls, tags={"/static/a.js": "static"}), tls) as base:
         canary = base + "/static/a.js?purge-canary=r"
-        result = purge_canary(client, canary, cloudflare(base, scope, **more), TOKEN, hit_retries=2)
+        result = purge_canary(tls_client, canary, cloudflare(base, scope, **more), TOKEN, hit_retries=2)
     expected = json.loads(json.dumps(body).replace("{base}", base))
     assert result.problems == ()
     assert (result.request, result.requests_before, result.purge_status, result.after_hit) == (expected, 2, 200, False)
@@ -420,11 +479,11 @@ def test_purge_by_each_scope_through_a_cloudflare_shaped_api(client, scope, more
     assert json.loads(calls[2][2]) == expected
 
 
-def test_a_purge_that_leaves_the_canary_cached_fails_with_the_request(client):
+def test_a_purge_that_leaves_the_canary_cached_fails_with_the_request(tls_client, tls):
     calls = []
-    with http_server(caching_edge(calls, tags={})) as base:  # the canary carries no tag
+    with http_server(caching_edge(calls, tags={}), tls) as base:  # the canary carries no tag
         canary = base + "/static/a.js"
-        result = purge_canary(client, canary, cloudflare(base, "tag", canary_tag="static"), TOKEN, hit_retries=2)
+        result = purge_canary(tls_client, canary, cloudflare(base, "tag", canary_tag="static"), TOKEN, hit_retries=2)
     assert result.problems == (
         f"after purging {canary} (tag scope: {{'tags': ['static']}}) the next request was still a cache hit; "
         "expected a miss",
@@ -444,10 +503,10 @@ def test_purges_golive_cannot_exercise_say_why(purge, reason):
     assert found is None if reason is None else reason in found
 
 
-def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(client):
+def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(tls_client, tls):
     calls = []
-    with http_server(caching_edge(calls, caches=False)) as base:
-        result = purge_canary(client, base + "/a.js", cloudflare(base), TOKEN, hit_retries=1)
+    with http_server(caching_edge(calls, caches=False), tls) as base:
+        result = purge_canary(tls_client, base + "/a.js", cloudflare(base), TOKEN, hit_retries=1)
     assert [c[0] for c in calls] == ["GET", "GET", "GET"]
     assert result.purge_status is None
     assert result.problems == (
@@ -456,15 +515,40 @@ def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(cli
     )
 
 
-def test_a_refused_purge_names_the_status_and_the_providers_error(client):
+def test_a_refused_purge_names_the_status_and_the_providers_error(tls_client, tls):
     def handle(method, path, body):
         if method == "POST":
             return json_answer(403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]})
         return 200, {"X-Cache": "HIT"}, b"x"
 
-    with http_server(handle) as base:
-        result = purge_canary(client, base + "/a.js", cloudflare(base), Secret("CDN_API_TOKEN", "wrong"), 0)
-    assert result.problems == (f"purge of {base}/a.js (url scope) refused: HTTP 403 10000 Authentication error",)
+    with http_server(handle, tls) as base:
+        result = purge_canary(tls_client, base + "/a.js", cloudflare(base), Secret("CDN_API_TOKEN", "wrong"), 0)
+    assert result.problems == (f"purge of {base}/a.js (url scope) refused: HTTP 403 10000 Authentication error; "
+                               'expected HTTP 200 with "success": true',)
+
+
+@pytest.mark.parametrize(
+    ("answer", "shown"),
+    [((204, {}, b""), "HTTP 204 no body"), ((401, {}, b""), "HTTP 401 no body"),
+     ((502, {"Content-Type": "text/html"}, b"<html>\n<h1>502 Bad Gateway</h1></html>"),
+      "HTTP 502 <html> <h1>502 Bad Gateway</h1></html>"),
+     (json_answer(200, {"success": False, "errors": [], "messages": []}),
+      'HTTP 200 {"success": false, "errors": [], "messages": []}'),
+     ((200, {"Content-Type": "text/plain"}, b"ok"), "HTTP 200 ok")],
+)  # fmt: skip
+def test_only_an_explicit_success_is_a_purge(tls_client, tls, answer, shown):
+    """An answer without Cloudflare's explicit success (HTTP 200 and "success": true) purged nothing that golive can
+    show: a 204, a 401 or 502 without a body, a 200 saying false or not JSON are refusals, never a pass."""
+
+    def handle(method, path, body):
+        return answer if method == "POST" else (200, {"X-Cache": "HIT"}, b"x")
+
+    with http_server(handle, tls) as base:
+        result = purge_canary(tls_client, base + "/a.js", cloudflare(base), TOKEN, 0)
+    assert (result.purge_status, result.after_hit) == (answer[0], False)
+    assert result.problems == (
+        f'purge of {base}/a.js (url scope) refused: {shown}; expected HTTP 200 with "success": true',
+    )
 
 
 @contextmanager
