@@ -9,8 +9,9 @@ GET /token?service=&scope=                 the token service: Basic username:REG
 Without a token that grants pull: 401 {"errors": [{"code": "UNAUTHORIZED", ...}]} with
 ``WWW-Authenticate: Bearer realm="<base>/token",service="...",scope="repository:<name>:pull"``, with
 ``error="invalid_token"`` when the token sent is not one the token service issued or has expired, and
-``error="insufficient_scope"`` when it is valid but does not grant pull on the repository (RFC 6750, section 3.1). A manifest whose media type the request's Accept header
-leaves out is 404 MANIFEST_UNKNOWN, as distribution answers a client that does not accept OCI manifests.
+``error="insufficient_scope"`` when it is valid but does not grant pull on the repository (RFC 6750, section
+3.1). A manifest whose media type the request's Accept header leaves out is 404 MANIFEST_UNKNOWN, as distribution
+answers a client that does not accept OCI manifests.
 
 The registry holds two images: the release being shipped and the previous release, each a real OCI image
 manifest whose digest is the SHA-256 of its bytes. Faults: "registry-release-digest-missing" (the release's
