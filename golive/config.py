@@ -655,6 +655,8 @@ class TlsSettings(_Section):
     webhook_urls: list[HttpUrl] = Field(default_factory=list)
     webhook_record_query: str = "select count(*) from webhook_events where event_id = %s"
     webhook_settle_s: Annotated[float, Field(ge=0, le=30)] = 2.0
+    # what the edge answers a plain-HTTP webhook instead of forwarding it (any other answer came from a handler)
+    webhook_refusal_statuses: list[Annotated[int, Field(ge=400, le=599)]] = Field(default_factory=lambda: [403, 426])
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
 
     @model_validator(mode="after")

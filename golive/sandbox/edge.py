@@ -39,7 +39,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from golive.probes.cdn import cdn_lifetime
-from golive.sandbox.app import HSTSMiddleware, proxy_client
+from golive.sandbox.app import WEBHOOK_UNHANDLED_400, HSTSMiddleware, proxy_client
 from golive.sandbox.standins import FaultSwitch
 from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, KeySpec, LocalCA, issue, write_private
 
@@ -240,6 +240,10 @@ def _relay(answer: httpx.Response) -> Response:
 
 # ----------------------------------------------------------------------------------------------- port 80
 
+# The faults under which port 80 forwards webhook POSTs to the app: it processes them, or (the app's own fault,
+# WEBHOOK_UNHANDLED_400) verifies the signature and answers 400 to an event it has no handler for.
+WEBHOOK_FORWARDED = ("webhook-plain-http", WEBHOOK_UNHANDLED_400)
+
 
 class PlainHttp:
     """The plain-HTTP listener: 301 (GET/HEAD) or 308 (other methods) to the same path on the same name over
@@ -259,8 +263,9 @@ class PlainHttp:
                 return await _www_index(request)  # the www site served over plain HTTP
             return RedirectResponse(self.www_origin() + path, status_code=status)
         webhook = request.method == "POST" and request.url.path.startswith("/api/webhooks/")
-        # webhooks have their own fault (TLS-04); the redirect faults leave them redirected to https
-        if self.faults.on("webhook-plain-http") if webhook else self.faults.on("http-no-redirect"):
+        # webhooks have their own faults (TLS-04); the redirect faults leave them redirected to https
+        forwarded = any(map(self.faults.on, WEBHOOK_FORWARDED)) if webhook else self.faults.on("http-no-redirect")
+        if forwarded:
             return _relay(await self.upstream.fetch(request))  # served (and processed) over plain HTTP
         target = self.https_origin + path
         if self.faults.on("http-redirect-other-host"):

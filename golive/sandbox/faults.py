@@ -159,6 +159,12 @@ FAULTS: dict[str, Fault] = _registry(
           ("GET https://localhost:", "/: no Strict-Transport-Security header; expected max-age >= 31536000")),
     Fault("webhook-plain-http", ("TLS-04",), "plain HTTP forwards webhook POSTs to the app, which processes them",
           ("/api/webhooks/razorpay over plain HTTP answered 200", "1 row(s) in webhook_events")),
+    Fault("webhook-plain-http-app-400", ("TLS-04",),
+          "plain HTTP forwards webhook POSTs to the app, which verifies the signature and answers 400 'unhandled "
+          "event' to the probe's event, recording nothing",
+          ("/api/webhooks/razorpay over plain HTTP answered 400: the webhook handler was reached over plain HTTP "
+           "(nothing recorded in webhook_events); expected the connection refused, a redirect to https or a refusal "
+           "by the edge (403, 426)",)),
     Fault("cdn-asset-no-cache-headers", ("CDN-01",), "the CDN serves the fingerprinted asset without Cache-Control",
           ("/static/app.3f9c2b1e.js: no Cache-Control; expected public, max-age >= 2592000 s, immutable",)),
     Fault("cdn-html-cached-publicly", ("CDN-01",), "the CDN serves HTML with Cache-Control: public, max-age=86400",

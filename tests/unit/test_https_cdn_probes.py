@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -179,24 +180,54 @@ def test_webhook_probe_signs_the_event_and_counts_records(client):
         port = int(base.rsplit(":", 1)[1])
         probe = post_webhook_over_http(client, "https://127.0.0.1:8443/api/webhooks/razorpay", port, secret,
                                        "run-1", lambda event_id: 0, 0.0)  # fmt: skip
-    assert not probe.accepted
-    assert probe.refused_by == "answered 308 to https://127.0.0.1:8443/api/webhooks/razorpay"
+    assert probe.problem("in t") is None
+    assert probe.answer == "answered 308 to https://127.0.0.1:8443/api/webhooks/razorpay"
     assert probe.event_id.startswith("evt_tls04probe_run-1_")
     ((path, body),) = seen
     assert path == "/api/webhooks/razorpay"
     assert json.loads(body)["event"] == "https_probe.tls04"
 
 
-@pytest.mark.parametrize(
-    ("status", "records", "accepted"), [(200, 1, True), (200, 0, True), (400, 0, False), (308, 1, True)]
+REACHED = (
+    "the webhook handler was reached over plain HTTP (nothing recorded in t); expected the connection "
+    "refused, a redirect to https or a refusal by the edge (403, 426)"
 )
-def test_webhook_probe_is_accepted_by_a_2xx_or_any_record(client, status, records, accepted):
-    with http_server(lambda m, p, b: (status, {}, b"")) as base:
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "records", "problem"),
+    [(308, "https://127.0.0.1:8443/api/webhooks/x", 0, None),
+     (302, "https://app.example.com/api/webhooks/x", 0, None),
+     (403, None, 0, None), (426, None, 0, None),
+     (400, None, 0, f"answered 400: {REACHED}"),  # an app that verified the signature: "unhandled event"
+     (200, None, 0, f"answered 200: {REACHED}"), (503, None, 0, f"answered 503: {REACHED}"),
+     (301, "http://127.0.0.1:8080/api/webhooks/x", 0, f"answered 301 to http://127.0.0.1:8080/api/webhooks/x: "
+                                                       f"{REACHED}"),
+     (301, "/api/webhooks/x", 0, f"answered 301 to /api/webhooks/x: {REACHED}"),  # relative: plain HTTP again
+     (308, None, 0, f"answered 308: {REACHED}"),
+     (200, None, 1, "answered 200: 1 row(s) in t for event {event}; expected refused or redirected, nothing "
+                    "processed"),
+     (308, "https://127.0.0.1:8443/api/webhooks/x", 1, "answered 308 to https://127.0.0.1:8443/api/webhooks/x: 1 "
+      "row(s) in t for event {event}; expected refused or redirected, nothing processed")],
+)  # fmt: skip
+def test_only_a_refusal_before_any_handler_with_nothing_recorded_passes(client, status, location, records, problem):
+    headers = {"Location": location} if location else {}
+    with http_server(lambda m, p, b: (status, headers, b'{"error": "unhandled event https_probe.tls04"}')) as base:
         port = int(base.rsplit(":", 1)[1])
         probe = post_webhook_over_http(
             client, "https://127.0.0.1:8443/api/webhooks/x", port, "s" * 20, "r", lambda e: records, 0
         )
-    assert probe.accepted is accepted
+    found = probe.problem("in t")
+    expected = f"POST {probe.url} over plain HTTP {problem}".format(event=probe.event_id) if problem else None
+    assert found == expected
+
+
+def test_the_edges_refusal_statuses_are_configurable(client):
+    with http_server(lambda m, p, b: (400, {}, b"")) as base:
+        port = int(base.rsplit(":", 1)[1])
+        probe = post_webhook_over_http(client, "https://127.0.0.1/x", port, "s" * 20, "r", lambda e: 0, 0, (400,))
+    assert (probe.refused, probe.problem("in t"), probe.expected()) == (
+        True, None, "the connection refused, a redirect to https or a refusal by the edge (400)")  # fmt: skip
 
 
 def queueing_app(recorded: list[str]):
@@ -209,27 +240,45 @@ def queueing_app(recorded: list[str]):
     return handle
 
 
-@pytest.mark.parametrize(("settle_s", "accepted"), [(0.0, False), (2.0, True)])
-def test_an_event_processed_a_moment_after_the_answer_is_caught_within_the_settle_time(client, settle_s, accepted):
+@pytest.mark.parametrize(("settle_s", "processed"), [(0.0, False), (2.0, True)])
+def test_an_event_processed_a_moment_after_the_answer_is_caught_within_the_settle_time(client, settle_s, processed):
     """Counted at once, a queued event looks refused; counted until tls.webhook_settle_s, it is caught."""
     recorded: list[str] = []
     with http_server(queueing_app(recorded)) as base:
         port = int(base.rsplit(":", 1)[1])
         probe = post_webhook_over_http(client, "https://127.0.0.1:8443/api/webhooks/x", port, "s" * 20, "r",
                                        lambda event_id: len(recorded), settle_s)  # fmt: skip
-    assert (probe.accepted, probe.records) == (accepted, int(accepted))
+    assert (probe.problem("in t") is not None, probe.records) == (processed, int(processed))
 
 
 def test_a_refused_event_costs_exactly_the_settle_time(client):
     started = time.monotonic()
-    refused = post_webhook_over_http(client, "https://h/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.5)
-    assert not refused.accepted
+    refused = post_webhook_over_http(client, "https://127.0.0.1/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.5)
+    assert refused.problem("in t") is None
     assert 0.5 <= time.monotonic() - started < 1.5
 
 
-def test_webhook_probe_refused_at_the_network_is_not_accepted(client):
+def test_webhook_probe_refused_at_the_network_passes(client):
     probe = post_webhook_over_http(client, "https://127.0.0.1/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.0)
-    assert (probe.status, probe.accepted, probe.refused_by) == (None, False, "connection refused")
+    assert (probe.status, probe.problem("in t"), probe.answer) == (None, None, "connection refused")
+
+
+def test_a_connection_closed_without_an_answer_is_a_refusal(client):
+    """An edge that drops plain-HTTP webhooks (closes the connection once it has read the request) refuses them."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+
+        def drop() -> None:
+            conn, _ = sock.accept()
+            conn.recv(65536)
+            conn.close()
+
+        threading.Thread(target=drop, daemon=True).start()
+        port = sock.getsockname()[1]
+        probe = post_webhook_over_http(client, "https://127.0.0.1/x", port, "s" * 20, "r", lambda e: 0, 0.0)
+    assert (probe.status, probe.refused, probe.problem("in t")) == (None, True, None)
+    assert "disconnected" in probe.answer
 
 
 # ------------------------------------------------------------------------------------------------------ CDN
@@ -523,8 +572,10 @@ def test_a_refused_purge_names_the_status_and_the_providers_error(tls_client, tl
 
     with http_server(handle, tls) as base:
         result = purge_canary(tls_client, base + "/a.js", cloudflare(base), Secret("CDN_API_TOKEN", "wrong"), 0)
-    assert result.problems == (f"purge of {base}/a.js (url scope) refused: HTTP 403 10000 Authentication error; "
-                               'expected HTTP 200 with "success": true',)
+    assert result.problems == (
+        f"purge of {base}/a.js (url scope) refused: HTTP 403 10000 Authentication error; "
+        'expected HTTP 200 with "success": true',
+    )
 
 
 @pytest.mark.parametrize(
@@ -591,3 +642,58 @@ def test_the_header_client_reads_hsts_behind_a_certificate_no_one_trusts(tmp_pat
     assert verdict.problems == (
         f"GET {url}: Strict-Transport-Security 'max-age=600': max-age 600 s, expected >= 31536000",
     )
+
+
+@contextmanager
+def dripping() -> Iterator[int]:
+    """A plain-HTTP server that answers 200 at once and then sends its body one byte every 0.1 s, for ever: each
+    read is quick, so only a deadline over the whole exchange ends it."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _drip(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Strict-Transport-Security", "max-age=31536000")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            while not stop.wait(0.1):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+        do_GET = do_POST = _drip
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("probe", ["redirect", "hsts", "cdn", "webhook"])
+def test_every_exchange_ends_within_the_clients_deadline_whatever_the_server_does(probe):
+    """A server that drips its answer never trips a read timeout: the probes go through the deadline of
+    golive.probes.http.request (connect + read timeout), each an error of one line."""
+    with httpx.Client(timeout=httpx.Timeout(0.5, connect=0.3), trust_env=False) as client, dripping() as port:
+        base = f"http://127.0.0.1:{port}"
+        webhook = "https://127.0.0.1/x"
+        calls = {
+            "redirect": lambda: check_redirect(client, "https://127.0.0.1:8443", port),
+            "hsts": lambda: check_hsts(client, base + "/", 31536000, False),
+            "cdn": lambda: fetch_warm(client, base + "/a.js", 0),
+            "webhook": lambda: post_webhook_over_http(client, webhook, port, "s" * 20, "r", lambda e: 0, 0),
+        }
+        started = time.monotonic()
+        with pytest.raises(ProbeError, match=r": no complete answer within 1 s$"):
+            calls[probe]()
+    assert time.monotonic() - started < 2.5
