@@ -268,9 +268,10 @@ class PlainHttp:
         if forwarded:
             return _relay(await self.upstream.fetch(request))  # served (and processed) over plain HTTP
         target = self.https_origin + path
-        if self.faults.on("http-redirect-other-host"):
+        # the redirect faults are TLS-03's: a webhook stays redirected to the app on https
+        if not webhook and self.faults.on("http-redirect-other-host"):
             target = f"https://{OTHER_HOST}{path}"
-        elif self.faults.on("http-redirect-to-http"):
+        elif not webhook and self.faults.on("http-redirect-to-http"):
             target = target.replace("https://", "http://", 1)
         return RedirectResponse(target, status_code=status)
 

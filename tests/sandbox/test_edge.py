@@ -3,6 +3,9 @@ listener, the plain-HTTP "port 80", HSTS faults on the front, and the CDN with i
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import ssl
 import time
 
@@ -100,9 +103,28 @@ def test_redirect_faults(env, https, switch, fault, status, location):
     app_port = env["GOLIVE_SANDBOX_APP_URL"].rsplit(":", 1)[1]
     assert answer.status_code == status
     assert answer.headers.get("location") == (location.format(app_port=app_port) if location else None)
-    # webhooks are TLS-04's: the redirect faults leave them redirected
-    post = https.post(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}/api/webhooks/razorpay", content=b"{}")
-    assert post.status_code == 308
+    # webhooks are TLS-04's: the redirect faults leave them redirected to the app on https
+    webhook = "/api/webhooks/razorpay"
+    post = https.post(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}{webhook}", content=b"{}")
+    assert (post.status_code, post.headers["location"]) == (308, env["GOLIVE_SANDBOX_APP_URL"] + webhook)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "body"),
+    [(None, 308, b""), ("webhook-plain-http", 200, b'{"status":"processed"}'),
+     ("webhook-plain-http-app-400", 400, b'{"error":"unhandled event https_probe.tls04"}')],
+)  # fmt: skip
+def test_webhook_faults_forward_plain_http_to_the_app(env, https, switch, fault, status, body):
+    """Port 80 redirects a webhook POST to https; under its faults it forwards it to the app, which processes it
+    or, having verified the signature, answers 400 to an event it has no handler for."""
+    switch(*([fault] if fault else []))
+    event = json.dumps({"event": "https_probe.tls04", "payload": {}, "entity": "event"}).encode()
+    signature = hmac.new(env["RAZORPAY_WEBHOOK_SECRET"].encode(), event, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "x-razorpay-signature": signature,
+               "x-razorpay-event-id": f"evt_edge_{time.time_ns()}"}  # fmt: skip
+    answer = https.post(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}/api/webhooks/razorpay", content=event,
+                        headers=headers)  # fmt: skip
+    assert (answer.status_code, answer.content) == (status, body)
 
 
 @pytest.mark.parametrize(
