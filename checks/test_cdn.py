@@ -20,12 +20,12 @@ from golive.probes.cdn import (
 @pytest.mark.item("CDN-01")
 def test_assets_served_by_cdn_with_cache_rules(cdn_settings, cdn_pages, cdn_assets, http, evidence):
     """Static assets come through the CDN (its markers; a request after the first is a hit); fingerprinted assets
-    are public, long-lived and immutable; HTML is not kept by shared caches for long; nothing cacheable sets
-    cookies."""
+    are public, long-lived and immutable; HTML is not kept by shared caches for long (Cache-Control and the
+    CDN-targeted fields that override it, and the Age of a cache hit); nothing cacheable sets cookies."""
     rules = AssetRules(cdn_settings.markers, cdn_settings.asset_min_max_age_days * 86400,
                        cdn_settings.require_immutable, cdn_settings.html_max_shared_age_s,
                        re.compile(cdn_settings.fingerprint_pattern))  # fmt: skip
-    unread = [f"GET {page.url} answered {page.status}" for page in cdn_pages if page.status != 200]
+    unread = [f"GET {page.first.url} answered {page.first.status}" for page in cdn_pages if page.first.status != 200]
     assert cdn_assets, (
         f"no static assets: none configured (cdn.assets) and none referenced by {', '.join(cdn_settings.html_paths)}"
         + (f" ({'; '.join(unread)}, expected 200 HTML)" if unread else "")

@@ -89,7 +89,8 @@ def test_hsts(public_domain, https_enforcement, tls_settings, evidence):
 @pytest.mark.item("TLS-04")
 def test_webhooks_refuse_plain_http(tls_webhook_urls, tls_webhook_secret, tls_settings, target_db, http, golive_run,
                                     evidence):  # fmt: skip
-    """A signed webhook POSTed over plain HTTP is refused or redirected, and the app recorded nothing for it within
+    """A signed webhook POSTed over plain HTTP is refused before any handler (the connection refused, a redirect
+    to https, or one of tls.webhook_refusal_statuses), and the app recorded nothing for it within
     tls.webhook_settle_s."""
     table = re.search(r"\bfrom\s+([\w.]+)", tls_settings.webhook_record_query, re.IGNORECASE)
     where = f"in {table.group(1)}" if table else "counted by tls.webhook_record_query"
@@ -102,13 +103,12 @@ def test_webhooks_refuse_plain_http(tls_webhook_urls, tls_webhook_secret, tls_se
     ]
     for url in (url for url in tls_webhook_urls if url.startswith("https:")):
         probe = post_webhook_over_http(http, url, tls_settings.http_port, tls_webhook_secret.reveal(),
-                                       golive_run.run_id, count, tls_settings.webhook_settle_s)  # fmt: skip
-        evidence.record(f"POST {probe.url}", {"answer": probe.refused_by, "event_id": probe.event_id,
+                                       golive_run.run_id, count, tls_settings.webhook_settle_s,
+                                       tls_settings.webhook_refusal_statuses)  # fmt: skip
+        problem = probe.problem(where)
+        evidence.record(f"POST {probe.url}", {"answer": probe.answer, "event_id": probe.event_id,
                                               "records": probe.records},
-                        {"answer": "refused or redirected to https", "records": 0}, ok=not probe.accepted)  # fmt: skip
-        if probe.accepted:
-            failures.append(
-                f"POST {probe.url} over plain HTTP {probe.refused_by}: {probe.records} row(s) {where} for "
-                f"event {probe.event_id}; expected refused or redirected, nothing processed"
-            )
+                        {"answer": probe.expected(), "records": 0}, ok=problem is None)  # fmt: skip
+        if problem:
+            failures.append(problem)
     assert not failures, "; ".join(failures)

@@ -23,19 +23,20 @@ def test_support_training_and_runbook(release_file, release_policy, environment,
 
 @pytest.mark.preflight
 @pytest.mark.item("TEAM-02")
-def test_least_privilege_and_two_person_control(release_file, now, attest):
-    """Least privilege and two-person control for sensitive operations, attested by two different people."""
-    review = review_access(release_file, now)
+def test_least_privilege_and_two_person_control(release_file, release_policy, now, attest):
+    """Least privilege and two-person control for sensitive operations, attested by two different people within
+    release.attestation_max_age_days."""
+    review = review_access(release_file, now, timedelta(days=release_policy.attestation_max_age_days))
     attest(review)
     assert not review.problems, review.explain()
 
 
 @pytest.mark.preflight
 @pytest.mark.item("TEAM-03")
-def test_emergency_contacts(release_file, now, attest):
+def test_emergency_contacts(release_file, release_policy, now, attest):
     """Primary/secondary on-call, product owner, release manager and support lead, each reachable, confirmed by a
-    named person."""
-    review = review_contacts(release_file, now)
+    named person within release.attestation_max_age_days."""
+    review = review_contacts(release_file, now, timedelta(days=release_policy.attestation_max_age_days))
     attest(review)
     assert not review.problems, review.explain()
 

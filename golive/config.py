@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -207,12 +207,27 @@ class SideEffectSettings(_Section):
     allowed: bool = False
 
 
+_Url = TypeVar("_Url", bound=HttpUrl | None)
+
+
+def _https_only(url: _Url, secret: str) -> _Url:
+    """A URL that ``secret`` is sent to: https only, never in clear over http."""
+    if url is not None and url.scheme != "https":
+        raise ValueError(f"expected an https:// URL ({secret} is sent to it), got {url.scheme}://")
+    return url
+
+
 class CiSettings(_Section):
     """REL-01: where the release commit's CI pipeline is (GitLab's API; token in GITLAB_API_TOKEN)."""
 
     gitlab_url: HttpUrl | None = None
     project: str | None = None
     required_suites: list[str] = Field(default_factory=lambda: ["unit", "integration"])
+
+    @field_validator("gitlab_url")
+    @classmethod
+    def _https(cls, url: HttpUrl | None) -> HttpUrl | None:
+        return _https_only(url, "GITLAB_API_TOKEN")
 
 
 # An OCI distribution repository name (the distribution spec's grammar), e.g. "acme/web-app".
@@ -236,9 +251,7 @@ class RegistrySettings(_Section):
     @field_validator("url")
     @classmethod
     def _https(cls, url: HttpUrl) -> HttpUrl:
-        if url.scheme != "https":
-            raise ValueError(f"expected an https:// registry URL (REGISTRY_TOKEN is sent to it), got {url.scheme}://")
-        return url
+        return _https_only(url, "REGISTRY_TOKEN")
 
 
 class ReleaseSettings(_Section):
@@ -251,6 +264,7 @@ class ReleaseSettings(_Section):
     notification_max_age_hours: PositiveInt = 48
     training_max_age_days: PositiveInt = 30
     training_minutes: tuple[PositiveInt, PositiveInt] = (60, 90)
+    attestation_max_age_days: PositiveInt = 14
 
 
 class DirectoryBackups(_Section):
@@ -652,6 +666,8 @@ class TlsSettings(_Section):
     webhook_urls: list[HttpUrl] = Field(default_factory=list)
     webhook_record_query: str = "select count(*) from webhook_events where event_id = %s"
     webhook_settle_s: Annotated[float, Field(ge=0, le=30)] = 2.0
+    # what the edge answers a plain-HTTP webhook instead of forwarding it (any other answer came from a handler)
+    webhook_refusal_statuses: list[Annotated[int, Field(ge=400, le=599)]] = Field(default_factory=lambda: [403, 426])
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
 
     @model_validator(mode="after")
@@ -672,6 +688,11 @@ class CdnPurgeSettings(_Section):
     zone_id: str | None = None
     canary_path: str | None = None
     canary_tag: str | None = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _https(cls, url: HttpUrl) -> HttpUrl:
+        return _https_only(url, "CDN_API_TOKEN")
 
 
 class CdnSettings(_Section):

@@ -116,8 +116,11 @@ def _when(value: object) -> datetime | None:
     return None
 
 
-def _person(review: Review, where: str, raw: object, now: datetime) -> tuple[str, datetime] | None:
-    """A `{ name, at }` confirmation: a named person at a past time with an offset."""
+def _person(
+    review: Review, where: str, raw: object, now: datetime, max_age: timedelta | None = None
+) -> tuple[str, datetime] | None:
+    """A `{ name, at }` confirmation: a named person at a past time with an offset; with ``max_age``, no older
+    than that (release.attestation_max_age_days)."""
     if not isinstance(raw, dict):
         review.problems.append(f"{where}: missing (expected {{ name = ..., at = <datetime with offset> }})")
         return None
@@ -126,6 +129,12 @@ def _person(review: Review, where: str, raw: object, now: datetime) -> tuple[str
     ok &= review.need(at is not None, f"{where}.at: missing or without a UTC offset")
     if at is not None:
         ok &= review.need(at <= now + timedelta(minutes=5), f"{where}.at: {at.isoformat()} is in the future")
+        if max_age is not None:
+            ok &= review.need(
+                now - at <= max_age,
+                f"{where}.at: {at.isoformat()} is {(now - at).days} days ago, limit {max_age.days} days "
+                "(release.attestation_max_age_days); expected a confirmation for this release",
+            )
     return (" ".join(str(name).split()), at) if ok and at is not None else None
 
 
@@ -223,9 +232,9 @@ def _reachable(contact: str) -> bool:
     return bool(EMAIL.match(contact) or PHONE.match(contact))
 
 
-def review_contacts(release: ReleaseFile, now: datetime) -> Review:
+def review_contacts(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review:
     """TEAM-03: every emergency role has a named person with a well-formed phone (+country...) or email, and a
-    person confirmed the list (who and when)."""
+    person confirmed the list (who and when, within ``max_age``)."""
     review, table, section = _section(release, "contacts")
     if table is None:
         return review
@@ -242,7 +251,7 @@ def review_contacts(release: ReleaseFile, now: datetime) -> Review:
             if review.need(reachable, f"{where}.contact: {contact!r} is neither an email nor a +country phone"):
                 listed.append(f"{role} {name}")
     review.measured = {"roles": sorted(k for k in table if k in CONTACT_ROLES)}
-    person = _person(review, f"{section}.attested", table.get("attested"), now)
+    person = _person(review, f"{section}.attested", table.get("attested"), now, max_age)
     if person is not None and not review.problems:
         review.attested.append(f"contacts ({', '.join(listed)}) confirmed by {person[0]} at {person[1].isoformat()}")
     return review
@@ -433,13 +442,14 @@ def _review_runbook(
         )
 
 
-def review_access(release: ReleaseFile, now: datetime) -> Review:
-    """TEAM-02: least privilege and two-person control, attested by two different people."""
+def review_access(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review:
+    """TEAM-02: least privilege and two-person control, attested by two different people within ``max_age``."""
     review, table, where = _section(release, "access")
     if table is None:
         return review
     people = [
-        _person(review, f"{where}.{key}", table.get(key), now) for key in ("least_privilege", "two_person_control")
+        _person(review, f"{where}.{key}", table.get(key), now, max_age)
+        for key in ("least_privilege", "two_person_control")
     ]
     if all(people):
         first, second = (table[key] for key in ("least_privilege", "two_person_control"))
@@ -453,8 +463,9 @@ def review_access(release: ReleaseFile, now: datetime) -> Review:
     return review
 
 
-def review_communication(release: ReleaseFile, now: datetime) -> Review:
-    """RB-03: an incident lead, the audiences to notify, and non-empty customer and support templates."""
+def review_communication(release: ReleaseFile, now: datetime, max_age: timedelta) -> Review:
+    """RB-03: an incident lead, the audiences to notify, and non-empty customer and support templates, confirmed
+    by a person within ``max_age``."""
     review, table, where = _section(release, "communication")
     if table is None:
         return review
@@ -472,7 +483,7 @@ def review_communication(release: ReleaseFile, now: datetime) -> Review:
             review.need(
                 bool(path.read_text(encoding="utf-8", errors="replace").strip()), f"{where}.{key}: {path.name} is empty"
             )
-    person = _person(review, f"{where}.attested", table.get("attested"), now)
+    person = _person(review, f"{where}.attested", table.get("attested"), now, max_age)
     if person is not None and not review.problems:
         review.attested.append(
             f"incident lead {lead}, audiences {', '.join(map(str, audiences or []))}: "
@@ -572,18 +583,20 @@ def check_git_tag(review: Review, repo: Path | None, tag: str, missing: str, com
 
 
 def check_in_registry(review: Review, http: httpx.Client, registry: Registry | None, digest: str, what: str) -> None:
-    """The digest's manifest exists in the registry. Without release.registry the evidence says this part was
-    not verified: the item does not pass on it in silence."""
+    """The digest's manifest exists in the registry. Without release.registry this part is not verified: the
+    evidence says so and the item is then not verified (as without release.repo), never passed in silence."""
     key = f"registry: {what}"
     if registry is None:
         review.measured[key] = "not verified: release.registry is not set"
+        review.unverified.append(f"release.registry is not set: golive cannot see the {what} in the registry")
         return
     found = lookup_manifest(http, registry, digest)
     review.measured[key] = {"reference": found.reference, **found.measured()}
     if review.need(found.found, f"{what} {digest} is not in the registry: {found.reference} answered {found.error}"):
         review.need(
-            found.served_digest in (None, digest),
-            f"{what}: the registry serves {found.reference} as {found.served_digest}, expected {digest}",
+            found.served_digest == digest,
+            f"{what}: the registry serves {found.reference} as {found.served_digest} ({found.digest_from}), "
+            f"expected {digest}",
         )
 
 
@@ -637,15 +650,25 @@ def verify_artifact(
 
 
 def verify_previous(
-    release: ReleaseFile, environment: Environment, shipped_tag: str, registry: Registry | None, http: httpx.Client
+    release: ReleaseFile, environment: Environment, shipped: Release, registry: Registry | None, http: httpx.Client
 ) -> Review:
-    """RB-01: the previous stable release of this environment is recorded (tag, digest) and still exists: its git
-    tag in release.repo and its manifest in the registry, ready to redeploy."""
+    """RB-01: the previous stable release of this environment is recorded (tag, digest), is not the release being
+    shipped (a rollback to it would change nothing), and still exists: its git tag in release.repo and its
+    manifest in the registry, ready to redeploy."""
     review, previous = previous_release(release, environment.name)
     if previous is None:
         return review
     where = review.subject
-    review.need(previous.tag != shipped_tag, f"{where}.tag: {previous.tag!r} is the release being shipped")
+    review.need(
+        previous.tag != shipped.tag,
+        f"{where}.tag: {previous.tag!r} is the release being shipped (GOLIVE_RELEASE_TAG {shipped.tag!r}); "
+        "expected the release a rollback returns to",
+    )
+    review.need(
+        previous.digest != shipped.digest,
+        f"{where}.digest: {previous.digest} is the artifact being shipped (GOLIVE_RELEASE_DIGEST {shipped.digest}); "
+        "expected the image a rollback redeploys",
+    )
     check_git_tag(review, environment.release.repo, previous.tag,
                   f"{where}.tag: {previous.tag} no longer exists in the release repository")  # fmt: skip
     check_in_registry(review, http, registry, previous.digest, "previous release digest")

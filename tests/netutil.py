@@ -65,8 +65,9 @@ Handler = Callable[[str, str, bytes], tuple[int, dict[str, str], bytes]]
 
 
 @contextmanager
-def http_server(handle: Handler) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 answering with handle(method, path, body); yields its base URL."""
+def http_server(handle: Handler, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 answering with handle(method, path, body); yields its base URL. With
+    ``tls`` (a certificate chain and its key file) it speaks HTTPS."""
 
     class _Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
@@ -85,10 +86,14 @@ def http_server(handle: Handler) -> Iterator[str]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -1,5 +1,6 @@
 """CDN probes (CDN-01, CDN-02): assets come through the CDN and are cached by the reviewed rules; HTML is not
-kept by shared caches for long; a purge through the provider's API works and the next request is a miss."""
+kept by shared caches for long (by Cache-Control, by the CDN-targeted fields that override it, or as seen in the
+Age of a cache hit); a purge through the provider's API works and the next request is a miss."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from golive.config import CdnPurgeSettings
-from golive.outcomes import ProbeError
-from golive.probes.http import describe_error
+from golive.probes.http import request
 from golive.secrets import Secret
 
 _HIT_HEADERS = ("x-cache", "cf-cache-status", "x-cache-status", "x-proxy-cache", "cdn-cache")
@@ -40,6 +40,34 @@ def shared_lifetime(cache_control: str | None) -> int:
         if d.get(name, "").isdigit():
             return int(d[name])
     return 0
+
+
+# The fields that tell CDNs, and only them, how long to cache, over Cache-Control: Cloudflare's own, then
+# CDN-Cache-Control (RFC 9213), then Surrogate-Control (Fastly, Akamai). Lower-case, in Cloudflare's precedence.
+TARGETED_CACHE_CONTROL = ("cloudflare-cdn-cache-control", "cdn-cache-control", "surrogate-control")
+_FIELD_NAMES = {
+    "cloudflare-cdn-cache-control": "Cloudflare-CDN-Cache-Control",
+    "cdn-cache-control": "CDN-Cache-Control",
+    "surrogate-control": "Surrogate-Control",
+    "cache-control": "Cache-Control",
+}
+
+
+def cdn_lifetime(headers: Mapping[str, str]) -> int:
+    """Seconds a CDN keeps the response: by the first targeted field present (a CDN that reads it ignores
+    Cache-Control), else by Cache-Control. ``headers`` has lower-case names (or is case-insensitive)."""
+    for name in TARGETED_CACHE_CONTROL:
+        if name in headers:
+            return shared_lifetime(headers[name])
+    return shared_lifetime(headers.get("cache-control"))
+
+
+def shared_lifetimes(headers: Mapping[str, str]) -> dict[str, int]:
+    """Every cache-control field present (targeted ones and Cache-Control), each with the seconds a shared cache
+    obeying it may keep the response. Which CDN (or proxy) obeys which field is not known from outside, so each
+    one counts."""
+    return {name: shared_lifetime(headers[name]) for name in (*TARGETED_CACHE_CONTROL, "cache-control")
+            if name in headers}  # fmt: skip
 
 
 class _Assets(HTMLParser):
@@ -86,12 +114,15 @@ class Fetched:
     body: str
 
 
+# An asset (a script bundle, an image) is read whole, within the client's deadline, up to this size.
+ASSET_MAX_BYTES = 64 * 1024 * 1024
+
+
 def fetch(client: httpx.Client, url: str) -> Fetched:
-    try:
-        answer = client.get(url, follow_redirects=False)
-    except httpx.HTTPError as error:
-        raise ProbeError(f"GET {url}: {describe_error(error)}") from None
-    return Fetched(url, answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.text[:65536])
+    """GET ``url`` (redirects not followed) within the client's deadline: status, headers (lower-case names) and
+    the start of the body."""
+    answer = request(client, "GET", url, f"GET {url}", max_bytes=ASSET_MAX_BYTES)
+    return Fetched(url, answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.text[:65536])
 
 
 @dataclass(frozen=True)
@@ -189,21 +220,42 @@ def unchecked_cache_rules(assets: Sequence[AssetVerdict], rules: AssetRules) -> 
     )
 
 
-def judge_html(page: Fetched, rules: AssetRules) -> AssetVerdict:
-    """An HTML document: shared caches may keep it at most html_max_shared_age_s; never with Set-Cookie."""
-    verdict = AssetVerdict(page.url)
-    cache_control = page.headers.get("cache-control")
-    lifetime = shared_lifetime(cache_control)
-    verdict.measured = {"status": page.status, "cache-control": cache_control, "shared_lifetime_s": lifetime}
-    path = urlsplit(page.url).path or "/"
-    if page.status != 200:
-        verdict.problems.append(f"HTML {path}: status {page.status}, expected 200")
-    if lifetime > rules.html_max_shared_age_s:
+def _age(answer: Fetched) -> int | None:
+    """The Age of an answer the CDN served from its cache, None for a miss."""
+    age = answer.headers.get("age", "")
+    return int(age) if is_hit(answer.headers) and age.isdigit() else None
+
+
+def judge_html(page: Warmed, rules: AssetRules) -> AssetVerdict:
+    """An HTML document fetched twice: no cache-control field (Cache-Control, or the CDN-targeted ones that
+    override it for shared caches) lets shared caches keep it longer than html_max_shared_age_s, neither answer is
+    a cache hit older than that (Age), and nothing cacheable sets a cookie."""
+    answer, limit = page.last, rules.html_max_shared_age_s
+    verdict = AssetVerdict(page.first.url)
+    lifetimes = shared_lifetimes(answer.headers)
+    longest = max(lifetimes.values(), default=0)
+    ages = [age for age in map(_age, (page.first, answer)) if age is not None]
+    verdict.measured = {
+        "status": answer.status,
+        **{name: answer.headers[name] for name in lifetimes},
+        "shared_lifetime_s": longest,
+        "cache hits": [f"Age {age} s" for age in ages],
+    }
+    path = urlsplit(page.first.url).path or "/"
+    if answer.status != 200:
+        verdict.problems.append(f"HTML {path}: status {answer.status}, expected 200")
+    for name, lifetime in lifetimes.items():
+        if lifetime > limit:
+            verdict.problems.append(
+                f"HTML {path}: {_FIELD_NAMES[name]} {answer.headers[name]!r} lets shared caches keep it {lifetime} s; "
+                f"expected at most {limit} s"
+            )
+    if max(ages, default=0) > limit:
         verdict.problems.append(
-            f"HTML {path}: Cache-Control {cache_control!r} lets shared caches keep it {lifetime} s; "
-            f"expected at most {rules.html_max_shared_age_s} s"
+            f"HTML {path}: served from the CDN's cache with Age {max(ages)} s; expected at most {limit} s in shared "
+            "caches"
         )
-    if lifetime > 0 and "set-cookie" in page.headers:
+    if longest > 0 and "set-cookie" in answer.headers:
         verdict.problems.append(f"HTML {path}: a cacheable response sets a cookie (Set-Cookie); expected none")
     return verdict
 
@@ -251,26 +303,31 @@ def cloudflare_purge_body(purge: CdnPurgeSettings, canary_url: str) -> dict[str,
     return {"purge_everything": True}
 
 
+@dataclass(frozen=True)
+class PurgeAnswer:
+    """What the provider's purge API answered."""
+
+    status: int
+    ok: bool  # Cloudflare's explicit success: HTTP 200 and a JSON body with "success": true
+    detail: str  # when not ok: the provider's errors, else the body, else "no body"
+    ms: float
+
+
 def purge_cloudflare(
     client: httpx.Client, api_url: str, zone_id: str, token: Secret, body: dict[str, object]
-) -> tuple[int, str, float]:
-    """POST /client/v4/zones/{zone}/purge_cache with ``body``: (status, error summary, milliseconds)."""
+) -> PurgeAnswer:
+    """POST /client/v4/zones/{zone}/purge_cache with ``body``. Only HTTP 200 with ``"success": true`` is a purge:
+    any other answer (a 204, a 401 or 502 without a body, a 200 saying false) is a refusal."""
     endpoint = f"{api_url.rstrip('/')}/client/v4/zones/{zone_id}/purge_cache"
-    started = time.perf_counter()
-    try:
-        answer = client.post(endpoint, json=body, headers={"authorization": f"Bearer {token.reveal()}"})
-    except httpx.HTTPError as error:
-        raise ProbeError(f"purge at {endpoint}: {describe_error(error)}") from None
-    elapsed = round((time.perf_counter() - started) * 1000, 1)
-    try:
-        answered = answer.json()
-    except ValueError:
-        answered = None
-    if answer.status_code == 200 and isinstance(answered, dict) and answered.get("success") is True:
-        return answer.status_code, "", elapsed
+    answer = request(client, "POST", endpoint, f"purge at {endpoint}", json=body,
+                     headers={"authorization": f"Bearer {token.reveal()}"})  # fmt: skip
+    answered = answer.json_body()
+    if answer.status == 200 and isinstance(answered, dict) and answered.get("success") is True:
+        return PurgeAnswer(answer.status, True, "", answer.latency_ms)
     errors = answered.get("errors") if isinstance(answered, dict) else None
     summary = "; ".join(f"{e.get('code')} {e.get('message')}" for e in errors if isinstance(e, dict)) if errors else ""
-    return answer.status_code, summary or answer.text[:120], elapsed
+    shown = summary or " ".join(answer.text.split())[:120] or "no body"
+    return PurgeAnswer(answer.status, False, shown, answer.latency_ms)
 
 
 def purge_canary(
@@ -286,16 +343,19 @@ def purge_canary(
             "miss after a purge would prove nothing; expected a hit before purging (nothing was purged)"
         )
         return PurgeResult(canary_url, body, warmed.requests, None, 0.0, False, (problem,))
-    status, errors, elapsed = purge_cloudflare(client, str(purge.api_url), purge.zone_id or "", token, body)
-    if errors:
-        problem = f"purge of {canary_url} ({purge.scope} scope) refused: HTTP {status} {errors}"
-        return PurgeResult(canary_url, body, warmed.requests, status, elapsed, False, (problem,))
+    answer = purge_cloudflare(client, str(purge.api_url), purge.zone_id or "", token, body)
+    if not answer.ok:
+        problem = (
+            f"purge of {canary_url} ({purge.scope} scope) refused: HTTP {answer.status} {answer.detail}; expected "
+            'HTTP 200 with "success": true'
+        )
+        return PurgeResult(canary_url, body, warmed.requests, answer.status, answer.ms, False, (problem,))
     after = is_hit(fetch(client, canary_url).headers)
     problems = (
         (f"after purging {canary_url} ({purge.scope} scope: {body}) the next request was still a cache hit; "
          "expected a miss",) if after else ()
     )  # fmt: skip
-    return PurgeResult(canary_url, body, warmed.requests, status, elapsed, after, problems)
+    return PurgeResult(canary_url, body, warmed.requests, answer.status, answer.ms, after, problems)
 
 
 def fetch_all_warm(client: httpx.Client, urls: Sequence[str], hit_retries: int, workers: int) -> list[Warmed]:

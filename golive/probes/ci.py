@@ -34,6 +34,10 @@ def _get(http: httpx.Client, url: str, token: Secret, what: str) -> Any:
     return body
 
 
+# A suite's counts as GitLab's test report gives them; total_count includes skipped tests.
+_COUNTS = ("total_count", "success_count", "skipped_count", "failed_count", "error_count")
+
+
 def _count(suite: dict[str, Any], key: str, name: str) -> int:
     value = suite.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -51,7 +55,8 @@ def review_pipeline(
     required: list[str],
     running_pipeline: str | None = None,
 ) -> PipelineReview:
-    """The newest pipeline for (tag, commit) succeeded and every required suite ran tests with none failing.
+    """The newest pipeline for (tag, commit) succeeded and every required suite ran tests, at least one passing
+    (a suite whose tests were all skipped proves nothing) and none failing.
 
     ``running_pipeline`` is the pipeline golive itself runs in (CI_PIPELINE_ID): it is still running, so it is
     not the release's CI verdict and is passed over."""
@@ -82,10 +87,15 @@ def review_pipeline(
                 f"pipeline {pipeline.get('id')} has no {name!r} test suite (suites: {sorted(suites)})"
             )
             continue
-        counts = {k: _count(suite, k, name) for k in ("total_count", "failed_count", "error_count")}
+        counts = {k: _count(suite, k, name) for k in _COUNTS}
         review.suites[name] = counts
         if counts["total_count"] == 0:
             review.problems.append(f"suite {name!r} ran no tests")
+        elif counts["success_count"] == 0:  # GitLab's total_count counts skipped tests too
+            review.problems.append(
+                f"suite {name!r}: no test passed ({counts['skipped_count']} skipped of {counts['total_count']}); "
+                "expected at least one passing test"
+            )
         if counts["failed_count"] or counts["error_count"]:
             review.problems.append(
                 f"suite {name!r}: {counts['failed_count']} failed, {counts['error_count']} errors "

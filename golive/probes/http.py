@@ -53,6 +53,28 @@ def describe_error(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class Unanswered(ProbeError):
+    """The server refused, reset or closed the connection without answering: no handler answered the request.
+    ``reason`` is the one line saying which (describe_error's)."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.reason = reason
+
+
+def _unanswered(exc: httpx.HTTPError) -> bool:
+    """Whether the exchange ended at the network without an answer: refused, reset or closed (not a timeout, a
+    name that does not resolve or a certificate)."""
+    match exc:
+        case httpx.ConnectError():
+            return any(word in str(exc) for word in ("Connection refused", "Connection reset"))
+        case httpx.ReadError() | httpx.WriteError():
+            return True
+        case httpx.RemoteProtocolError():
+            return "disconnected" in str(exc)  # "Server disconnected without sending a response."
+    return False
+
+
 @dataclass(frozen=True)
 class Response:
     url: str
@@ -87,7 +109,8 @@ def request(
     client: httpx.Client, method: str, url: str, what: str, *, max_bytes: int = MAX_BODY_BYTES, **kwargs: Any
 ) -> Response:
     """One HTTP exchange within the client's deadline and max_bytes; anything that keeps it from
-    measuring (refused, timed out, endless, invalid URL) raises ProbeError with one line naming ``what``."""
+    measuring (refused, timed out, endless, invalid URL) raises ProbeError with one line naming ``what``:
+    Unanswered when the server refused, reset or closed the connection without an answer."""
     deadline = deadline_of(client)
     started = time.perf_counter()
     body = bytearray()
@@ -103,6 +126,8 @@ def request(
     except httpx.InvalidURL:
         raise ProbeError(f"{what}: not a valid URL") from None
     except httpx.HTTPError as exc:
+        if _unanswered(exc):
+            raise Unanswered(what, describe_error(exc)) from None
         raise ProbeError(f"{what}: {describe_error(exc)}") from None
     latency = round((time.perf_counter() - started) * 1000, 1)
     return Response(url, status, latency, headers, bytes(body).decode(encoding, errors="replace"), bytes(body))

@@ -19,10 +19,12 @@ import httpx
 
 from golive.config import HttpSettings
 from golive.outcomes import ProbeError
-from golive.probes.http import describe_error
+from golive.probes.http import Unanswered, request
 
 PERMANENT = (301, 308)
 PROBE_PATH = "/redirect-probe?from=tls03"
+# A page read for its headers (a redirect, HSTS) is read whole, within the client's deadline, up to this size.
+PAGE_MAX_BYTES = 16 * 1024 * 1024
 
 
 def http_url(https_url: str, http_port: int) -> str:
@@ -54,22 +56,19 @@ def check_redirect(client: httpx.Client, https_base: str, http_port: int, path: 
     """GET the plain-HTTP twin of ``https_base + path``: it must answer 301/308 to exactly that https URL."""
     expected = _origin(https_base) + path
     url = http_url(expected, http_port)
-    try:
-        answer = client.get(url, follow_redirects=False)
-    except httpx.HTTPError as error:
-        raise ProbeError(f"GET {url}: {describe_error(error)}") from None
+    answer = request(client, "GET", url, f"GET {url}", max_bytes=PAGE_MAX_BYTES)
     location = answer.headers.get("location")
     problems = []
-    if answer.status_code not in PERMANENT:
-        what = f"answered {answer.status_code}" + (f" to {location}" if location else "")
+    if answer.status not in PERMANENT:
+        what = f"answered {answer.status}" + (f" to {location}" if location else "")
         problems.append(f"GET {url} {what}; expected a permanent redirect (301 or 308) to {expected}")
-    if location is None and answer.status_code in PERMANENT:
-        problems.append(f"GET {url} answered {answer.status_code} without a Location header; expected {expected}")
-    if location is not None and answer.status_code in (*PERMANENT, 302, 303, 307):
+    if location is None and answer.status in PERMANENT:
+        problems.append(f"GET {url} answered {answer.status} without a Location header; expected {expected}")
+    if location is not None and answer.status in (*PERMANENT, 302, 303, 307):
         absolute = str(httpx.URL(url).join(location))  # httpx already refused a Location that is not a URL
         if absolute != expected:
             problems.append(f"GET {url} redirects to {absolute}; expected {expected}")
-    return RedirectVerdict(url, answer.status_code, location, expected, tuple(problems))
+    return RedirectVerdict(url, answer.status, location, expected, tuple(problems))
 
 
 _MAX_AGE = re.compile(r"(?:^|;)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:;|$)", re.IGNORECASE)
@@ -109,10 +108,7 @@ def header_client(settings: HttpSettings) -> httpx.Client:
 
 
 def check_hsts(client: httpx.Client, url: str, min_age: int, need_subdomains: bool) -> HstsVerdict:
-    try:
-        answer = client.get(url, follow_redirects=False)
-    except httpx.HTTPError as error:
-        raise ProbeError(f"GET {url}: {describe_error(error)}") from None
+    answer = request(client, "GET", url, f"GET {url}", max_bytes=PAGE_MAX_BYTES)
     return judge_hsts(url, answer.headers.get("strict-transport-security"), min_age, need_subdomains)
 
 
@@ -184,14 +180,41 @@ class WebhookProbe:
 
     url: str
     event_id: str
-    status: int | None  # None: the connection was refused or reset (refused at the network)
+    status: int | None  # None: the connection was refused, reset or closed without an answer
     location: str | None
-    refused_by: str
+    answer: str  # "connection refused", "answered 308 to https://...", "answered 400"
     records: int
+    refusal_statuses: tuple[int, ...]  # tls.webhook_refusal_statuses: what the edge answers instead of forwarding
 
     @property
-    def accepted(self) -> bool:
-        return self.records > 0 or (self.status is not None and 200 <= self.status < 300)
+    def refused(self) -> bool:
+        """Refused before any webhook handler: at the network, by a redirect to https, or with one of the edge's
+        refusal statuses. Any other answer came from a handler reached over plain HTTP (an app that verifies the
+        signature and answers 400 "unhandled event" has read the event in clear)."""
+        if self.status is None:
+            return True
+        if 300 <= self.status < 400 and self.location:
+            return httpx.URL(self.url).join(self.location).scheme == "https"
+        return self.status in self.refusal_statuses
+
+    def problem(self, recorded_where: str) -> str | None:
+        """What is wrong (one line), or None: nothing recorded and refused before any handler."""
+        sent = f"POST {self.url} over plain HTTP {self.answer}"
+        if self.records:
+            return (f"{sent}: {self.records} row(s) {recorded_where} for event {self.event_id}; expected refused or "
+                    "redirected, nothing processed")  # fmt: skip
+        if self.refused:
+            return None
+        return (
+            f"{sent}: the webhook handler was reached over plain HTTP (nothing recorded {recorded_where}); expected "
+            f"{self.expected()}"
+        )
+
+    def expected(self) -> str:
+        """What a plain-HTTP webhook answer must be, as the failure message says it."""
+        statuses = ", ".join(map(str, self.refusal_statuses))
+        edge = f" or a refusal by the edge ({statuses})" if statuses else ""
+        return f"the connection refused, a redirect to https{edge}"
 
 
 def probe_event(run_id: str) -> tuple[str, bytes]:
@@ -225,11 +248,12 @@ def settled_count(count_records: Callable[[str], int], event_id: str, settle_s: 
 
 def post_webhook_over_http(
     client: httpx.Client, https_url: str, http_port: int, webhook_secret: str, run_id: str,
-    count_records: Callable[[str], int], settle_s: float,
+    count_records: Callable[[str], int], settle_s: float, refusal_statuses: Sequence[int] = (403, 426),
 ) -> WebhookProbe:  # fmt: skip
     """POST a correctly signed test event to the plain-HTTP twin of the webhook URL (redirects not followed),
-    then count what the app recorded for its event id, for up to ``settle_s``: refusing by status code alone is
-    not proof."""
+    within the client's deadline, then count what the app recorded for its event id, for up to ``settle_s``:
+    refusing by status code alone is not proof. A timeout (or any exchange that cannot be measured) is a
+    ProbeError; a connection refused, reset or closed without an answer is a refusal."""
     url = http_url(https_url, http_port)
     event_id, raw = probe_event(run_id)
     signature = hmac.new(webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
@@ -237,11 +261,10 @@ def post_webhook_over_http(
     status: int | None = None
     location = None
     try:
-        answer = client.post(url, content=raw, headers=headers, follow_redirects=False)
-        status, location = answer.status_code, answer.headers.get("location")
-        refused_by = f"answered {status}" + (f" to {location}" if location else "")
-    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as error:
-        refused_by = describe_error(error)
-    except httpx.TimeoutException as error:
-        raise ProbeError(f"POST {url}: {describe_error(error)}") from None
-    return WebhookProbe(url, event_id, status, location, refused_by, settled_count(count_records, event_id, settle_s))
+        answer = request(client, "POST", url, f"POST {url}", content=raw, headers=headers)
+        status, location = answer.status, answer.headers.get("location")
+        said = f"answered {status}" + (f" to {location}" if location else "")
+    except Unanswered as error:
+        said = error.reason
+    records = settled_count(count_records, event_id, settle_s)
+    return WebhookProbe(url, event_id, status, location, said, records, tuple(refusal_statuses))

@@ -9,12 +9,16 @@ configured, with REGISTRY_TOKEN as a static bearer token); a 401 names the schem
   Basic credentials when set, anonymously otherwise) and the request repeated with it.
 
 A 404 is asked again with GET for the registry's error code (``MANIFEST_UNKNOWN``, ``NAME_UNKNOWN``): an answer
-to HEAD has no body.
+to HEAD has no body. A 200 counts only as a registry's answer: its Content-Type is one of the manifest media types
+(a web front end answering every path with 200 HTML is not a registry), and its Docker-Content-Digest names the
+digest asked for; without that header the manifest is fetched with GET and its bytes hashed (a manifest's digest
+is the SHA-256 of its bytes).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -34,6 +38,8 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+# The distribution spec's limit on a manifest's size (registries refuse larger ones).
+MANIFEST_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,14 +66,16 @@ class ManifestLookup:
     reference: str  # <registry host>/<repository>@<digest>
     found: bool
     status: int
-    served_digest: str | None  # Docker-Content-Digest
+    served_digest: str | None  # Docker-Content-Digest, else the SHA-256 of the manifest's bytes
     media_type: str | None
     error: str = ""  # the registry's error code and message when not found
+    digest_from: str = "Docker-Content-Digest"  # where served_digest comes from
 
     def measured(self) -> dict[str, Json]:
         if not self.found:
             return {"found": False, "status": self.status, "error": self.error}
-        return {"found": True, "status": self.status, "digest": self.served_digest, "media_type": self.media_type}
+        return {"found": True, "status": self.status, "digest": self.served_digest, "digest_from": self.digest_from,
+                "media_type": self.media_type}  # fmt: skip
 
 
 def lookup_manifest(client: httpx.Client, registry: Registry, digest: str) -> ManifestLookup:
@@ -89,16 +97,36 @@ def lookup_manifest(client: httpx.Client, registry: Registry, digest: str) -> Ma
         return ManifestLookup(reference, False, 404, None, None, _error(body) or "HTTP 404")
     if answer.status != 200:
         raise ProbeError(f"{what}: HTTP {answer.status}, expected 200 (found) or 404 (not found)")
-    return ManifestLookup(
-        reference, True, 200, answer.headers.get("docker-content-digest"), answer.headers.get("content-type")
-    )
+    media_type = _media_type(answer, what)
+    served = answer.headers.get("docker-content-digest")
+    if served is not None:
+        return ManifestLookup(reference, True, 200, served.strip(), media_type)
+    what = f"registry GET {url}"
+    body = _manifest(client, "GET", url, what, authorization)
+    if body.status != 200:
+        raise ProbeError(f"{what}: HTTP {body.status}, expected 200 with the manifest (HEAD answered 200)")
+    _media_type(body, what)
+    computed = "sha256:" + hashlib.sha256(body.content).hexdigest()
+    return ManifestLookup(reference, True, 200, computed, media_type, digest_from="SHA-256 of the manifest sent")
+
+
+def _media_type(answer: Response, what: str) -> str:
+    """The manifest media type of a 200 answer; ProbeError when it is none (not a registry's answer)."""
+    given = answer.headers.get("content-type")
+    media_type = (given or "").split(";")[0].strip().lower()
+    if media_type not in MANIFEST_TYPES:
+        raise ProbeError(
+            f"{what}: HTTP 200 with Content-Type {given or 'none'}, not a manifest: expected an OCI registry's "
+            f"answer ({', '.join(MANIFEST_TYPES)}); is release.registry.url the registry's API?"
+        )
+    return media_type
 
 
 def _manifest(client: httpx.Client, method: str, url: str, what: str, authorization: str | None) -> Response:
     headers = {"Accept": ", ".join(MANIFEST_TYPES)}
     if authorization is not None:
         headers["Authorization"] = authorization
-    return request(client, method, url, what, headers=headers)
+    return request(client, method, url, what, headers=headers, max_bytes=MANIFEST_MAX_BYTES)
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
@@ -136,15 +137,30 @@ def fetch_chain(endpoint: Endpoint, timeout: float) -> Handshake:
         with _scanner_context().wrap_socket(sock, server_hostname=_server_name(endpoint)) as tls:
             der = [cert.public_bytes(ssl._ssl.ENCODING_DER) for cert in tls._sslobj.get_unverified_chain()]  # type: ignore[attr-defined]
             cipher = tls.cipher()
-            return Handshake(
-                tls.version() or "?", cipher[0] if cipher else "?", tuple(map(x509.load_der_x509_certificate, der))
-            )
+            return Handshake(tls.version() or "?", cipher[0] if cipher else "?", parse_chain(endpoint, der))
     except TimeoutError:
         raise ProbeError(f"{endpoint}: TLS handshake timed out after {timeout:g} s") from None
     except (ssl.SSLError, OSError) as error:
         raise ProbeError(f"{endpoint}: TLS handshake failed ({_ssl_reason(error)})") from None
     finally:
         sock.close()
+
+
+def parse_chain(endpoint: Endpoint, der: Sequence[bytes]) -> tuple[x509.Certificate, ...]:
+    """The certificates as sent (DER), parsed; one cryptography cannot parse (OpenSSL is more lenient) is that
+    endpoint's ProbeError, naming its place in the chain."""
+    chain = []
+    for number, data in enumerate(der, start=1):
+        try:
+            chain.append(x509.load_der_x509_certificate(data))
+        except ValueError as error:
+            where = f"{endpoint}: certificate {number} of {len(der)} sent"
+            raise ProbeError(f"{where} cannot be parsed ({_first_line(error)})") from None
+    return tuple(chain)
+
+
+def _first_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200] or type(error).__name__
 
 
 def _ssl_reason(error: BaseException) -> str:
@@ -502,9 +518,12 @@ def judge_chain(
     chain = handshake.chain
     if not chain:
         raise ProbeError(f"{endpoint}: the server sent no certificate")
-    infos = tuple(CertInfo.of(cert, role) for cert, role in zip(chain, _roles(chain), strict=True))
+    try:
+        infos = tuple(CertInfo.of(cert, role) for cert, role in zip(chain, _roles(chain), strict=True))
+        trust = _trust_problem(endpoint, chain, infos, store, now)
+    except (ValueError, UnsupportedAlgorithm) as error:  # a key or signature algorithm cryptography does not know
+        raise ProbeError(f"{endpoint}: golive cannot read the chain the server sent ({_first_line(error)})") from None
     problems: list[str] = []
-    trust = _trust_problem(endpoint, chain, infos, store, now)
     if trust:
         problems.append(trust)
     leaf = infos[0]
@@ -612,7 +631,6 @@ class DomainScan:
     versions: tuple[VersionProbe, ...] = ()
     error: str | None = None
     versions_error: str | None = None  # the legacy handshakes could not be measured (TLS-03 only)
-    seconds: float = 0.0
 
     def require(self) -> ChainReport:
         if self.chain is None:
@@ -641,7 +659,6 @@ def scan(
     for that domain only."""
     unique = sorted(set(endpoints))
     store = Store(list(roots))  # once: a system store of hundreds of anchors takes milliseconds to build
-    started = time.perf_counter()
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="golive-tls") as pool:
         chains = {ep: pool.submit(fetch_chain, ep, timeout) for ep in unique}
         legacy = {ep: [pool.submit(probe_version, ep, v, timeout) for v in LEGACY_VERSIONS] for ep in unique}
@@ -658,6 +675,5 @@ def scan(
                 versions, versions_error = (), str(failed)
             if report is None and not any(v.accepted for v in versions):
                 versions, versions_error = (), None  # nothing answered: the chain's error says why
-            results[ep] = DomainScan(ep, report, versions, error=error, versions_error=versions_error,
-                                     seconds=time.perf_counter() - started)  # fmt: skip
+            results[ep] = DomainScan(ep, report, versions, error=error, versions_error=versions_error)
     return results

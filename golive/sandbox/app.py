@@ -52,6 +52,8 @@ INVOICE_NOT_GENERATED = "app-invoice-not-generated"
 WEBHOOK_DOWN = "app-webhook-down"
 WEBHOOK_DROPS_EVENTS = "app-webhook-drops-events"
 ORDERS_NOT_AT_RAZORPAY = "app-orders-not-at-razorpay"
+# TLS-04's: the app answers 400 to a verified event it has no handler for (and plain HTTP forwards to it: edge.py)
+WEBHOOK_UNHANDLED_400 = "webhook-plain-http-app-400"
 SLOW_WEBHOOK_SECONDS = 6.0
 
 STATIC_ASSET = "/static/app.3f9c2b1e.js"
@@ -486,6 +488,8 @@ class ReferenceApp:
         if event is None or not isinstance(event.get("event"), str) or not isinstance(event.get("payload"), dict):
             return _error(400, "the body is not a Razorpay event (an object with event and payload)")
         handler = self._handler(event["event"])
+        if handler is None and self.faults.on(WEBHOOK_UNHANDLED_400):
+            return _error(400, f"unhandled event {event['event']}")
         if self.faults.on(WEBHOOK_DROPS_EVENTS):
             return JSONResponse({"status": "processed"})
         try:

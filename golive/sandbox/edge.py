@@ -10,8 +10,9 @@
 - ``http``: the plain-HTTP "port 80", shared by both names as a real port 80 is (by the Host header): a
   permanent redirect to the same name over HTTPS (faults: no redirect, redirect to another host or to http,
   webhooks accepted over plain HTTP).
-- ``cdn``: a caching reverse proxy in front of the app that marks its answers (Via, X-Cache, Age) and has a
-  Cloudflare-shaped purge API that needs CDN_API_TOKEN.
+- ``cdn``: a caching reverse proxy in front of the app that caches by the origin's CDN-Cache-Control (or
+  Cache-Control), marks its answers (Via, X-Cache, Age) and has a Cloudflare-shaped purge API that needs
+  CDN_API_TOKEN, purging by full URL, host and path prefix, cache tag or everything.
 - HSTS faults: a wrapper around the app's front that drops or shortens Strict-Transport-Security.
 """
 
@@ -37,7 +38,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from golive.sandbox.app import HSTSMiddleware, proxy_client
+from golive.probes.cdn import cdn_lifetime
+from golive.sandbox.app import WEBHOOK_UNHANDLED_400, HSTSMiddleware, proxy_client
 from golive.sandbox.standins import FaultSwitch
 from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, KeySpec, LocalCA, issue, write_private
 
@@ -238,6 +240,10 @@ def _relay(answer: httpx.Response) -> Response:
 
 # ----------------------------------------------------------------------------------------------- port 80
 
+# The faults under which port 80 forwards webhook POSTs to the app: it processes them, or (the app's own fault,
+# WEBHOOK_UNHANDLED_400) verifies the signature and answers 400 to an event it has no handler for.
+WEBHOOK_FORWARDED = ("webhook-plain-http", WEBHOOK_UNHANDLED_400)
+
 
 class PlainHttp:
     """The plain-HTTP listener: 301 (GET/HEAD) or 308 (other methods) to the same path on the same name over
@@ -257,13 +263,15 @@ class PlainHttp:
                 return await _www_index(request)  # the www site served over plain HTTP
             return RedirectResponse(self.www_origin() + path, status_code=status)
         webhook = request.method == "POST" and request.url.path.startswith("/api/webhooks/")
-        # webhooks have their own fault (TLS-04); the redirect faults leave them redirected to https
-        if self.faults.on("webhook-plain-http") if webhook else self.faults.on("http-no-redirect"):
+        # webhooks have their own faults (TLS-04); the redirect faults leave them redirected to https
+        forwarded = any(map(self.faults.on, WEBHOOK_FORWARDED)) if webhook else self.faults.on("http-no-redirect")
+        if forwarded:
             return _relay(await self.upstream.fetch(request))  # served (and processed) over plain HTTP
         target = self.https_origin + path
-        if self.faults.on("http-redirect-other-host"):
+        # the redirect faults are TLS-03's: a webhook stays redirected to the app on https
+        if not webhook and self.faults.on("http-redirect-other-host"):
             target = f"https://{OTHER_HOST}{path}"
-        elif self.faults.on("http-redirect-to-http"):
+        elif not webhook and self.faults.on("http-redirect-to-http"):
             target = target.replace("https://", "http://", 1)
         return RedirectResponse(target, status_code=status)
 
@@ -283,26 +291,29 @@ class _Cached:
     stored_at: float
     ttl: float
     tags: frozenset[str]  # from the origin's Cache-Tag header, which the CDN keeps to itself
+    html_cdn_cached: bool  # stored while the origin sent HTML with CDN-Cache-Control (HTML_CDN_CACHED)
 
 
-def _directives(cache_control: str) -> dict[str, str]:
-    found = {}
-    for part in cache_control.split(","):
-        name, _, value = part.strip().partition("=")
-        if name:
-            found[name.lower()] = value.strip('"')
-    return found
+# The fault that makes the origin send its HTML with CDN-Cache-Control: max-age=86400 (Cache-Control stays no-cache).
+HTML_CDN_CACHED = "cdn-html-cdn-cache-control"
 
 
 def cache_ttl(status: int, headers: httpx.Headers) -> float:
-    """Seconds a shared cache may keep this answer (0: not cacheable), as a CDN honouring the origin does."""
-    directives = _directives(headers.get("cache-control", ""))
-    if status != 200 or "set-cookie" in headers or {"private", "no-store", "no-cache"} & directives.keys():
+    """Seconds the CDN keeps this answer (0: not cacheable), as a CDN honouring the origin does: by
+    CDN-Cache-Control and its kin when the origin sends one, else by Cache-Control; never an answer setting a
+    cookie."""
+    if status != 200 or "set-cookie" in headers:
         return 0.0
-    for name in ("s-maxage", "max-age"):
-        if directives.get(name, "").isdigit():
-            return float(directives[name])
-    return 0.0
+    return float(cdn_lifetime(headers))
+
+
+def cache_key(url: str) -> str:
+    """What the CDN caches an answer under, and what a purge by URL names: the full URL (scheme, host, port,
+    path and query), the host in lower case."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}{parts.path or '/'}{query}"
 
 
 class Cdn:
@@ -328,11 +339,15 @@ class Cdn:
         return headers
 
     async def serve(self, request: Request) -> Response:
-        key = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        key = cache_key(str(request.url))
         if self.faults.on("cdn-bypassed"):  # DNS points at the origin: no cache, no markers
             return _relay(await self.upstream.fetch(request))
         now = time.monotonic()
+        html_cdn_cached = self.faults.on(HTML_CDN_CACHED)
         entry = self.cache.get(key)
+        if entry is not None and entry.html_cdn_cached != html_cdn_cached:
+            del self.cache[key]  # stored from another origin than the one the faults describe now
+            entry = None
         if entry is not None and now - entry.stored_at < entry.ttl and request.method in ("GET", "HEAD"):
             age = int(now - entry.stored_at)
             response = Response(entry.body if request.method == "GET" else b"", status_code=entry.status)
@@ -343,11 +358,13 @@ class Cdn:
         answer = await self.upstream.fetch(request)
         headers = httpx.Headers([(k, v) for k, v in answer.headers.raw if k.decode().lower() not in _HOP_BY_HOP])
         headers["via"] = "1.1 sandbox-cdn"
+        if html_cdn_cached and headers.get("content-type", "").startswith("text/html"):
+            headers["cdn-cache-control"] = "max-age=86400"  # as the origin sent it: CDN-01 reads it, the CDN obeys
         tags = frozenset(t.strip() for t in headers.pop("cache-tag", "").split(",") if t.strip())
         ttl = cache_ttl(answer.status_code, headers) if request.method == "GET" else 0.0
         raw = [(k.lower(), v) for k, v in headers.raw]
         if ttl > 0:
-            self.cache[key] = _Cached(answer.status_code, raw, answer.content, now, ttl, tags)
+            self.cache[key] = _Cached(answer.status_code, raw, answer.content, now, ttl, tags, html_cdn_cached)
         response = Response(answer.content if request.method == "GET" else b"", status_code=answer.status_code)
         response.raw_headers = [*self._edited(request.url.path, raw), (b"x-cache", b"MISS"),
                                 (b"content-length", str(len(answer.content)).encode())]  # fmt: skip
@@ -360,9 +377,10 @@ class Cdn:
         authorised = scheme == "Bearer" and hmac.compare_digest(token.encode(), self._token.encode())
         if not authorised or self.faults.on("cdn-purge-forbidden"):
             return _cf_error(403, 10000, "Authentication error")
-        if request.path_params["zone"] != CDN_ZONE:
+        zone = request.path_params["zone"]
+        if zone != CDN_ZONE:
             return _cf_error(
-                400, 7003, "Could not route to /zones/purge_cache, perhaps your object identifier is invalid?"
+                400, 7003, f"Could not route to /zones/{zone}/purge_cache, perhaps your object identifier is invalid?"
             )
         try:
             body = json.loads(await request.body())
@@ -374,14 +392,12 @@ class Cdn:
             )
         if body.get("purge_everything") is True:
             self.cache.clear()
-        elif isinstance(body.get("files"), list):
+        elif isinstance(body.get("files"), list):  # full URLs, host included, as Cloudflare matches them
             for url in body["files"]:
-                parts = urlsplit(str(url if not isinstance(url, dict) else url.get("url", "")))
-                self.cache.pop(parts.path + (f"?{parts.query}" if parts.query else ""), None)
-        elif isinstance(body.get("prefixes"), list):
-            for prefix in body["prefixes"]:
-                path = "/" + str(prefix).split("/", 1)[1] if "/" in str(prefix) else "/"
-                for key in [k for k in self.cache if k.startswith(path)]:
+                self.cache.pop(cache_key(str(url if not isinstance(url, dict) else url.get("url", ""))), None)
+        elif isinstance(body.get("prefixes"), list):  # host and path, without scheme: "example.com/static/"
+            for prefix in map(str, body["prefixes"]):
+                for key in [k for k in self.cache if _host_and_path(k).startswith(prefix.lower())]:
                     del self.cache[key]
         elif isinstance(body.get("tags"), list):
             tags = {str(tag) for tag in body["tags"]}
@@ -400,6 +416,12 @@ class Cdn:
             Route("/{path:path}", self.serve, methods=["GET", "HEAD"]),
         ]
         return Starlette(routes=routes, lifespan=self.upstream.lifespan)
+
+
+def _host_and_path(key: str) -> str:
+    """A cached URL as Cloudflare's prefixes name it: the host (lower case) and the path, with the query."""
+    parts = urlsplit(key)
+    return f"{parts.hostname}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
 def _cf_error(status: int, code: int, message: str) -> JSONResponse:

@@ -171,10 +171,19 @@ FAULTS: dict[str, Fault] = _registry(
           ("GET https://localhost:", "/: no Strict-Transport-Security header; expected max-age >= 31536000")),
     Fault("webhook-plain-http", ("TLS-04",), "plain HTTP forwards webhook POSTs to the app, which processes them",
           ("/api/webhooks/razorpay over plain HTTP answered 200", "1 row(s) in webhook_events")),
+    Fault("webhook-plain-http-app-400", ("TLS-04",),
+          "plain HTTP forwards webhook POSTs to the app, which verifies the signature and answers 400 'unhandled "
+          "event' to the probe's event, recording nothing",
+          ("/api/webhooks/razorpay over plain HTTP answered 400: the webhook handler was reached over plain HTTP "
+           "(nothing recorded in webhook_events); expected the connection refused, a redirect to https or a refusal "
+           "by the edge (403, 426)",)),
     Fault("cdn-asset-no-cache-headers", ("CDN-01",), "the CDN serves the fingerprinted asset without Cache-Control",
           ("/static/app.3f9c2b1e.js: no Cache-Control; expected public, max-age >= 2592000 s, immutable",)),
     Fault("cdn-html-cached-publicly", ("CDN-01",), "the CDN serves HTML with Cache-Control: public, max-age=86400",
           ("HTML", "'public, max-age=86400' lets shared caches keep it 86400 s; expected at most 300 s",)),
+    Fault("cdn-html-cdn-cache-control", ("CDN-01",),
+          "the origin's HTML says Cache-Control: no-cache but CDN-Cache-Control: max-age=86400, and the CDN keeps it",
+          ("HTML /: CDN-Cache-Control 'max-age=86400' lets shared caches keep it 86400 s; expected at most 300 s",)),
     Fault("cdn-bypassed", ("CDN-01", "CDN-02"),
           "static assets come straight from the origin: no CDN markers, no caching, so no purge can be shown",
           {"CDN-01": ("no CDN marker", "expected one of Via, X-Cache"),
@@ -282,6 +291,8 @@ FAULTS: dict[str, Fault] = _registry(
           ("[[signoff]] support-lead: Vikram Mehta also signed as product-owner; four distinct people must sign",)),
     Fault("release-contact-unreachable", ("TEAM-03",), "the secondary on-call has no reachable address",
           ("[contacts] secondary-on-call.contact: 'ask on Slack' is neither an email nor a +country phone",)),
+    Fault("release-contacts-stale", ("TEAM-03",), "the emergency contacts were last confirmed 20 days ago",
+          ("[contacts].attested.at:", "is 20 days ago, limit 14 days (release.attestation_max_age_days)")),
     Fault("release-runbook-not-pdf", ("TEAM-01",), "the published runbook is an HTML file named .pdf",
           ("[training].runbook: runbook.pdf is not a readable PDF with pages",)),
     Fault("release-training-too-old", ("TEAM-01",), "the support walkthrough was held 45 days ago",
@@ -298,6 +309,10 @@ FAULTS: dict[str, Fault] = _registry(
           ("[release].artifact: registry.sandbox.golive.invalid/app:latest is referenced by a mutable tag",)),
     Fault("release-previous-missing", ("RB-01",), "the recorded previous release v1.3.1 does not exist",
           ("[previous.sandbox].tag: v1.3.1 no longer exists in the release repository",)),
+    Fault("release-previous-is-shipped", ("RB-01",),
+          "the previous release is recorded with the digest of the artifact being shipped: a rollback changes nothing",
+          ("[previous.sandbox].digest: sha256:97c40529", "is the artifact being shipped (GOLIVE_RELEASE_DIGEST "
+           "sha256:97c40529", "expected the image a rollback redeploys")),
     Fault("release-previous-other-environment", ("RB-01", "TEAM-01"),
           "the previous release is recorded for staging only, not for the sandbox this run checks",
           {"RB-01": ("[previous.sandbox]: missing, the previous release of sandbox is not recorded "
@@ -321,6 +336,8 @@ FAULTS: dict[str, Fault] = _registry(
           ("previous release digest sha256:5cac1ad4", "is not in the registry", "MANIFEST_UNKNOWN: manifest unknown")),
     Fault("ci-pipeline-failed", ("REL-01",), "the release commit's CI pipeline failed (3 unit tests)",
           ("pipeline 118342 for v1.4.0 is 'failed', expected 'success'", "suite 'unit': 3 failed, 0 errors of 412")),
+    Fault("ci-suite-skipped", ("REL-01",), "the release pipeline's integration suite skipped all its 57 tests",
+          ("suite 'integration': no test passed (57 skipped of 57); expected at least one passing test",)),
     Fault("ci-suite-missing", ("REL-01",), "the release pipeline ran no integration suite",
           ("pipeline 118342 has no 'integration' test suite (suites: ['unit'])",)),
 )  # fmt: skip

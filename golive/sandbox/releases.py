@@ -131,8 +131,10 @@ def write_release_files(directory: Path, release: Release, faults: frozenset[str
         "product-owner": {"name": PEOPLE["product-owner"], "contact": "vikram.mehta@example.com"},
         "release-manager": {"name": PEOPLE["release-manager"], "contact": "+91 98450 67890"},
         "support-lead": {"name": PEOPLE["support-lead"], "contact": "neha.kapoor@example.com"},
-        "attested": {"name": PEOPLE["release-manager"], "at": now - timedelta(hours=20)},
-    }
+        # stale: confirmed 20 days ago, for an earlier release (release.attestation_max_age_days is 14)
+        "attested": {"name": PEOPLE["release-manager"],
+                     "at": now - (timedelta(days=20) if "release-contacts-stale" in faults else timedelta(hours=20))},
+    }  # fmt: skip
     if "release-contact-unreachable" in faults:
         contacts["secondary-on-call"]["contact"] = "ask on Slack"
     stale = {"release-training-too-old", "release-waiver-expired"} & faults  # the waiver would cover stale training
@@ -156,7 +158,7 @@ def write_release_files(directory: Path, release: Release, faults: frozenset[str
             f"previous.{'staging' if 'release-previous-other-environment' in faults else ENVIRONMENT}",
             {
                 "tag": "v1.3.1" if "release-previous-missing" in faults else PREVIOUS_TAG,
-                "digest": PREVIOUS_DIGEST,
+                "digest": release.digest if "release-previous-is-shipped" in faults else PREVIOUS_DIGEST,
                 "released_at": now - timedelta(days=14),
             },
         ),

@@ -54,7 +54,7 @@ def test_team03_says_who_confirmed_the_contacts_and_when(healthy, reports):
 
 def test_what_is_not_configured_is_not_verified_with_the_reason(healthy, tmp_path, reports):
     """Without GITLAB_API_TOKEN, release.repo and release.registry: REL-01, REL-02 and RB-01 are not verified and
-    say why; the registry part says so in the evidence, not by passing in silence."""
+    say why, naming both settings; the registry part says so in the evidence too, never passing in silence."""
     repo = 'repo = "${GOLIVE_SANDBOX_DIR}/release-repo"\n'
     text, registries = re.subn(r"(?ms)^\[release\.registry\].*?\n\n", "", SANDBOX_TOML.replace(repo, ""))
     assert registries == 1
@@ -69,9 +69,10 @@ def test_what_is_not_configured_is_not_verified_with_the_reason(healthy, tmp_pat
         "not_verified",
         "CI status unknown: set ci.gitlab_url and ci.project in the environment file and GITLAB_API_TOKEN",
     )
-    for item in (rel02, rb01):
+    for item, what in ((rel02, "release digest"), (rb01, "previous release digest")):
         assert (item["outcome"], item["reason"]) == (
-            "not_verified", "release.repo is not set: golive cannot see the release's git tags"), item  # fmt: skip
+            "not_verified", "release.repo is not set: golive cannot see the release's git tags; release.registry is "
+            f"not set: golive cannot see the {what} in the registry"), item  # fmt: skip
     (evidence,) = rel02["evidence"]
     assert evidence["measured"]["registry: release digest"] == "not verified: release.registry is not set"
     assert evidence["ok"] is None

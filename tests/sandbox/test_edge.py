@@ -3,6 +3,9 @@ listener, the plain-HTTP "port 80", HSTS faults on the front, and the CDN with i
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import ssl
 import time
 
@@ -100,9 +103,28 @@ def test_redirect_faults(env, https, switch, fault, status, location):
     app_port = env["GOLIVE_SANDBOX_APP_URL"].rsplit(":", 1)[1]
     assert answer.status_code == status
     assert answer.headers.get("location") == (location.format(app_port=app_port) if location else None)
-    # webhooks are TLS-04's: the redirect faults leave them redirected
-    post = https.post(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}/api/webhooks/razorpay", content=b"{}")
-    assert post.status_code == 308
+    # webhooks are TLS-04's: the redirect faults leave them redirected to the app on https
+    webhook = "/api/webhooks/razorpay"
+    post = https.post(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}{webhook}", content=b"{}")
+    assert (post.status_code, post.headers["location"]) == (308, env["GOLIVE_SANDBOX_APP_URL"] + webhook)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "body"),
+    [(None, 308, b""), ("webhook-plain-http", 200, b'{"status":"processed"}'),
+     ("webhook-plain-http-app-400", 400, b'{"error":"unhandled event https_probe.tls04"}')],
+)  # fmt: skip
+def test_webhook_faults_forward_plain_http_to_the_app(env, https, switch, fault, status, body):
+    """Port 80 redirects a webhook POST to https; under its faults it forwards it to the app, which processes it
+    or, having verified the signature, answers 400 to an event it has no handler for."""
+    switch(*([fault] if fault else []))
+    event = json.dumps({"event": "https_probe.tls04", "payload": {}, "entity": "event"}).encode()
+    signature = hmac.new(env["RAZORPAY_WEBHOOK_SECRET"].encode(), event, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "x-razorpay-signature": signature,
+               "x-razorpay-event-id": f"evt_edge_{time.time_ns()}"}  # fmt: skip
+    answer = https.post(f"http://127.0.0.1:{env['GOLIVE_SANDBOX_HTTP_PORT']}/api/webhooks/razorpay", content=event,
+                        headers=headers)  # fmt: skip
+    assert (answer.status_code, answer.content) == (status, body)
 
 
 @pytest.mark.parametrize(
@@ -140,9 +162,38 @@ def test_cdn_purge_needs_the_token_and_empties_the_entry(env, https):
     wrong_zone = https.post(f"{cdn}/client/v4/zones/nope/purge_cache", json={"files": [url]},
                             headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})  # fmt: skip
     assert wrong_zone.status_code == 400
+    assert wrong_zone.json()["errors"] == [
+        {"code": 7003, "message": "Could not route to /zones/nope/purge_cache, perhaps your object identifier is "
+                                  "invalid?"}]  # fmt: skip
     done = https.post(endpoint, json={"files": [url]}, headers={"authorization": f"Bearer {env['CDN_API_TOKEN']}"})
     assert done.json() == {"success": True, "errors": [], "messages": [], "result": {"id": CDN_ZONE}}
     assert https.get(url).headers["x-cache"] == "MISS"
+
+
+def test_cdn_purge_matches_the_host_as_cloudflare_does(env, https):
+    """Files are full URLs and prefixes start with the host: the same path on another host is another entry."""
+    cdn = env["GOLIVE_SANDBOX_CDN_URL"]
+    url = f"{cdn}{ASSET}?t={time.time_ns()}"
+    https.get(url)
+    endpoint = f"{cdn}/client/v4/zones/{CDN_ZONE}/purge_cache"
+    token = {"authorization": f"Bearer {env['CDN_API_TOKEN']}"}
+    other_host = url.replace("//127.0.0.1:", "//localhost:")
+    for body in ({"files": [other_host]}, {"prefixes": ["localhost/static/"]}):
+        assert https.post(endpoint, json=body, headers=token).json()["success"] is True
+        assert https.get(url).headers["x-cache"] == "HIT", body
+    assert https.post(endpoint, json={"prefixes": ["127.0.0.1/static/"]}, headers=token).json()["success"] is True
+    assert https.get(url).headers["x-cache"] == "MISS"
+
+
+def test_cdn_caches_html_its_cdn_cache_control_allows_whatever_cache_control_says(env, https, switch):
+    cdn = env["GOLIVE_SANDBOX_CDN_URL"]
+    switch("cdn-html-cdn-cache-control")
+    first, second = https.get(cdn + "/"), https.get(cdn + "/")
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert (second.headers["cache-control"], second.headers["cdn-cache-control"]) == ("no-cache", "max-age=86400")
+    switch()
+    healthy = https.get(cdn + "/")  # what was stored from the faulty origin is not served from the healthy one
+    assert (healthy.headers["x-cache"], "cdn-cache-control" in healthy.headers) == ("MISS", False)
 
 
 def test_cdn_faults(env, https, switch):

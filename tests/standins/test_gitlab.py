@@ -40,9 +40,10 @@ def test_a_green_pipeline_with_both_suites(gitlab, http):
     assert result.problems == []
     assert result.pipeline["id"] == PIPELINE_ID
     assert result.suites == {
-        "unit": {"total_count": 412, "failed_count": 0, "error_count": 0},
-        "integration": {"total_count": 57, "failed_count": 0, "error_count": 0},
-    }
+        "unit": {"total_count": 412, "success_count": 412, "skipped_count": 0, "failed_count": 0, "error_count": 0},
+        "integration": {"total_count": 57, "success_count": 57, "skipped_count": 0, "failed_count": 0,
+                        "error_count": 0},
+    }  # fmt: skip
     assert review(http, base, project=str(PROJECT_ID)).problems == []
 
 
@@ -55,6 +56,9 @@ def test_gitlab_answers_for_bad_auth_and_unknown_things(gitlab, http):
     assert (other.status_code, other.json()) == (404, {"message": "404 Project Not Found"})
     missing = http.get(f"{url}/1/test_report", headers={"PRIVATE-TOKEN": TOKEN})
     assert (missing.status_code, missing.json()) == (404, {"message": "404 Not found"})
+    for path in ("/pipelines", f"/pipelines/{PIPELINE_ID}/test_report"):  # GitLab needs the path as acme%2Fweb-app
+        answer = http.get(f"{base}/api/v4/projects/acme/web-app{path}", headers={"PRIVATE-TOKEN": TOKEN})
+        assert (answer.status_code, answer.json()) == (404, {"error": "404 Not Found"}), path
     with pytest.raises(ProbeError, match=r"GitLab API refused GITLAB_API_TOKEN \(HTTP 401\)"):
         review(http, base, token="glpat-wrong")
 
@@ -78,6 +82,38 @@ def test_failed_pipeline_and_missing_suite(gitlab, http):
         "suite 'unit': 3 failed, 0 errors of 412, expected none",
     ]
     assert missing == [f"pipeline {PIPELINE_ID} has no 'integration' test suite (suites: ['unit'])"]
+
+
+def test_a_suite_whose_tests_were_all_skipped_proves_nothing(gitlab, http):
+    base, switch = gitlab
+    switch.active = {"ci-suite-skipped"}
+    try:
+        result = review(http, base)
+    finally:
+        switch.active = set()
+    assert result.problems == [
+        "suite 'integration': no test passed (57 skipped of 57); expected at least one passing test"
+    ]
+    assert result.suites["integration"] == {"total_count": 57, "success_count": 0, "skipped_count": 57,
+                                            "failed_count": 0, "error_count": 0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("counts", "problem"),
+    [({"total_count": 9, "success_count": 0, "skipped_count": 9},
+      "suite {name!r}: no test passed (9 skipped of 9); expected at least one passing test"),
+     ({"total_count": 9, "success_count": 1, "skipped_count": 8}, None),
+     ({"total_count": 0}, "suite {name!r} ran no tests")],
+)  # fmt: skip
+def test_a_required_suite_needs_a_passing_test(http, counts, problem):
+    report = {"test_suites": [{"name": name, **counts} for name in REQUIRED]}
+
+    def handle(method, path, body):
+        return json_answer(200, report if path.endswith("/test_report") else [{"id": 7, "status": "success"}])
+
+    with http_server(handle) as base:
+        problems = review(http, base).problems
+    assert problems == ([] if problem is None else [problem.format(name=name) for name in REQUIRED])
 
 
 def test_the_pipeline_golive_runs_in_is_not_the_releases_verdict(gitlab, http):

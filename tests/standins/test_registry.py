@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from golive.outcomes import ProbeError
 from golive.probes.registry import MANIFEST_TYPES, Registry, RegistryAuth, lookup_manifest, parse_challenge
+from golive.release import Review, check_in_registry
 from golive.sandbox.standins.registry import (
     OCI_MANIFEST,
     PREVIOUS_GONE_FAULT,
@@ -112,7 +113,13 @@ def test_the_registry_answers_errors_as_the_spec_says(registry, http):
     wrong = http.get(f"{base}/token", headers={"Authorization": "Basic " + base64.b64encode(b"ci-bot:nope").decode()})
     assert (wrong.status_code, wrong.json()) == (401, {"details": "incorrect username or password"})
     no_access = bearer(http, base, scope="repository:acme/other:pull")
-    assert http.head(f"{base}/v2/{REPO}/manifests/{RELEASE_DIGEST}", headers=no_access).status_code == 401
+    denied = http.head(f"{base}/v2/{REPO}/manifests/{RELEASE_DIGEST}", headers=no_access)
+    assert denied.status_code == 401
+    assert 'error="insufficient_scope"' in denied.headers["www-authenticate"]  # a valid token without the grant
+    for token in ("not-a-token-it-issued", no_access["Authorization"].removeprefix("Bearer ") + "x"):
+        bad = http.head(f"{base}/v2/{REPO}/manifests/{RELEASE_DIGEST}", headers={"Authorization": f"Bearer {token}"})
+        assert bad.status_code == 401
+        assert 'error="invalid_token"' in bad.headers["www-authenticate"], token
 
 
 def test_the_probe_finds_a_digest_through_the_token_service(registry, http):
@@ -144,7 +151,7 @@ def test_the_probe_says_when_the_registry_refuses_it(registry, http):
     with pytest.raises(ProbeError, match=r"the registry needs credentials \(HTTP 401, insufficient_scope\); "
                                          r"set REGISTRY_TOKEN$"):  # fmt: skip
         lookup_manifest(http, account(base, username=None, token=None), RELEASE_DIGEST)
-    refusal = (r"refused REGISTRY_TOKEN as a bearer token \(HTTP 401, insufficient_scope\); set "
+    refusal = (r"refused REGISTRY_TOKEN as a bearer token \(HTTP 401, invalid_token\); set "
                r"release.registry.username to log in through its token service$")  # fmt: skip
     with pytest.raises(ProbeError, match=refusal):
         lookup_manifest(http, account(base, username=None), RELEASE_DIGEST)
@@ -197,3 +204,62 @@ def test_credentials_never_go_to_a_token_service_over_plain_http(ca):
     refusal = r"token service http://127.0.0.1:9/token: not https; golive does not send REGISTRY_TOKEN there"
     with serve(app, ca) as base, https_client(ca) as http, pytest.raises(ProbeError, match=refusal):
         lookup_manifest(http, account(base), RELEASE_DIGEST)
+
+
+def answering(content: bytes, headers: dict[str, str]) -> Starlette:
+    """A server answering every manifest request 200 with these headers (and ``content`` to GET), anonymously: a
+    registry that leaves out Docker-Content-Digest, one that serves other bytes, or a web front end."""
+    seen: list[str] = []
+
+    async def manifest(request: Request) -> Response:
+        seen.append(request.method)
+        return Response(content if request.method == "GET" else b"", headers=headers)
+
+    app = Starlette(routes=[Route("/{path:path}", manifest, methods=["GET", "HEAD"])])
+    app.state.seen = seen
+    return app
+
+
+ANONYMOUS = RegistryAuth(None, None)
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "served", "digest_from", "requests"),
+    [(RELEASE, {"Content-Type": OCI_MANIFEST}, RELEASE_DIGEST, "SHA-256 of the manifest sent", ["HEAD", "GET"]),
+     (PREVIOUS, {"Content-Type": OCI_MANIFEST}, PREVIOUS_DIGEST, "SHA-256 of the manifest sent", ["HEAD", "GET"]),
+     (RELEASE, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": PREVIOUS_DIGEST}, PREVIOUS_DIGEST,
+      "Docker-Content-Digest", ["HEAD"])],
+    ids=["no-header-same-bytes", "no-header-other-bytes", "header-other-digest"],
+)  # fmt: skip
+def test_the_digest_served_is_the_one_asked_for(ca, content, headers, served, digest_from, requests):
+    """Without Docker-Content-Digest the manifest is fetched and hashed; a registry serving other bytes, or naming
+    another digest, under the digest asked for does not hold the release."""
+    app = answering(content, headers)
+    with serve(app, ca) as base, https_client(ca) as http:
+        found = lookup_manifest(http, Registry(base, REPO, ANONYMOUS), RELEASE_DIGEST)
+        review = Review()
+        check_in_registry(review, http, Registry(base, REPO, ANONYMOUS), RELEASE_DIGEST, "release digest")
+    assert (found.found, found.served_digest, found.digest_from) == (True, served, digest_from)
+    assert app.state.seen == requests * 2
+    expected = [] if served == RELEASE_DIGEST else [
+        f"release digest: the registry serves {found.reference} as {served} ({digest_from}), expected {RELEASE_DIGEST}"
+    ]  # fmt: skip
+    assert review.problems == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Content-Type": "text/html; charset=utf-8"}, {"Content-Type": "text/html", "Docker-Content-Digest": UNKNOWN},
+     {}],
+)  # fmt: skip
+def test_a_web_front_end_answering_200_is_not_a_registry(ca, headers):
+    """A single-page app behind release.registry.url answers every path 200 HTML: one line, never a pass."""
+    app = answering(b"<!doctype html><title>Acme</title>", headers)
+    given = headers.get("Content-Type", "none")
+    with serve(app, ca) as base, https_client(ca) as http, pytest.raises(ProbeError) as refused:
+        lookup_manifest(http, Registry(base, REPO, ANONYMOUS), RELEASE_DIGEST)
+    assert str(refused.value) == (
+        f"registry HEAD {base}/v2/{REPO}/manifests/{RELEASE_DIGEST}: HTTP 200 with Content-Type {given}, not a "
+        f"manifest: expected an OCI registry's answer ({', '.join(MANIFEST_TYPES)}); is release.registry.url the "
+        "registry's API?"
+    )

@@ -152,7 +152,7 @@ def test_production_requires_an_encrypted_database_connection(sslmode):
     ("registry", "expected"),
     [
         ('url = "http://registry.example.com"\nrepository = "acme/web-app"\n',
-         "r.toml: release.registry.url: expected an https:// registry URL (REGISTRY_TOKEN is sent to it), got http://"),
+         "r.toml: release.registry.url: expected an https:// URL (REGISTRY_TOKEN is sent to it), got http://"),
         ('url = "https://registry.example.com"\nrepository = "Acme/Web App"\n',
          "r.toml: release.registry.repository: 'Acme/Web App' is not an OCI repository name (lowercase path "
          "components: acme/web-app)"),
@@ -167,3 +167,18 @@ def test_the_registry_settings_are_refused_in_one_line_naming_the_key(registry, 
     good = parse_environment(MINIMAL.format(tier="production") + '[release.registry]\nurl = "https://r.example"\n'
                              'repository = "acme/web-app"\n', "r.toml", {})  # fmt: skip
     assert (good.release.registry.repository, good.release.registry.username) == ("acme/web-app", None)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [('[ci]\ngitlab_url = "http://gitlab.example.com"\nproject = "acme/web-app"\n',
+      "c.toml: ci.gitlab_url: expected an https:// URL (GITLAB_API_TOKEN is sent to it), got http://"),
+     ('[cdn.purge]\nprovider = "cloudflare"\napi_url = "http://api.cloudflare.com"\n',
+      "c.toml: cdn.purge.api_url: expected an https:// URL (CDN_API_TOKEN is sent to it), got http://")],
+)  # fmt: skip
+def test_urls_a_token_is_sent_to_must_be_https(section, expected):
+    with pytest.raises(ConfigError) as refused:
+        parse_environment(MINIMAL.format(tier="staging") + section, "c.toml", {})
+    assert str(refused.value) == expected
+    https = parse_environment(MINIMAL.format(tier="staging") + section.replace("http://", "https://"), "c.toml", {})
+    assert str(https.ci.gitlab_url or https.cdn.purge.api_url).startswith("https://")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -45,7 +47,7 @@ from golive.probes.https import (
     post_webhook_over_http,
 )
 from golive.sandbox.edge import server_context
-from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, issue
+from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, LocalCA, create_local_ca, issue
 from golive.secrets import Secret
 from tests.netutil import closed_port, http_server, json_answer
 
@@ -55,6 +57,24 @@ RULES = AssetRules(["Via", "X-Cache", "Age"], 30 * 86400, True, 300, re.compile(
 @pytest.fixture
 def client():
     with httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory) -> LocalCA:
+    return create_local_ca(tmp_path_factory.mktemp("cdn-ca"))
+
+
+@pytest.fixture
+def tls(ca) -> tuple[Path, Path]:
+    """The certificate and key an HTTPS test server presents: a provider's API is reached over https only."""
+    return ca.chain_file, ca.key_file
+
+
+@pytest.fixture
+def tls_client(ca):
+    verify = ssl.create_default_context(cafile=str(ca.ca_file))
+    with httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), verify=verify, trust_env=False) as c:
         yield c
 
 
@@ -160,24 +180,54 @@ def test_webhook_probe_signs_the_event_and_counts_records(client):
         port = int(base.rsplit(":", 1)[1])
         probe = post_webhook_over_http(client, "https://127.0.0.1:8443/api/webhooks/razorpay", port, secret,
                                        "run-1", lambda event_id: 0, 0.0)  # fmt: skip
-    assert not probe.accepted
-    assert probe.refused_by == "answered 308 to https://127.0.0.1:8443/api/webhooks/razorpay"
+    assert probe.problem("in t") is None
+    assert probe.answer == "answered 308 to https://127.0.0.1:8443/api/webhooks/razorpay"
     assert probe.event_id.startswith("evt_tls04probe_run-1_")
     ((path, body),) = seen
     assert path == "/api/webhooks/razorpay"
     assert json.loads(body)["event"] == "https_probe.tls04"
 
 
-@pytest.mark.parametrize(
-    ("status", "records", "accepted"), [(200, 1, True), (200, 0, True), (400, 0, False), (308, 1, True)]
+REACHED = (
+    "the webhook handler was reached over plain HTTP (nothing recorded in t); expected the connection "
+    "refused, a redirect to https or a refusal by the edge (403, 426)"
 )
-def test_webhook_probe_is_accepted_by_a_2xx_or_any_record(client, status, records, accepted):
-    with http_server(lambda m, p, b: (status, {}, b"")) as base:
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "records", "problem"),
+    [(308, "https://127.0.0.1:8443/api/webhooks/x", 0, None),
+     (302, "https://app.example.com/api/webhooks/x", 0, None),
+     (403, None, 0, None), (426, None, 0, None),
+     (400, None, 0, f"answered 400: {REACHED}"),  # an app that verified the signature: "unhandled event"
+     (200, None, 0, f"answered 200: {REACHED}"), (503, None, 0, f"answered 503: {REACHED}"),
+     (301, "http://127.0.0.1:8080/api/webhooks/x", 0, f"answered 301 to http://127.0.0.1:8080/api/webhooks/x: "
+                                                       f"{REACHED}"),
+     (301, "/api/webhooks/x", 0, f"answered 301 to /api/webhooks/x: {REACHED}"),  # relative: plain HTTP again
+     (308, None, 0, f"answered 308: {REACHED}"),
+     (200, None, 1, "answered 200: 1 row(s) in t for event {event}; expected refused or redirected, nothing "
+                    "processed"),
+     (308, "https://127.0.0.1:8443/api/webhooks/x", 1, "answered 308 to https://127.0.0.1:8443/api/webhooks/x: 1 "
+      "row(s) in t for event {event}; expected refused or redirected, nothing processed")],
+)  # fmt: skip
+def test_only_a_refusal_before_any_handler_with_nothing_recorded_passes(client, status, location, records, problem):
+    headers = {"Location": location} if location else {}
+    with http_server(lambda m, p, b: (status, headers, b'{"error": "unhandled event https_probe.tls04"}')) as base:
         port = int(base.rsplit(":", 1)[1])
         probe = post_webhook_over_http(
             client, "https://127.0.0.1:8443/api/webhooks/x", port, "s" * 20, "r", lambda e: records, 0
         )
-    assert probe.accepted is accepted
+    found = probe.problem("in t")
+    expected = f"POST {probe.url} over plain HTTP {problem}".format(event=probe.event_id) if problem else None
+    assert found == expected
+
+
+def test_the_edges_refusal_statuses_are_configurable(client):
+    with http_server(lambda m, p, b: (400, {}, b"")) as base:
+        port = int(base.rsplit(":", 1)[1])
+        probe = post_webhook_over_http(client, "https://127.0.0.1/x", port, "s" * 20, "r", lambda e: 0, 0, (400,))
+    assert (probe.refused, probe.problem("in t"), probe.expected()) == (
+        True, None, "the connection refused, a redirect to https or a refusal by the edge (400)")  # fmt: skip
 
 
 def queueing_app(recorded: list[str]):
@@ -190,27 +240,45 @@ def queueing_app(recorded: list[str]):
     return handle
 
 
-@pytest.mark.parametrize(("settle_s", "accepted"), [(0.0, False), (2.0, True)])
-def test_an_event_processed_a_moment_after_the_answer_is_caught_within_the_settle_time(client, settle_s, accepted):
+@pytest.mark.parametrize(("settle_s", "processed"), [(0.0, False), (2.0, True)])
+def test_an_event_processed_a_moment_after_the_answer_is_caught_within_the_settle_time(client, settle_s, processed):
     """Counted at once, a queued event looks refused; counted until tls.webhook_settle_s, it is caught."""
     recorded: list[str] = []
     with http_server(queueing_app(recorded)) as base:
         port = int(base.rsplit(":", 1)[1])
         probe = post_webhook_over_http(client, "https://127.0.0.1:8443/api/webhooks/x", port, "s" * 20, "r",
                                        lambda event_id: len(recorded), settle_s)  # fmt: skip
-    assert (probe.accepted, probe.records) == (accepted, int(accepted))
+    assert (probe.problem("in t") is not None, probe.records) == (processed, int(processed))
 
 
 def test_a_refused_event_costs_exactly_the_settle_time(client):
     started = time.monotonic()
-    refused = post_webhook_over_http(client, "https://h/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.5)
-    assert not refused.accepted
+    refused = post_webhook_over_http(client, "https://127.0.0.1/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.5)
+    assert refused.problem("in t") is None
     assert 0.5 <= time.monotonic() - started < 1.5
 
 
-def test_webhook_probe_refused_at_the_network_is_not_accepted(client):
+def test_webhook_probe_refused_at_the_network_passes(client):
     probe = post_webhook_over_http(client, "https://127.0.0.1/x", closed_port(), "s" * 20, "r", lambda e: 0, 0.0)
-    assert (probe.status, probe.accepted, probe.refused_by) == (None, False, "connection refused")
+    assert (probe.status, probe.problem("in t"), probe.answer) == (None, None, "connection refused")
+
+
+def test_a_connection_closed_without_an_answer_is_a_refusal(client):
+    """An edge that drops plain-HTTP webhooks (closes the connection once it has read the request) refuses them."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+
+        def drop() -> None:
+            conn, _ = sock.accept()
+            conn.recv(65536)
+            conn.close()
+
+        threading.Thread(target=drop, daemon=True).start()
+        port = sock.getsockname()[1]
+        probe = post_webhook_over_http(client, "https://127.0.0.1/x", port, "s" * 20, "r", lambda e: 0, 0.0)
+    assert (probe.status, probe.refused, probe.problem("in t")) == (None, True, None)
+    assert "disconnected" in probe.answer
 
 
 # ------------------------------------------------------------------------------------------------------ CDN
@@ -323,8 +391,48 @@ def test_when_no_asset_is_fingerprinted_the_cache_rules_were_not_checked():
      (503, {"cache-control": "no-cache"}, "HTML /: status 503, expected 200")],
 )  # fmt: skip
 def test_html_rules(status, headers, problem):
-    verdict = judge_html(fetched(headers, url="https://cdn.example.com/", status=status), RULES)
+    page = fetched(headers, url="https://cdn.example.com/", status=status)
+    verdict = judge_html(Warmed(page, page, 2), RULES)
     assert verdict.problems == ([] if problem is None else [problem])
+
+
+@pytest.mark.parametrize(
+    ("headers", "problems"),
+    [({"cache-control": "no-cache", "cdn-cache-control": "max-age=86400"},
+      ["CDN-Cache-Control 'max-age=86400' lets shared caches keep it 86400 s; expected at most 300 s"]),
+     ({"cache-control": "private", "Cloudflare-CDN-Cache-Control": "public, max-age=3600"},
+      ["Cloudflare-CDN-Cache-Control 'public, max-age=3600' lets shared caches keep it 3600 s; expected at most "
+       "300 s"]),
+     ({"cache-control": "no-store", "surrogate-control": "max-age=600"},
+      ["Surrogate-Control 'max-age=600' lets shared caches keep it 600 s; expected at most 300 s"]),
+     ({"cache-control": "public, max-age=3600", "cdn-cache-control": "no-store"},
+      ["Cache-Control 'public, max-age=3600' lets shared caches keep it 3600 s; expected at most 300 s"]),
+     ({"cache-control": "no-cache", "cdn-cache-control": "max-age=120", "surrogate-control": "no-store"}, [])],
+)  # fmt: skip
+def test_html_cache_rules_read_the_fields_that_override_cache_control_for_cdns(headers, problems):
+    """CDN-Cache-Control, Cloudflare-CDN-Cache-Control and Surrogate-Control tell a CDN to keep HTML however
+    'no-cache' Cache-Control looks; Cache-Control still governs every other shared cache."""
+    page = fetched(headers, url="https://cdn.example.com/")
+    assert judge_html(Warmed(page, page, 2), RULES).problems == [f"HTML /: {p}" for p in problems]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "problem"),
+    [({"x-cache": "MISS"}, {"x-cache": "HIT", "age": "0"}, None),
+     ({"x-cache": "MISS"}, {"x-cache": "HIT", "age": "301"}, "Age 301 s"),
+     ({"x-cache": "HIT", "age": "7200"}, {"x-cache": "HIT", "age": "7200"}, "Age 7200 s"),
+     ({"age": "900"}, {"x-cache": "MISS", "age": "900"}, "Age 900 s"),  # a positive Age alone is a hit
+     ({"x-cache": "MISS", "age": "900"}, {"x-cache": "MISS", "age": "900"}, None)],
+)  # fmt: skip
+def test_html_served_from_a_cache_for_longer_than_the_limit_fails_whatever_its_headers(first, second, problem):
+    """The headers may say no-cache while the CDN keeps the page all the same (a page rule, a cache-everything
+    setting): the Age of a hit shows it."""
+    url = "https://cdn.example.com/"
+    page = Warmed(fetched({"cache-control": "no-cache", **first}, url), fetched({"cache-control": "no-cache",
+                                                                                 **second}, url), 2)  # fmt: skip
+    verdict = judge_html(page, RULES)
+    expected = f"HTML /: served from the CDN's cache with {problem}; expected at most 300 s in shared caches"
+    assert verdict.problems == ([] if problem is None else [expected])
 
 
 def edge_answers(*x_cache: str):
@@ -407,11 +515,11 @@ TOKEN = Secret("CDN_API_TOKEN", "t")
      ("tag", {"canary_tag": "static"}, {"tags": ["static"]}),
      ("everything", {}, {"purge_everything": True})],
 )  # fmt: skip
-def test_purge_by_each_scope_through_a_cloudflare_shaped_api(client, scope, more, body):
+def test_purge_by_each_scope_through_a_cloudflare_shaped_api(tls_client, tls, scope, more, body):
     calls = []
-    with http_server(caching_edge(calls, tags={"/static/a.js": "static"})) as base:
+    with http_server(caching_edge(calls, tags={"/static/a.js": "static"}), tls) as base:
         canary = base + "/static/a.js?purge-canary=r"
-        result = purge_canary(client, canary, cloudflare(base, scope, **more), TOKEN, hit_retries=2)
+        result = purge_canary(tls_client, canary, cloudflare(base, scope, **more), TOKEN, hit_retries=2)
     expected = json.loads(json.dumps(body).replace("{base}", base))
     assert result.problems == ()
     assert (result.request, result.requests_before, result.purge_status, result.after_hit) == (expected, 2, 200, False)
@@ -420,11 +528,11 @@ def test_purge_by_each_scope_through_a_cloudflare_shaped_api(client, scope, more
     assert json.loads(calls[2][2]) == expected
 
 
-def test_a_purge_that_leaves_the_canary_cached_fails_with_the_request(client):
+def test_a_purge_that_leaves_the_canary_cached_fails_with_the_request(tls_client, tls):
     calls = []
-    with http_server(caching_edge(calls, tags={})) as base:  # the canary carries no tag
+    with http_server(caching_edge(calls, tags={}), tls) as base:  # the canary carries no tag
         canary = base + "/static/a.js"
-        result = purge_canary(client, canary, cloudflare(base, "tag", canary_tag="static"), TOKEN, hit_retries=2)
+        result = purge_canary(tls_client, canary, cloudflare(base, "tag", canary_tag="static"), TOKEN, hit_retries=2)
     assert result.problems == (
         f"after purging {canary} (tag scope: {{'tags': ['static']}}) the next request was still a cache hit; "
         "expected a miss",
@@ -444,10 +552,10 @@ def test_purges_golive_cannot_exercise_say_why(purge, reason):
     assert found is None if reason is None else reason in found
 
 
-def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(client):
+def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(tls_client, tls):
     calls = []
-    with http_server(caching_edge(calls, caches=False)) as base:
-        result = purge_canary(client, base + "/a.js", cloudflare(base), TOKEN, hit_retries=1)
+    with http_server(caching_edge(calls, caches=False), tls) as base:
+        result = purge_canary(tls_client, base + "/a.js", cloudflare(base), TOKEN, hit_retries=1)
     assert [c[0] for c in calls] == ["GET", "GET", "GET"]
     assert result.purge_status is None
     assert result.problems == (
@@ -456,15 +564,42 @@ def test_a_canary_the_cdn_never_caches_proves_no_purge_and_nothing_is_purged(cli
     )
 
 
-def test_a_refused_purge_names_the_status_and_the_providers_error(client):
+def test_a_refused_purge_names_the_status_and_the_providers_error(tls_client, tls):
     def handle(method, path, body):
         if method == "POST":
             return json_answer(403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]})
         return 200, {"X-Cache": "HIT"}, b"x"
 
-    with http_server(handle) as base:
-        result = purge_canary(client, base + "/a.js", cloudflare(base), Secret("CDN_API_TOKEN", "wrong"), 0)
-    assert result.problems == (f"purge of {base}/a.js (url scope) refused: HTTP 403 10000 Authentication error",)
+    with http_server(handle, tls) as base:
+        result = purge_canary(tls_client, base + "/a.js", cloudflare(base), Secret("CDN_API_TOKEN", "wrong"), 0)
+    assert result.problems == (
+        f"purge of {base}/a.js (url scope) refused: HTTP 403 10000 Authentication error; "
+        'expected HTTP 200 with "success": true',
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "shown"),
+    [((204, {}, b""), "HTTP 204 no body"), ((401, {}, b""), "HTTP 401 no body"),
+     ((502, {"Content-Type": "text/html"}, b"<html>\n<h1>502 Bad Gateway</h1></html>"),
+      "HTTP 502 <html> <h1>502 Bad Gateway</h1></html>"),
+     (json_answer(200, {"success": False, "errors": [], "messages": []}),
+      'HTTP 200 {"success": false, "errors": [], "messages": []}'),
+     ((200, {"Content-Type": "text/plain"}, b"ok"), "HTTP 200 ok")],
+)  # fmt: skip
+def test_only_an_explicit_success_is_a_purge(tls_client, tls, answer, shown):
+    """An answer without Cloudflare's explicit success (HTTP 200 and "success": true) purged nothing that golive can
+    show: a 204, a 401 or 502 without a body, a 200 saying false or not JSON are refusals, never a pass."""
+
+    def handle(method, path, body):
+        return answer if method == "POST" else (200, {"X-Cache": "HIT"}, b"x")
+
+    with http_server(handle, tls) as base:
+        result = purge_canary(tls_client, base + "/a.js", cloudflare(base), TOKEN, 0)
+    assert (result.purge_status, result.after_hit) == (answer[0], False)
+    assert result.problems == (
+        f'purge of {base}/a.js (url scope) refused: {shown}; expected HTTP 200 with "success": true',
+    )
 
 
 @contextmanager
@@ -507,3 +642,58 @@ def test_the_header_client_reads_hsts_behind_a_certificate_no_one_trusts(tmp_pat
     assert verdict.problems == (
         f"GET {url}: Strict-Transport-Security 'max-age=600': max-age 600 s, expected >= 31536000",
     )
+
+
+@contextmanager
+def dripping() -> Iterator[int]:
+    """A plain-HTTP server that answers 200 at once and then sends its body one byte every 0.1 s, for ever: each
+    read is quick, so only a deadline over the whole exchange ends it."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _drip(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Strict-Transport-Security", "max-age=31536000")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            while not stop.wait(0.1):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+        do_GET = do_POST = _drip
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("probe", ["redirect", "hsts", "cdn", "webhook"])
+def test_every_exchange_ends_within_the_clients_deadline_whatever_the_server_does(probe):
+    """A server that drips its answer never trips a read timeout: the probes go through the deadline of
+    golive.probes.http.request (connect + read timeout), each an error of one line."""
+    with httpx.Client(timeout=httpx.Timeout(0.5, connect=0.3), trust_env=False) as client, dripping() as port:
+        base = f"http://127.0.0.1:{port}"
+        webhook = "https://127.0.0.1/x"
+        calls = {
+            "redirect": lambda: check_redirect(client, "https://127.0.0.1:8443", port),
+            "hsts": lambda: check_hsts(client, base + "/", 31536000, False),
+            "cdn": lambda: fetch_warm(client, base + "/a.js", 0),
+            "webhook": lambda: post_webhook_over_http(client, webhook, port, "s" * 20, "r", lambda e: 0, 0),
+        }
+        started = time.monotonic()
+        with pytest.raises(ProbeError, match=r": no complete answer within 1 s$"):
+            calls[probe]()
+    assert time.monotonic() - started < 2.5

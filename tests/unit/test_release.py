@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from golive.config import parse_environment
 from golive.outcomes import ProbeError
 from golive.release import (
     ReleaseFile,
@@ -25,6 +26,7 @@ from golive.release import (
     review_signoffs,
     review_training,
     same_person,
+    verify_previous,
 )
 from golive.sandbox.app import Release
 from golive.sandbox.releases import (
@@ -43,6 +45,7 @@ from tests.netutil import closed_port, http_server, json_answer
 RELEASE = Release()
 NOW = datetime.now(UTC)
 DAY = timedelta(days=1)
+ATTEST = 14 * DAY  # release.attestation_max_age_days
 ENV = "sandbox"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,21 +85,21 @@ def test_the_healthy_release_file_is_attested_by_name(tmp_path, http):
         "support-lead",
         "on-call-lead",
     ]
-    contacts = review_contacts(rf, NOW)
+    contacts = review_contacts(rf, NOW, ATTEST)
     assert contacts.problems == []
     assert contacts.attested[0].startswith("contacts (primary-on-call Rohan Das, secondary-on-call Kabir Singh, ")
     assert " confirmed by Priya Nair at 20" in contacts.attested[0]  # who, and when
     team01 = training(rf, http)
     assert team01.problems == []
     assert team01.measured["runbook_updated"].endswith("(runbook.pdf /ModDate)")
-    access = review_access(rf, NOW)
+    access = review_access(rf, NOW, ATTEST)
     assert access.problems == []
     assert [a.split(" at ")[0] for a in access.attested] == [
         "least privilege: Asha Rao",
         "two-person control: Rohan Das",
     ]
     assert all(" at 20" in a for a in access.attested)
-    assert review_communication(rf, NOW).problems == []
+    assert review_communication(rf, NOW, ATTEST).problems == []
     assert review_notification(rf, timedelta(hours=48), NOW).problems == []
     review, previous = previous_release(rf, ENV)
     assert review.problems == []
@@ -107,7 +110,7 @@ def test_the_healthy_release_file_is_attested_by_name(tmp_path, http):
 def test_missing_file_fails_every_review_naming_the_path(tmp_path):
     rf = ReleaseFile.load(tmp_path, "v0.0.1")
     assert signoffs(rf).problems == [f"no release file {tmp_path}/v0.0.1.toml for release v0.0.1"]
-    assert review_contacts(rf, NOW).problems == [rf.error]
+    assert review_contacts(rf, NOW, ATTEST).problems == [rf.error]
     assert previous_release(rf, ENV)[0].problems == [rf.error]
 
 
@@ -193,12 +196,12 @@ def test_two_roles_signed_by_one_person_under_different_spellings_fail(tmp_path)
 )
 def test_contacts_must_be_reachable(tmp_path, contact, ok):
     rf = release_file(tmp_path, edit=lambda t: t.replace("kabir.singh@example.com", contact))
-    assert (review_contacts(rf, NOW).problems == []) is ok
+    assert (review_contacts(rf, NOW, ATTEST).problems == []) is ok
 
 
 def test_contacts_need_who_confirmed_them_and_when(tmp_path):
     unconfirmed = release_file(tmp_path, edit=lambda t: re.sub(r"(\[contacts\]\n(?:.+\n)*?)attested = .*\n", r"\1", t))
-    assert review_contacts(unconfirmed, NOW).problems == [
+    assert review_contacts(unconfirmed, NOW, ATTEST).problems == [
         f"{RELEASE.tag}.toml [contacts].attested: missing (expected {{ name = ..., at = <datetime with offset> }})"
     ]
 
@@ -314,7 +317,7 @@ def test_a_runbook_url_is_downloaded_and_read(tmp_path, http):
 
 
 def test_access_needs_two_people(tmp_path):
-    review = review_access(release_file(tmp_path, "release-access-same-person"), NOW)
+    review = review_access(release_file(tmp_path, "release-access-same-person"), NOW, ATTEST)
     assert review.problems == [
         f"{RELEASE.tag}.toml [access]: both attested by Asha Rao; two different people must attest"
     ]
@@ -324,16 +327,35 @@ def test_access_needs_two_people(tmp_path):
             'two_person_control = { name = "Rohan Das"', 'two_person_control = { name = " asha  rao"'
         ),
     )
-    assert review_access(spelled, NOW).problems[0].endswith("two different people must attest")
+    assert review_access(spelled, NOW, ATTEST).problems[0].endswith("two different people must attest")
+
+
+@pytest.mark.parametrize(
+    ("review", "fields"),
+    [(review_contacts, ["[contacts].attested"]),
+     (review_access, ["[access].least_privilege", "[access].two_person_control"]),
+     (review_communication, ["[communication].attested"])],
+)  # fmt: skip
+def test_an_attestation_older_than_the_limit_is_stale_naming_the_field(tmp_path, review, fields):
+    rf = release_file(tmp_path)
+    assert review(rf, NOW, ATTEST).problems == []
+    later = NOW + 20 * DAY  # the same confirmations, read 20 days on
+    stale = review(rf, later, ATTEST).problems
+    assert len(stale) == len(fields)
+    for problem, field in zip(stale, fields, strict=True):
+        assert problem.startswith(f"{RELEASE.tag}.toml {field}.at: ")
+        assert re.search(r" is 2[01] days ago, limit 14 days \(release.attestation_max_age_days\); expected a "
+                         r"confirmation for this release$", problem), problem  # fmt: skip
+    assert review(rf, later, 30 * DAY).problems == []
 
 
 def test_communication_templates_must_exist_and_say_something(tmp_path):
     rf = release_file(tmp_path)
     (tmp_path / "templates" / "customer.md").write_text("  \n")
-    assert review_communication(rf, NOW).problems == [
+    assert review_communication(rf, NOW, ATTEST).problems == [
         f"{RELEASE.tag}.toml [communication].customer_template: customer.md is empty"
     ]
-    missing = review_communication(release_file(tmp_path, "release-template-missing"), NOW).problems
+    missing = review_communication(release_file(tmp_path, "release-template-missing"), NOW, ATTEST).problems
     assert missing[0].endswith("templates/support.md does not exist")
 
 
@@ -368,6 +390,24 @@ def test_the_previous_release_is_recorded_per_environment(tmp_path):
     )  # fmt: skip
 
 
+def test_the_previous_release_must_not_be_the_one_being_shipped(tmp_path, http):
+    environment = parse_environment(f'name = "{ENV}"\ntier = "sandbox"\n[app]\nbase_url = "https://app.example"\n',
+                                    "t.toml", {})  # fmt: skip
+    healthy = verify_previous(release_file(tmp_path), environment, RELEASE, None, http)
+    assert (healthy.problems, len(healthy.unverified)) == ([], 2)  # no release.repo, no release.registry
+    shipped = verify_previous(release_file(tmp_path, "release-previous-is-shipped"), environment, RELEASE, None, http)
+    where = f"{RELEASE.tag}.toml [previous.{ENV}]"
+    assert shipped.problems == [
+        f"{where}.digest: {RELEASE.digest} is the artifact being shipped (GOLIVE_RELEASE_DIGEST {RELEASE.digest}); "
+        "expected the image a rollback redeploys"
+    ]
+    same_tag = release_file(tmp_path, edit=lambda t: t.replace(f'tag = "{PREVIOUS_TAG}"', f'tag = "{RELEASE.tag}"'))
+    assert verify_previous(same_tag, environment, RELEASE, None, http).problems == [
+        f"{where}.tag: {RELEASE.tag!r} is the release being shipped (GOLIVE_RELEASE_TAG {RELEASE.tag!r}); expected "
+        "the release a rollback returns to"
+    ]
+
+
 def test_the_documented_example_release_file_passes_every_rule_it_can_alone():
     """releases/example.toml with what it ships beside it (releases/example/): every rule that needs no git
     repository, registry or running app."""
@@ -377,9 +417,9 @@ def test_the_documented_example_release_file_passes_every_rule_it_can_alone():
     digest, built = release["digest"], example.when("release", "built_at")
     assert review_artifact(example, release["tag"], release["commit"], digest).problems == []
     assert review_signoffs(example, digest, built, timedelta(hours=72), when).problems == []
-    assert review_contacts(example, when).problems == []
-    assert review_access(example, when).problems == []
-    assert review_communication(example, when).problems == []
+    assert review_contacts(example, when, ATTEST).problems == []
+    assert review_access(example, when, ATTEST).problems == []
+    assert review_communication(example, when, ATTEST).problems == []
     assert review_notification(example, timedelta(hours=48), when).problems == []
     for environment in ("production", "staging"):
         review, previous = previous_release(example, environment)
@@ -441,11 +481,12 @@ def test_git_tag_rules(tmp_path):
         check_git_tag(Review(), tmp_path, RELEASE.tag, "gone")
 
 
-def test_without_a_registry_the_evidence_says_that_part_is_not_verified(http):
+def test_without_a_registry_that_part_is_not_verified_and_the_item_is_not_either(http):
     review = Review()
     check_in_registry(review, http, None, RELEASE.digest, "release digest")
     assert review.measured == {"registry: release digest": "not verified: release.registry is not set"}
-    assert (review.problems, review.ok) == ([], True)
+    assert (review.problems, review.ok) == ([], None)
+    assert review.unverified == ["release.registry is not set: golive cannot see the release digest in the registry"]
 
 
 def test_the_app_must_report_the_release_commit_for_the_release_version(http):

@@ -131,7 +131,8 @@ def test_renewal_point_by_fraction_and_by_days(pki):
     assert by_fraction.problems == ()
     (problem,) = by_fraction.renewal_problems
     assert "leaf CN=localhost is past its renewal point (67% of its lifetime)" in problem
-    assert problem.endswith("(25 days left): the renewal job is not working") or "24 days left" in problem
+    left = (leaf.certificate.not_valid_after_utc - NOW) // DAY  # 24: the certificate's times are whole seconds
+    assert problem.endswith(f"({left} days left): the renewal job is not working")
     assert judge(pki, leaf, pki["intermediate"], policy=CertPolicy(renew_before_days=20)).renewal_problems == ()
     assert judge(pki, leaf, pki["intermediate"], policy=CertPolicy(renew_before_days=30)).renewal_problems
 
@@ -151,8 +152,9 @@ def test_an_intermediate_past_its_renewal_point_counts_and_the_root_does_not(pki
     due = f"{(NOW - 5 * DAY):%Y-%m-%d}"
     assert problem.startswith("intermediate CN=aging intermediate is past its renewal point (30 days before "
                               f"expiry): renewal was due {due}, 5 days ago"), problem  # fmt: skip
-    assert problem.endswith("(25 days left): the server still sends it: the chain it serves was not renewed with "
-                            "the CA's current one") or "24 days left" in problem  # fmt: skip
+    left = (aging.certificate.not_valid_after_utc - NOW) // DAY
+    assert problem.endswith(f"({left} days left): the server still sends it: the chain it serves was not renewed "
+                            "with the CA's current one")  # fmt: skip
     assert [c["certificate"] for c in report.renewal["certificates"]] == [
         "leaf CN=localhost", "intermediate CN=aging intermediate"]  # fmt: skip
     later = CertPolicy(intermediate_renew_before_days=24)
@@ -373,6 +375,51 @@ def test_a_server_that_speaks_only_legacy_tls_is_measured_not_an_error(pki, tmp_
     assert result.chain is None
     assert result.error is not None
     assert [(v.version, v.accepted) for v in result.require_versions()] == [("TLSv1", True), ("TLSv1.1", True)]
+
+
+def unreadable(signed: CertifiedKey, how: str) -> CertifiedKey:
+    """``signed`` made unreadable to cryptography, though OpenSSL still serves it: its signature algorithm replaced
+    by an OID no one defined (1.2.840.10045.4.3.99, the length of ecdsa-with-SHA256's), or its version written out
+    although DER leaves the default (v1) out."""
+    der = signed.certificate.public_bytes(serialization.Encoding.DER)
+    if how == "unknown-signature-algorithm":
+        ecdsa_sha256 = bytes.fromhex("2a8648ce3d040302")
+        assert der.count(ecdsa_sha256) == 2
+        der = der.replace(ecdsa_sha256, ecdsa_sha256[:-1] + b"\x63")
+        return CertifiedKey(x509.load_der_x509_certificate(der), signed.key)
+    v3, v1 = bytes.fromhex("a003020102"), bytes.fromhex("a003020100")
+    pem = ssl.DER_cert_to_PEM_cert(der.replace(v3, v1, 1)).encode()
+
+    class Unparsable(CertifiedKey):
+        def certificate_pem(self) -> bytes:
+            return pem
+
+    return Unparsable(signed.certificate, signed.key)
+
+
+def test_a_certificate_cryptography_cannot_read_is_that_domains_error_alone(pki, tmp_path):
+    """OpenSSL hands over certificates cryptography refuses (a DER it finds malformed, an algorithm it does not
+    know): each is a one-line error of the domain that sent it; the scan of the others goes on."""
+    roots = [pki["root"].certificate]
+    contexts = [server_context(*_files(tmp_path, "good", pki["leaf"], pki["intermediate"]))]
+    for how in ("unknown-signature-algorithm", "encoded-default-version"):
+        bad = unreadable(issue("localhost", issuer=pki["intermediate"], sans=SERVER_NAMES), how)
+        contexts.append(server_context(*_files(tmp_path, how, bad, pki["intermediate"]), seclevel=0))
+    with tls_servers(contexts) as (good, unknown, malformed):
+        results = scan([good, unknown, malformed], roots, POLICY, timeout=3.0)
+    assert results[good].require().problems == ()
+    assert results[unknown].error == (
+        f"{unknown}: golive cannot read the chain the server sent (Signature algorithm OID: 1.2.840.10045.4.3.99 not "
+        "recognized)"
+    )
+    assert results[malformed].error.startswith(
+        f"{malformed}: certificate 1 of 2 sent cannot be parsed (error parsing asn1 value: ParseError {{ kind: "
+        "EncodedDefault"
+    ), results[malformed].error
+    for result in (results[unknown], results[malformed]):
+        with pytest.raises(ProbeError):
+            result.require()
+        assert "\n" not in (result.error or "")
 
 
 def test_scan_is_concurrent_and_keeps_each_domains_error_to_itself(pki, tmp_path):

@@ -7,9 +7,11 @@ HEAD|GET /v2/<name>/manifests/<digest>     200 with Docker-Content-Digest, Conte
 GET /token?service=&scope=                 the token service: Basic username:REGISTRY_TOKEN grants pull on the
                                            repository; anonymous gets a token without access; wrong credentials 401
 Without a token that grants pull: 401 {"errors": [{"code": "UNAUTHORIZED", ...}]} with
-``WWW-Authenticate: Bearer realm="<base>/token",service="...",scope="repository:<name>:pull"`` (and
-``error="insufficient_scope"`` when a token was sent). A manifest whose media type the request's Accept header
-leaves out is 404 MANIFEST_UNKNOWN, as distribution answers a client that does not accept OCI manifests.
+``WWW-Authenticate: Bearer realm="<base>/token",service="...",scope="repository:<name>:pull"``, with
+``error="invalid_token"`` when the token sent is not one the token service issued or has expired, and
+``error="insufficient_scope"`` when it is valid but does not grant pull on the repository (RFC 6750, section
+3.1). A manifest whose media type the request's Accept header leaves out is 404 MANIFEST_UNKNOWN, as distribution
+answers a client that does not accept OCI manifests.
 
 The registry holds two images: the release being shipped and the previous release, each a real OCI image
 manifest whose digest is the SHA-256 of its bytes. Faults: "registry-release-digest-missing" (the release's
@@ -101,7 +103,7 @@ def create_registry_app(
             value += f',scope="repository:{name}:pull"'
             detail = [{"Type": "repository", "Class": "", "Name": name, "Action": "pull"}]
         if request.headers.get("authorization"):
-            value += ',error="insufficient_scope"'
+            value += ',error="insufficient_scope"' if pullable(request) is not None else ',error="invalid_token"'
         body = _errors("UNAUTHORIZED", "authentication required", detail)
         return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": value})
 
