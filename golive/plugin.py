@@ -436,7 +436,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     state.checked_items.update(output.get("golive_checked_items", []))
     state.drift.extend(p for p in output.get("golive_drift", []) if p not in state.drift)
     for item_id, nodeids in output.get("golive_deselected", {}).items():
-        state.deselected.setdefault(item_id, []).extend(nodeids)
+        known = state.deselected.setdefault(item_id, [])  # every worker deselects the same checks
+        known.extend(nodeid for nodeid in nodeids if nodeid not in known)
 
 
 @pytest.hookimpl(tryfirst=True, wrapper=True)

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from golive.config import Release
+from golive.report import FORMAT
 
 PREVIOUS_STAGE = {"canary": "preflight", "smoke": "canary", "postlaunch": "smoke"}
-FORMAT = "golive.report/1"
 
 
 @dataclass(frozen=True)

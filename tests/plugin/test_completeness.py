@@ -33,9 +33,11 @@ def test_a_complete_passing_run_is_a_go(pytester):
     assert (result.ret, doc["verdict"], doc["incomplete"]) == (0, "go", [])
 
 
-def test_a_filtered_parametrisation_blocks_the_item(pytester):
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_filtered_parametrisation_blocks_the_item(pytester, extra):
+    """Named once, also under xdist, where every worker deselects the same checks."""
     make_project(pytester, PASSING)
-    result = run(pytester, "-k", "not instance")
+    result = run(pytester, "-k", "not instance", *extra)
     doc = verdict_of(pytester)
     (env01,) = [i for i in doc["items"] if i["id"] == "ENV-01"]
     assert env01["outcome"] == "not_verified"
