@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from golive.report import NO_CHECK_YET
 from tests.plugin.test_scrubbing import make_project
 
 PASSING = """
@@ -18,6 +19,41 @@ def test_health(target):
 """
 
 
+# The project's own checklist: two preflight items, so that a run of both checks measures the whole stage.
+CHECKLIST = """
+[[item]]
+id = "ENV-01"
+title = "Required variables present"
+section = "1. Environment validation"
+stages = ["preflight"]
+owner = "platform"
+proof = "automated"
+
+[[item]]
+id = "ENV-02"
+title = "Each variable well-formed"
+section = "1. Environment validation"
+stages = ["preflight"]
+owner = "platform"
+proof = "automated"
+"""
+ENV02 = """
+import pytest
+
+@pytest.mark.preflight
+@pytest.mark.item("ENV-02")
+def test_variables():
+    pass
+"""
+
+
+def make_stage(pytester, checks=PASSING):
+    """A project whose checklist has two preflight items: ENV-01 (checks/test_leaky.py) and ENV-02."""
+    make_project(pytester, checks)
+    (pytester.path / "checklist.toml").write_text(CHECKLIST)
+    (pytester.path / "checks" / "test_env02.py").write_text(ENV02)
+
+
 def verdict_of(pytester):
     return json.loads((pytester.path / "reports" / "preflight.json").read_text())
 
@@ -27,16 +63,27 @@ def run(pytester, *args):
 
 
 def test_a_complete_passing_run_is_a_go(pytester):
-    make_project(pytester, PASSING)
+    make_stage(pytester)
     result = run(pytester)
     doc = verdict_of(pytester)
     assert (result.ret, doc["verdict"], doc["incomplete"]) == (0, "go", [])
 
 
+@pytest.mark.parametrize("leave_out", [["checks/test_leaky.py"], ["--ignore=checks/test_env02.py"]])
+def test_an_item_whose_check_was_not_collected_blocks_the_stage(pytester, leave_out):
+    """A path argument or --ignore runs part of the stage: never a go, also when not strict."""
+    make_stage(pytester)
+    result = run(pytester, *leave_out)
+    doc = verdict_of(pytester)
+    (env02,) = [i for i in doc["items"] if i["id"] == "ENV-02"]
+    assert (env02["outcome"], env02["reason"]) == ("not_verified", NO_CHECK_YET)
+    assert (result.ret, doc["verdict"], doc["blocking"]) == (1, "no-go", ["ENV-02"])
+
+
 @pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_a_filtered_parametrisation_blocks_the_item(pytester, extra):
     """Named once, also under xdist, where every worker deselects the same checks."""
-    make_project(pytester, PASSING)
+    make_stage(pytester)
     result = run(pytester, "-k", "not instance", *extra)
     doc = verdict_of(pytester)
     (env01,) = [i for i in doc["items"] if i["id"] == "ENV-01"]
@@ -56,7 +103,7 @@ def test_a_filtered_parametrisation_blocks_the_item(pytester, extra):
     ids=["interrupted", "crashed-worker"],
 )
 def test_an_incomplete_run_is_no_go(pytester, body, args, expected):
-    make_project(
+    make_stage(
         pytester,
         PASSING
         + f"""
