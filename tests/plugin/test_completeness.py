@@ -122,11 +122,54 @@ def test_breaks():
     assert "INTERNALERROR" not in result.stdout.str()
 
 
-def test_a_collection_error_is_no_go(pytester):
-    make_project(pytester, PASSING)
+BROKEN = "checks/test_broken.py could not be collected: ModuleNotFoundError: No module named 'golive.no_such_module'"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "incomplete"),
+    [
+        ([], 2, [BROKEN, "pytest ended with exit code 2 (interrupted)"]),
+        (["--continue-on-collection-errors"], 1, [BROKEN]),
+        (["--continue-on-collection-errors", "-n", "2"], 1, [BROKEN]),
+    ],
+    ids=["stops", "continues", "continues-xdist"],
+)
+def test_a_check_module_that_does_not_import_makes_the_run_incomplete(pytester, args, code, incomplete):
+    """Its items went unmeasured, whatever the others say: the stage is never a go, even when pytest runs on."""
+    make_stage(pytester)
     (pytester.path / "checks" / "test_broken.py").write_text("import golive.no_such_module\n")
+    result = run(pytester, *args)
+    doc = verdict_of(pytester)
+    assert (result.ret, doc["verdict"], doc["incomplete"]) == (code, "no-go", incomplete)
+    assert f"golive: incomplete run: {BROKEN}" in result.stdout.str()
+
+
+def test_a_failure_outside_the_checklist_is_never_a_go(pytester):
+    """pytest's exit status and the JSON agree: a failing test that proves no item still stops the stage."""
+    make_stage(pytester)
+    (pytester.path / "test_other.py").write_text(
+        "import pytest\n\n@pytest.mark.preflight\ndef test_x():\n    assert 0\n"
+    )
+    result = run(pytester, "checks", "test_other.py")
+    doc = verdict_of(pytester)
+    assert [i["outcome"] for i in doc["items"]] == ["passed", "passed"]
+    assert (result.ret, doc["verdict"]) == (1, "no-go")
+    assert doc["incomplete"] == ["test_other.py::test_x failed (call) without proving a checklist item"]
+
+
+def test_a_waived_failure_is_a_go_and_exits_0(pytester):
+    """The failure pytest counted is the item's, and a valid waiver cleared it: JSON and exit status agree."""
+    make_stage(
+        pytester, PASSING + "\n\n@pytest.mark.preflight\n@pytest.mark.item('ENV-02')\ndef test_f():\n    assert 0\n"
+    )
+    releases = pytester.path / "releases"
+    releases.mkdir()
+    (releases / "unreleased.toml").write_text('[owners]\nplatform = "Arjun Menon"\n')
+    (releases / "unreleased.waivers.toml").write_text(
+        '[[waiver]]\nitem = "ENV-02"\napprover = "Asha Rao"\njustification = "known"\nticket = "OPS-1"\n'
+        "expires = 2999-01-01\n"
+    )
     result = run(pytester)
     doc = verdict_of(pytester)
-    assert result.ret == 2
-    assert doc["verdict"] == "no-go"
-    assert doc["incomplete"] == ["pytest ended with exit code 2 (interrupted)"]
+    assert [i["outcome"] for i in doc["items"]] == ["passed", "waived"]
+    assert (result.ret, doc["verdict"], doc["incomplete"]) == (0, "go", [])
