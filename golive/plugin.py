@@ -531,21 +531,21 @@ def _write_artifacts(session: pytest.Session, state: RunState) -> None:
     assert state.stamp is not None
     assert state.decision is not None
     config = session.config
-    ticks = tick_rows(state.checklist, state.results)
-    json_path = state.reports_dir / f"{state.label}.json"
-    write_json(document(state.stamp, state.results, state.decision, ticks), json_path, REGISTRY)
     # the paths as pytest and pytest-html expand them ($VAR, ~)
     artifacts = [
         Path(os.path.expanduser(os.path.expandvars(p))) for p in (config.option.htmlpath, config.option.xmlpath)
     ]
-    artifacts.append(json_path)
     missing = [str(p) for p in artifacts if not p.exists()]
+    if missing:  # an artifact the leak scan cannot see: the sign-off cannot stand, and the JSON must say so too
+        unseen = tuple(f"artifact {m} was not written" for m in missing)
+        state.decision = replace(state.decision, go=False, incomplete=(*state.decision.incomplete, *unseen))
+    ticks = tick_rows(state.checklist, state.results)
+    json_path = state.reports_dir / f"{state.label}.json"
+    write_json(document(state.stamp, state.results, state.decision, ticks), json_path, REGISTRY)
+    artifacts.append(json_path)
     manifest = state.reports_dir / f"{state.label}.sha256"
     write_manifest([p for p in artifacts if p.exists()], manifest)
     leaks = leak_scan(REGISTRY, [*artifacts, manifest])
-    if missing:  # an artifact the scan could not see: the sign-off cannot stand
-        unseen = tuple(f"artifact {m} was not written" for m in missing)
-        state.decision = replace(state.decision, go=False, incomplete=(*state.decision.incomplete, *unseen))
     tr = config.pluginmanager.get_plugin("terminalreporter")
     lines = _closing_lines(state, leaks, [*artifacts, manifest])
     if tr is not None:

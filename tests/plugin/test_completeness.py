@@ -173,3 +173,19 @@ def test_a_waived_failure_is_a_go_and_exits_0(pytester):
     doc = verdict_of(pytester)
     assert [i["outcome"] for i in doc["items"]] == ["passed", "waived"]
     assert (result.ret, doc["verdict"], doc["incomplete"]) == (0, "go", [])
+
+
+def test_a_missing_artifact_is_a_no_go_in_the_json_too(pytester):
+    """The HTML is gone before golive seals the run (as when it could not be written): the JSON, the closing line
+    and the exit status all say no-go."""
+    make_stage(pytester)
+    (pytester.path / "checks" / "conftest.py").write_text(
+        "import pathlib\nimport pytest\n\n\n@pytest.hookimpl(wrapper=True)\ndef pytest_sessionfinish(session):\n"
+        "    result = yield\n    pathlib.Path('reports/preflight.html').unlink()\n    return result\n"
+    )
+    result = run(pytester)
+    doc = verdict_of(pytester)
+    missing = "artifact reports/preflight.html was not written"
+    assert (result.ret, doc["verdict"], doc["incomplete"]) == (1, "no-go", [missing])
+    assert f"golive: incomplete run: {missing}" in result.stdout.str()
+    assert "golive preflight on t (not strict), release unreleased: NO-GO" in result.stdout.str()
