@@ -168,8 +168,8 @@ RAZORPAY_WEBHOOK_EVENTS = ("payment.captured", "payment.failed", "refund.process
 class WebhookAttestation(_Section):
     """A person's confirmation of the Dashboard's webhook settings, for accounts without the webhooks API."""
 
-    by: Annotated[str, Field(min_length=1)]
-    role: Annotated[str, Field(min_length=1)]
+    by: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    role: Annotated[str, Field(min_length=1, pattern=r"\S")]
     on: date
     note: str = ""
 
