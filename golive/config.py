@@ -100,6 +100,8 @@ class HttpSettings(_Section):
                 ssl.create_default_context(cafile=str(path))
             except (ssl.SSLError, ValueError) as exc:
                 raise ValueError(f"{path} is not a PEM certificate bundle ({exc})") from None
+            except OSError as exc:  # no permission to read it, an I/O error
+                raise ValueError(f"{path} cannot be read ({exc.strerror or exc})") from None
         return path
 
 
