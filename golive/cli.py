@@ -53,9 +53,14 @@ def _stage_verdict(reports: Path, stage: str) -> str:
     path = reports / f"{stage}.json"
     if not path.exists():
         return "no report (see the output above)"
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    blocking = ", ".join(doc["blocking"])
-    return doc["verdict"].upper() + (f" (blocking: {blocking})" if blocking else "")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        verdict, blocking = str(doc["verdict"]).upper(), ", ".join(str(item) for item in doc["blocking"])
+    except KeyError as exc:  # cut short by hand, or another tool's JSON
+        return f"no verdict: {path} has no {exc}"
+    except (OSError, ValueError, TypeError) as exc:  # unreadable, corrupt, or not a JSON object
+        return f"no verdict: {path} is not a readable report ({exc})"
+    return verdict + (f" (blocking: {blocking})" if blocking else "")
 
 
 def demo(faults: Sequence[str], reports: Path, workers: str) -> int:

@@ -60,6 +60,8 @@ OUTCOME_PROP = "golive.outcome"
 REASON_PROP = "golive.reason"
 SIDE_EFFECT_PROP = "golive.side_effect"
 CHECKS_DIR = "checks"
+# The plugins writing the HTML and JUnit artifacts, by the option each one adds.
+SIGNOFF_PLUGINS = (("html", "htmlpath"), ("junitxml", "xmlpath"))
 
 
 @dataclass
@@ -201,6 +203,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.env is not None and getattr(config.option, "reruns", 0):
         raise pytest.UsageError("golive: checks are never rerun (--reruns): a flaky check is a visible failure")
     if state.env is not None and not hasattr(config, "workerinput") and not config.option.collectonly:
+        disabled = [f"-p no:{name}" for name, option in SIGNOFF_PLUGINS if not hasattr(config.option, option)]
+        if disabled:
+            raise pytest.UsageError(
+                f"golive: the sign-off artifacts need pytest's html and junitxml plugins: drop {' and '.join(disabled)}"
+            )
         reports = Path(config.getoption("golive_reports") or config.rootpath / "reports")
         reports.mkdir(parents=True, exist_ok=True)
         state.reports_dir = reports
@@ -582,12 +589,18 @@ def _closing_lines(state: RunState, leaks: list[Any], artifacts: list[Path]) -> 
     return lines
 
 
+# pytest-html's hooks: unknown to pytest with -p no:html, which golive refuses only when it would write a sign-off.
+_html_hook = pytest.hookimpl(optionalhook=True)
+
+
+@_html_hook
 def pytest_html_report_title(report: Any) -> None:
     state = run_state(_CONFIG["config"])
     env = state.env.name if state.env else "(no environment)"
     report.title = f"golive {state.label}: {state.release.tag} on {env}"
 
 
+@_html_hook
 def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(1, '<th class="sortable" data-column-type="item">Item</th>')
     cells.insert(2, '<th data-column-type="title">Title</th>')
@@ -596,6 +609,7 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(5, '<th class="sortable" data-column-type="outcome">golive outcome</th>')
 
 
+@_html_hook
 def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
     props = dict(getattr(report, "user_properties", []) or [])
     item_id = props.get(ITEM_PROP)
@@ -609,6 +623,7 @@ def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
         cells.insert(1 + offset, f'<td class="col-{name}">{escape(value)}</td>')
 
 
+@_html_hook
 def pytest_html_results_table_html(report: Any, data: list[str]) -> None:
     observations = observations_from(list(getattr(report, "user_properties", []) or []))
     if observations:
@@ -616,6 +631,7 @@ def pytest_html_results_table_html(report: Any, data: list[str]) -> None:
         data.insert(0, f'<div class="golive-evidence"><strong>Evidence</strong><ul>{rows}</ul></div>')
 
 
+@_html_hook
 def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
     state = run_state(session.config)
     if state.stamp is None or state.decision is None:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from golive.cli import project_root
+from golive.cli import _stage_verdict, project_root
 from golive.sandbox.faults import FAULTS
 from tests.e2e.harness import ROOT, clean_environ
 from tests.sandbox.processes import wait_gone
@@ -37,6 +37,21 @@ def test_the_project_is_found_from_the_working_directory_up(tmp_path):
     assert project_root(project) == project
     assert project_root(project / "checks" / "extra") == project
     assert project_root(tmp_path) == ROOT
+
+
+def test_a_stage_verdict_from_a_corrupt_report_is_one_line(tmp_path):
+    report = tmp_path / "preflight.json"
+    cases = {
+        b'{"verdict": "go", "blo': "is not a readable report (Unterminated string starting at: line 1 column 19",
+        b"\xff\xfe": "is not a readable report ('utf-8' codec can't decode byte 0xff in position 0",
+        b"[]": "is not a readable report (list indices must be integers or slices, not str)",
+        b'{"verdict": "go"}': "has no 'blocking'",
+    }
+    for body, expected in cases.items():
+        report.write_bytes(body)
+        assert _stage_verdict(tmp_path, "preflight").startswith(f"no verdict: {report} {expected}")
+    report.write_text('{"verdict": "no-go", "blocking": ["ENV-02", "DB-01"]}')
+    assert _stage_verdict(tmp_path, "preflight") == "NO-GO (blocking: ENV-02, DB-01)"
 
 
 def test_unknown_fault_and_missing_environment_are_usage_errors():
