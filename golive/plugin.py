@@ -430,14 +430,25 @@ def _error_line(longrepr: object) -> str:
     return REGISTRY.scrub((errors or lines or ["no detail"])[-1].strip())
 
 
+_TRACEBACKS = logging.Formatter()  # formats a record's exception as handlers' formatters do by default
+
+
 class _ScrubLogs(logging.Filter):
-    """Scrubs every log record before any handler (live log, log file, captured log) formats it."""
+    """Scrubs every log record before any handler (live log, log file, captured log) formats it: the message, the
+    exception's traceback (log.exception) and the stack (stack_info=True)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         scrubbed = REGISTRY.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        record.exc_info = None  # formatters print exc_text as it is, and would format exc_info again, unscrubbed
+        if record.exc_text:
+            record.exc_text = REGISTRY.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = REGISTRY.scrub(record.stack_info)
         return True
 
 
