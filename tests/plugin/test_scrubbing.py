@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.harness import ROOT
 from tests.e2e.test_leaks import find_leaks
 
 PLANTED = "PLANTscrubMe0123456789"
@@ -163,3 +164,26 @@ def test_a_logged_exception_and_stack_are_scrubbed_in_live_logs_and_log_files(py
         assert "ConnectionError: could not connect to [DATABASE_URL ****]" in text
         assert "# [RAZORPAY_KEY_SECRET ****]" in text
         assert find_leaks(text, {"url": PLANTED_URL, "password": "PLANTpw0123456789", "key": PLANTED}) == []
+
+
+PROGRESS = """
+import pytest
+
+@pytest.mark.preflight
+@pytest.mark.item("ENV-01")
+def test_progress(progress, variables):
+    progress("canary 1/1 key " + variables.secret("RAZORPAY_KEY_SECRET").reveal())
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_progress_lines_are_scrubbed(pytester, monkeypatch, extra):
+    """The canary's live line goes to the terminal (under xdist through the controller's relay file)."""
+    monkeypatch.setenv("RAZORPAY_KEY_SECRET", PLANTED)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the project's fixtures package
+    make_project(pytester, PROGRESS)
+    (pytester.path / "conftest.py").write_text('pytest_plugins = ["fixtures.stages"]\n' + CONFTEST)
+    result = pytester.runpytest_subprocess("-m", "preflight", "--env", "t", "--golive-reports=reports", *extra)
+    output = result.stdout.str() + result.stderr.str()
+    assert "  canary 1/1 key [RAZORPAY_KEY_SECRET ****]" in result.stdout.lines
+    assert find_leaks(output, {"key": PLANTED}) == []
