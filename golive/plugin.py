@@ -10,7 +10,9 @@ import logging
 import os
 import re
 import secrets as _random
+import signal
 import sys
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -216,6 +218,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.self_contained_html = True
         if not config.option.xmlpath:
             config.option.xmlpath = str(reports / f"{state.label}.xml")
+        for suffix in (".json", ".sha256"):  # an earlier run's go must not outlive this run, however it ends
+            (reports / f"{state.label}{suffix}").unlink(missing_ok=True)
+        _end_on_sigterm(config)
+
+
+def _end_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (a cancelled CI job; `golive run` passing it on) ends the run as Ctrl-C does: pytest finishes as
+    interrupted (exit 2) and writes its no-go artifacts and the leak scan, instead of dying without them."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM would cut the artifacts short
+    raise KeyboardInterrupt
 
 
 def _new_run_id() -> str:

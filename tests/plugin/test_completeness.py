@@ -2,6 +2,10 @@
 checks filtered out of the run. Proved in non-strict mode, where not-verified items alone would not block."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -189,3 +193,53 @@ def test_a_missing_artifact_is_a_no_go_in_the_json_too(pytester):
     assert (result.ret, doc["verdict"], doc["incomplete"]) == (1, "no-go", [missing])
     assert f"golive: incomplete run: {missing}" in result.stdout.str()
     assert "golive preflight on t (not strict), release unreleased: NO-GO" in result.stdout.str()
+
+
+SLOW = """
+
+@pytest.mark.preflight
+@pytest.mark.item("ENV-02")
+def test_slow():
+    import pathlib, time
+    pathlib.Path("started").touch()
+    time.sleep(60)
+"""
+
+
+def start_slow_run(pytester, *args: str) -> subprocess.Popen:
+    """A stage run whose ENV-02 check waits a minute, once the check has started (it touches ./started)."""
+    make_stage(pytester, PASSING + SLOW)
+    (pytester.path / "checks" / "test_env02.py").unlink()
+    command = [sys.executable, "-m", "pytest", "-m", "preflight", "--env", "t", "--golive-reports=reports", *args]
+    process = subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (pytester.path / "started").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (pytester.path / "started").exists(), process.communicate(timeout=10)[0]
+    return process
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_sigterm_ends_the_run_as_interrupted_with_its_no_go_artifacts(pytester, extra):
+    process = start_slow_run(pytester, *extra)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=60)[0]
+    doc = verdict_of(pytester)
+    assert (process.returncode, doc["verdict"]) == (2, "no-go"), output[-3000:]
+    assert "pytest ended with exit code 2 (interrupted)" in doc["incomplete"]
+    assert sorted(p.name for p in (pytester.path / "reports").iterdir()) == [
+        "preflight.html", "preflight.json", "preflight.sha256", "preflight.xml",
+    ]  # fmt: skip
+
+
+def test_an_earlier_go_does_not_survive_a_killed_run(pytester):
+    """Killed outright (SIGKILL, a lost machine), a run writes nothing: the previous run's go must not stand in."""
+    reports = pytester.path / "reports"
+    reports.mkdir()
+    (reports / "preflight.json").write_text('{"format": "golive.report/1", "verdict": "go"}\n')
+    (reports / "preflight.sha256").write_text("0" * 64 + "  preflight.json\n")
+    (reports / "canary.json").write_text('{"format": "golive.report/1", "verdict": "go"}\n')
+    process = start_slow_run(pytester)
+    process.kill()
+    process.communicate(timeout=30)
+    assert sorted(p.name for p in reports.iterdir()) == ["canary.json"]  # another stage's artifact stays
