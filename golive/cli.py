@@ -44,18 +44,39 @@ def pytest_command(stage: str, env: str, reports: Path | None, extra: Sequence[s
 
 
 def run_stage(stage: str, env: str, reports: Path | None, extra: Sequence[str], environ: Mapping[str, str]) -> int:
-    return subprocess.run(
-        pytest_command(stage, env, reports, extra), cwd=ROOT, env=dict(environ), check=False
-    ).returncode
+    """Run one stage's pytest and return its exit code. An interrupt lets pytest finish as interrupted (exit 2,
+    its no-go artifacts and the leak scan written) instead of killing it: Ctrl-C reaches pytest from the terminal
+    (this process only notes it), SIGTERM is passed on to it (golive's plugin ends the run as for Ctrl-C)."""
+    child: subprocess.Popen[bytes] | None = None
+
+    def interrupted(signum: int, frame: object) -> None:
+        _INTERRUPTED.set()
+        if signum == signal.SIGTERM and child is not None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        child = subprocess.Popen(pytest_command(stage, env, reports, extra), cwd=ROOT, env=dict(environ))
+        if _INTERRUPTED.is_set():  # interrupted before the child was there to hear of it
+            child.send_signal(signal.SIGTERM)
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _stage_verdict(reports: Path, stage: str) -> str:
     path = reports / f"{stage}.json"
     if not path.exists():
         return "no report (see the output above)"
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    blocking = ", ".join(doc["blocking"])
-    return doc["verdict"].upper() + (f" (blocking: {blocking})" if blocking else "")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        verdict, blocking = str(doc["verdict"]).upper(), ", ".join(str(item) for item in doc["blocking"])
+    except KeyError as exc:  # cut short by hand, or another tool's JSON
+        return f"no verdict: {path} has no {exc}"
+    except (OSError, ValueError, TypeError) as exc:  # unreadable, corrupt, or not a JSON object
+        return f"no verdict: {path} is not a readable report ({exc})"
+    return verdict + (f" (blocking: {blocking})" if blocking else "")
 
 
 def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
@@ -80,6 +101,8 @@ def demo(faults: Sequence[str], reports: Path, workers: str) -> int:
                 sandbox.rollout.enter_stage(stage)
                 print(f"\n=== golive demo: stage {stage} ===", flush=True)
                 codes[stage] = run_stage(stage, "sandbox", reports, extra, environ)
+                if _INTERRUPTED.is_set():  # the stage ended as interrupted, its artifacts written: stop the sandbox
+                    raise KeyboardInterrupt
     print("\ngolive demo: verdicts")
     for stage in STAGES:
         print(f"  {stage:<11} {_stage_verdict(reports, stage)}")

@@ -100,6 +100,8 @@ class HttpSettings(_Section):
                 ssl.create_default_context(cafile=str(path))
             except (ssl.SSLError, ValueError) as exc:
                 raise ValueError(f"{path} is not a PEM certificate bundle ({exc})") from None
+            except OSError as exc:  # no permission to read it, an I/O error
+                raise ValueError(f"{path} cannot be read ({exc.strerror or exc})") from None
         return path
 
 
@@ -168,8 +170,8 @@ RAZORPAY_WEBHOOK_EVENTS = ("payment.captured", "payment.failed", "refund.process
 class WebhookAttestation(_Section):
     """A person's confirmation of the Dashboard's webhook settings, for accounts without the webhooks API."""
 
-    by: Annotated[str, Field(min_length=1)]
-    role: Annotated[str, Field(min_length=1)]
+    by: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    role: Annotated[str, Field(min_length=1, pattern=r"\S")]
     on: date
     note: str = ""
 

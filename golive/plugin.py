@@ -10,7 +10,9 @@ import logging
 import os
 import re
 import secrets as _random
+import signal
 import sys
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -60,6 +62,8 @@ OUTCOME_PROP = "golive.outcome"
 REASON_PROP = "golive.reason"
 SIDE_EFFECT_PROP = "golive.side_effect"
 CHECKS_DIR = "checks"
+# The plugins writing the HTML and JUnit artifacts, by the option each one adds.
+SIGNOFF_PLUGINS = (("html", "htmlpath"), ("junitxml", "xmlpath"))
 
 
 @dataclass
@@ -201,6 +205,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.env is not None and getattr(config.option, "reruns", 0):
         raise pytest.UsageError("golive: checks are never rerun (--reruns): a flaky check is a visible failure")
     if state.env is not None and not hasattr(config, "workerinput") and not config.option.collectonly:
+        disabled = [f"-p no:{name}" for name, option in SIGNOFF_PLUGINS if not hasattr(config.option, option)]
+        if disabled:
+            raise pytest.UsageError(
+                f"golive: the sign-off artifacts need pytest's html and junitxml plugins: drop {' and '.join(disabled)}"
+            )
         reports = Path(config.getoption("golive_reports") or config.rootpath / "reports")
         reports.mkdir(parents=True, exist_ok=True)
         state.reports_dir = reports
@@ -209,6 +218,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.self_contained_html = True
         if not config.option.xmlpath:
             config.option.xmlpath = str(reports / f"{state.label}.xml")
+        for suffix in (".json", ".sha256"):  # an earlier run's go must not outlive this run, however it ends
+            (reports / f"{state.label}{suffix}").unlink(missing_ok=True)
+        _end_on_sigterm(config)
+
+
+def _end_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (a cancelled CI job; `golive run` passing it on) ends the run as Ctrl-C does: pytest finishes as
+    interrupted (exit 2) and writes its no-go artifacts and the leak scan, instead of dying without them."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM would cut the artifacts short
+    raise KeyboardInterrupt
 
 
 def _new_run_id() -> str:
@@ -383,6 +409,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not isinstance(item_id, str) or OUTCOME_PROP not in props:
         if report.failed and report.nodeid.startswith(f"{CHECKS_DIR}/"):
             state.incomplete.append(f"{report.nodeid} ended without a result ({report.when}): the check crashed")
+        elif report.failed:  # pytest counts it: the run cannot be a go while its exit status says tests failed
+            state.incomplete.append(f"{report.nodeid} failed ({report.when}) without proving a checklist item")
         return
     outcome = Outcome(str(props[OUTCOME_PROP]))
     previous = state.tests.get(report.nodeid)
@@ -404,14 +432,42 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 _CONFIG: dict[str, pytest.Config] = {}
 
 
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module that could not be collected (a check that does not import, also with
+    --continue-on-collection-errors; under xdist the controller hears of it too) left its items unmeasured."""
+    config = _CONFIG.get("config")
+    if config is None or not report.failed:
+        return
+    where = report.nodeid or "the checks"
+    run_state(config).incomplete.append(f"{where} could not be collected: {_error_line(report.longrepr)}")
+
+
+def _error_line(longrepr: object) -> str:
+    """The line of a failure's text that says what went wrong: pytest's last 'E   ' line, else its last line."""
+    lines = [line for line in str(longrepr).splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return REGISTRY.scrub((errors or lines or ["no detail"])[-1].strip())
+
+
+_TRACEBACKS = logging.Formatter()  # formats a record's exception as handlers' formatters do by default
+
+
 class _ScrubLogs(logging.Filter):
-    """Scrubs every log record before any handler (live log, log file, captured log) formats it."""
+    """Scrubs every log record before any handler (live log, log file, captured log) formats it: the message, the
+    exception's traceback (log.exception) and the stack (stack_info=True)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         scrubbed = REGISTRY.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        record.exc_info = None  # formatters print exc_text as it is, and would format exc_info again, unscrubbed
+        if record.exc_text:
+            record.exc_text = REGISTRY.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = REGISTRY.scrub(record.stack_info)
         return True
 
 
@@ -436,7 +492,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     state.checked_items.update(output.get("golive_checked_items", []))
     state.drift.extend(p for p in output.get("golive_drift", []) if p not in state.drift)
     for item_id, nodeids in output.get("golive_deselected", {}).items():
-        state.deselected.setdefault(item_id, []).extend(nodeids)
+        known = state.deselected.setdefault(item_id, [])  # every worker deselects the same checks
+        known.extend(nodeid for nodeid in nodeids if nodeid not in known)
 
 
 @pytest.hookimpl(tryfirst=True, wrapper=True)
@@ -511,28 +568,33 @@ def _write_artifacts(session: pytest.Session, state: RunState) -> None:
     assert state.stamp is not None
     assert state.decision is not None
     config = session.config
-    ticks = tick_rows(state.checklist, state.results)
-    json_path = state.reports_dir / f"{state.label}.json"
-    write_json(document(state.stamp, state.results, state.decision, ticks), json_path, REGISTRY)
     # the paths as pytest and pytest-html expand them ($VAR, ~)
     artifacts = [
         Path(os.path.expanduser(os.path.expandvars(p))) for p in (config.option.htmlpath, config.option.xmlpath)
     ]
-    artifacts.append(json_path)
     missing = [str(p) for p in artifacts if not p.exists()]
+    if missing:  # an artifact the leak scan cannot see: the sign-off cannot stand, and the JSON must say so too
+        unseen = tuple(f"artifact {m} was not written" for m in missing)
+        state.decision = replace(state.decision, go=False, incomplete=(*state.decision.incomplete, *unseen))
+    ticks = tick_rows(state.checklist, state.results)
+    json_path = state.reports_dir / f"{state.label}.json"
+    write_json(document(state.stamp, state.results, state.decision, ticks), json_path, REGISTRY)
+    artifacts.append(json_path)
     manifest = state.reports_dir / f"{state.label}.sha256"
     write_manifest([p for p in artifacts if p.exists()], manifest)
     leaks = leak_scan(REGISTRY, [*artifacts, manifest])
-    if missing:  # an artifact the scan could not see: the sign-off cannot stand
-        unseen = tuple(f"artifact {m} was not written" for m in missing)
-        state.decision = replace(state.decision, go=False, incomplete=(*state.decision.incomplete, *unseen))
     tr = config.pluginmanager.get_plugin("terminalreporter")
     lines = _closing_lines(state, leaks, [*artifacts, manifest])
     if tr is not None:
         for line in lines:
             tr.write_line(line)
-    if (leaks or not state.decision.go) and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if leaks or not state.decision.go:
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif session.exitstatus == pytest.ExitCode.TESTS_FAILED:
+        # a go with failures pytest counted: each was a check whose item a valid waiver cleared (any other failure,
+        # or another exit status, makes the run incomplete), so the exit status says go as the artifacts do
+        session.exitstatus = pytest.ExitCode.OK
 
 
 def _closing_lines(state: RunState, leaks: list[Any], artifacts: list[Path]) -> list[str]:
@@ -557,12 +619,18 @@ def _closing_lines(state: RunState, leaks: list[Any], artifacts: list[Path]) -> 
     return lines
 
 
+# pytest-html's hooks: unknown to pytest with -p no:html, which golive refuses only when it would write a sign-off.
+_html_hook = pytest.hookimpl(optionalhook=True)
+
+
+@_html_hook
 def pytest_html_report_title(report: Any) -> None:
     state = run_state(_CONFIG["config"])
     env = state.env.name if state.env else "(no environment)"
     report.title = f"golive {state.label}: {state.release.tag} on {env}"
 
 
+@_html_hook
 def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(1, '<th class="sortable" data-column-type="item">Item</th>')
     cells.insert(2, '<th data-column-type="title">Title</th>')
@@ -571,6 +639,7 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
     cells.insert(5, '<th class="sortable" data-column-type="outcome">golive outcome</th>')
 
 
+@_html_hook
 def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
     props = dict(getattr(report, "user_properties", []) or [])
     item_id = props.get(ITEM_PROP)
@@ -584,6 +653,7 @@ def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
         cells.insert(1 + offset, f'<td class="col-{name}">{escape(value)}</td>')
 
 
+@_html_hook
 def pytest_html_results_table_html(report: Any, data: list[str]) -> None:
     observations = observations_from(list(getattr(report, "user_properties", []) or []))
     if observations:
@@ -591,6 +661,7 @@ def pytest_html_results_table_html(report: Any, data: list[str]) -> None:
         data.insert(0, f'<div class="golive-evidence"><strong>Evidence</strong><ul>{rows}</ul></div>')
 
 
+@_html_hook
 def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str], session: Any) -> None:
     state = run_state(session.config)
     if state.stamp is None or state.decision is None:

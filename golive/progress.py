@@ -1,19 +1,29 @@
 """Live progress lines from pytest-xdist workers: a worker's output goes nowhere, so a check's per-interval line
-(the canary analysis' progress) is appended to a file the controller tails and prints while the run goes on."""
+(the canary analysis' progress) is appended to a file the controller tails and prints while the run goes on.
+A line is scrubbed of every registered secret before it reaches the file or the terminal; the file is readable
+by its owner only."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from golive.secrets import REGISTRY, SecretRegistry
+
 POLL_S = 0.1  # how often the controller looks for new lines
 
 
-def append_line(path: Path, line: str) -> None:
-    """A worker's side: one line, appended in one write (lines of several workers never interleave)."""
+def shown(line: str, registry: SecretRegistry = REGISTRY) -> str:
+    """A progress line as it may be shown or stored: on one line, every registered secret masked."""
+    return registry.scrub(line).replace("\n", " ")
+
+
+def append_line(path: Path, line: str, registry: SecretRegistry = REGISTRY) -> None:
+    """A worker's side: one line, scrubbed, appended in one write (lines of several workers never interleave)."""
     with path.open("a", encoding="utf-8") as out:
-        out.write(line.replace("\n", " ") + "\n")
+        out.write(shown(line, registry) + "\n")
 
 
 class ProgressRelay:
@@ -30,7 +40,8 @@ class ProgressRelay:
         self._thread = threading.Thread(target=self._run, name="golive-progress", daemon=True)
 
     def start(self) -> None:
-        self.path.touch()
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.path.chmod(0o600)  # also when the file was there before: progress lines are nobody else's to read
         self._thread.start()
 
     def _run(self) -> None:

@@ -18,7 +18,10 @@ from golive.outcomes import Outcome, worst
 from golive.secrets import Leak, SecretRegistry
 
 FORMAT = "golive.report/1"
-NO_CHECK_YET = "no check yet"
+NO_CHECK_YET = (
+    "no check yet: none was collected in this run (a path argument, --ignore or a check module that did not import "
+    "leaves it out)"
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,9 @@ class ItemResult:
     duration_s: float
     tests: tuple[str, ...]
     side_effects: tuple[str, ...]
-    # Some of the item's checks were filtered out of the run (-k, --deselect): never a pass, whatever the mode.
-    filtered: bool = False
+    # Some or all of the item's checks gave no result in this run (none collected, filtered out by -k or --deselect,
+    # or the run stopped before them): nothing shows the item was measured, so it blocks whatever the mode.
+    not_run: bool = False
     # A check could not decide (an inconclusive canary): it blocks in every mode until attested or waived.
     undecided: bool = False
 
@@ -73,10 +77,11 @@ def item_results(
     checked_items: frozenset[str],
     deselected: Mapping[str, list[str]] | None = None,
 ) -> list[ItemResult]:
-    """Every item of the stage, in checklist order; items without a test are *not verified*, saying why.
+    """Every item of the stage, in checklist order; items without a result are *not verified*, saying why, and
+    marked ``not_run``.
 
     ``deselected`` maps items to their checks that a filter (-k, --deselect) left out of the run: such an
-    item is not verified, even when the checks that did run passed.
+    item is not verified and ``not_run``, even when the checks that did run passed.
     """
     by_item: dict[str, list[CheckResult]] = {}
     for test in tests:
@@ -87,11 +92,13 @@ def item_results(
         mine = by_item.get(item.id, [])
         skipped = left_out.get(item.id, [])
         if not mine:
-            if item.id in checked_items or skipped:
-                reason, filtered = "its check was not selected in this run", True
+            if skipped:
+                reason = "its check was not selected in this run"
+            elif item.id in checked_items:
+                reason = "its check was collected but gave no result (the run stopped before it)"
             else:
-                reason, filtered = NO_CHECK_YET, False
-            results.append(ItemResult(item, Outcome.NOT_VERIFIED, reason, (), 0.0, (), (), filtered))
+                reason = NO_CHECK_YET
+            results.append(ItemResult(item, Outcome.NOT_VERIFIED, reason, (), 0.0, (), (), not_run=True))
             continue
         outcome = worst([t.outcome for t in mine])
         reasons = [f"{_param(t.nodeid)}{t.reason}" for t in mine if t.outcome == outcome and t.reason]
@@ -107,7 +114,7 @@ def item_results(
                 duration_s=round(sum(t.duration_s for t in mine), 3),
                 tests=tuple(t.nodeid for t in mine),
                 side_effects=tuple(sorted({t.side_effect for t in mine if t.side_effect})),
-                filtered=bool(skipped),
+                not_run=bool(skipped),
                 undecided=any(t.undecided for t in mine),
             )
         )
@@ -131,12 +138,13 @@ class Verdict:
 
 
 def verdict(results: list[ItemResult], strict: bool, incomplete: tuple[str, ...] = ()) -> Verdict:
-    """Strict: anything not passed, attested or validly waived blocks. Otherwise failures, errors, items whose
-    checks were filtered out and items a check could not decide (inconclusive) do. A run that did not complete
-    (interrupted, a collection error, a crashed check) is never a go, and says why."""
+    """Strict: anything not passed, attested or validly waived blocks. Otherwise failures, errors, items with no
+    result in this run (no check collected, checks filtered out) and items a check could not decide
+    (inconclusive) do. A run that did not complete (interrupted, a collection error, a crashed check) is never a
+    go, and says why."""
     blocking_outcomes = {o for o in Outcome if not o.clears} if strict else {Outcome.FAILED, Outcome.ERROR}
     blocking = tuple(
-        r for r in results if r.outcome in blocking_outcomes or ((r.filtered or r.undecided) and not r.outcome.clears)
+        r for r in results if r.outcome in blocking_outcomes or ((r.not_run or r.undecided) and not r.outcome.clears)
     )
     proved = any(r.outcome.clears for r in results)
     return Verdict(go=proved and not blocking and not incomplete, blocking=blocking, incomplete=incomplete)

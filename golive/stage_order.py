@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from golive.config import Release
+from golive.report import FORMAT
 
 PREVIOUS_STAGE = {"canary": "preflight", "smoke": "canary", "postlaunch": "smoke"}
-FORMAT = "golive.report/1"
+# What golive.config.release_from stamps when the release is not known: an artifact stamped so names no release.
+PLACEHOLDERS = {"release tag": "unreleased", "release commit": "unknown"}
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,29 @@ def refusal(
     if previous is None:
         return None, None
     path = reports / f"{previous}.json"
+    ours = {"release tag": release.tag, "release commit": release.commit}
+    unknown = [f"{what} {ours[what]!r}" for what, placeholder in PLACEHOLDERS.items() if ours[what] == placeholder]
+    if unknown:
+        return (
+            f"this run's {' and '.join(unknown)}: the {previous} artifact cannot be tied to a release "
+            "(set GOLIVE_RELEASE_TAG and GOLIVE_RELEASE_COMMIT, or run on a CI tag)",
+            path,
+        )
     if not path.is_file():
         return f"no {previous} artifact at {path}", path
-    raw = path.read_bytes()
     manifest = reports / f"{previous}.sha256"
     if not manifest.is_file():
         return f"{path} has no manifest {manifest.name} beside it", path
-    listed = _manifest_digest(manifest, path.name)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc})", path
+    try:
+        listed = _manifest_digest(manifest, path.name)
+    except OSError as exc:
+        return f"{manifest} cannot be read ({exc.strerror or exc})", path
+    except UnicodeDecodeError as exc:
+        return f"{manifest} is not UTF-8 text ({exc.reason} at byte {exc.start})", path
     if listed != hashlib.sha256(raw).hexdigest():
         return f"{path} does not match its digest in {manifest.name} (changed after the run?)", path
     try:

@@ -1,9 +1,10 @@
 """Waivers: an approved exception turns a failing item into *waived*, still shown with the waiver.
 
 A waiver file per release (``<release.dir>/<tag>.waivers.toml``) lists ``[[waiver]]`` tables with the item id,
-approver, justification, ticket and expiry date. A waiver is valid only when every field is there, it has not
-expired, and the approver is not the person who owns the item (two-person rule: the owners are named in the
-release file's ``[owners]`` table, by the checklist's owner roles). An invalid waiver waives nothing: the item
+approver, justification, ticket and expiry date. A waiver is valid only when every field is there and not blank, it
+has not expired, and the approver is not the person who owns the item (two-person rule: the owners are named in the
+release file's ``[owners]`` table, by the checklist's owner roles; names are compared whatever their spacing and
+case, as golive.release.same_person does). An invalid waiver waives nothing: the item
 keeps its outcome and the reason says why the waiver was refused. A refusal no item can carry (the file is not
 valid TOML, an entry names no checklist item) is reported by the run itself, which is then a no-go.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from golive.outcomes import Outcome
+from golive.release import same_person
 from golive.report import ItemResult
 
 FIELDS = ("item", "approver", "justification", "ticket", "expires")
@@ -78,7 +80,7 @@ def load_waivers(path: Path, owners: dict[str, str], item_owners: dict[str, str]
         if not isinstance(entry, dict):
             _refuse(refused, "", f"{where}: not a table")
             continue
-        missing = [name for name in FIELDS if not entry.get(name)]
+        missing = [name for name in FIELDS if not _given(entry.get(name))]
         if missing:
             _refuse(refused, item if item in item_owners else "", f"{where}: missing {', '.join(missing)}")
             continue
@@ -94,17 +96,23 @@ def load_waivers(path: Path, owners: dict[str, str], item_owners: dict[str, str]
             continue
         role = item_owners[item]
         owner = owners.get(role)
-        approver = str(entry["approver"]).strip()
+        approver = " ".join(str(entry["approver"]).split())
         if owner is None:
             _refuse(
                 refused, item, f"{where}: the {role} owning {item} is not named in [owners]: two-person rule unchecked"
             )
             continue
-        if owner.casefold() == approver.casefold():
+        if same_person({"name": owner}, {"name": approver}):
             _refuse(refused, item, f"{where}: approver {approver} owns {item} ({role}); someone else must approve")
             continue
-        waivers[item] = Waiver(item, approver, str(entry["justification"]), str(entry["ticket"]), expires)
+        justification, ticket = (str(entry[name]).strip() for name in ("justification", "ticket"))
+        waivers[item] = Waiver(item, approver, justification, ticket, expires)
     return WaiverFile(path, waivers, refused)
+
+
+def _given(value: object) -> bool:
+    """A field is given when it is there and, if text, not blank: a name of spaces names nobody."""
+    return bool(value.strip()) if isinstance(value, str) else bool(value)
 
 
 def apply_waivers(results: list[ItemResult], waivers: WaiverFile) -> list[ItemResult]:

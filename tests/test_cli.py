@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from golive.cli import project_root
+from golive.cli import _stage_verdict, project_root
 from golive.sandbox.faults import FAULTS
 from tests.e2e.harness import ROOT, clean_environ
+from tests.plugin.test_completeness import CHECKLIST, PASSING, SLOW
+from tests.plugin.test_scrubbing import ENV_TOML
 from tests.sandbox.processes import wait_gone
 
 GOLIVE = [sys.executable, "-m", "golive.cli"]
@@ -37,6 +39,21 @@ def test_the_project_is_found_from_the_working_directory_up(tmp_path):
     assert project_root(project) == project
     assert project_root(project / "checks" / "extra") == project
     assert project_root(tmp_path) == ROOT
+
+
+def test_a_stage_verdict_from_a_corrupt_report_is_one_line(tmp_path):
+    report = tmp_path / "preflight.json"
+    cases = {
+        b'{"verdict": "go", "blo': "is not a readable report (Unterminated string starting at: line 1 column 19",
+        b"\xff\xfe": "is not a readable report ('utf-8' codec can't decode byte 0xff in position 0",
+        b"[]": "is not a readable report (list indices must be integers or slices, not str)",
+        b'{"verdict": "go"}': "has no 'blocking'",
+    }
+    for body, expected in cases.items():
+        report.write_bytes(body)
+        assert _stage_verdict(tmp_path, "preflight").startswith(f"no verdict: {report} {expected}")
+    report.write_text('{"verdict": "no-go", "blocking": ["ENV-02", "DB-01"]}')
+    assert _stage_verdict(tmp_path, "preflight") == "NO-GO (blocking: ENV-02, DB-01)"
 
 
 def test_unknown_fault_and_missing_environment_are_usage_errors():
@@ -150,3 +167,77 @@ def test_interrupted_demo_stops_the_sandbox(tmp_path):
     assert not root.exists(), f"{root} left behind"
     assert list(tmp_path.glob("golive-demo-*")) == []
     assert "golive: interrupted" in errors
+
+
+def slow_stage(project: Path, reports: Path, **popen) -> subprocess.Popen:
+    """`golive run preflight` on a project whose ENV-02 check waits a minute, once that check has started."""
+    (project / "checks").mkdir(parents=True)
+    (project / "environments").mkdir()
+    (project / "environments" / "t.toml").write_text(ENV_TOML)
+    (project / "checklist.toml").write_text(CHECKLIST)
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nmarkers = ["preflight", "canary", "smoke", "postlaunch", "item(id)"]\n'
+    )
+    (project / "checks" / "test_stage.py").write_text(PASSING + SLOW)
+    run = subprocess.Popen([*GOLIVE, "run", "preflight", "--env", "t", "--reports", str(reports)], cwd=project,
+                           env=clean_environ({}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           **popen)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (project / "started").exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (project / "started").exists(), run.communicate(timeout=10)[0]
+    return run
+
+
+def test_golive_run_passes_sigterm_on_and_returns_the_interrupted_exit_code(tmp_path):
+    """pytest ends as interrupted (exit 2) and writes its no-go artifacts; golive waits for it, and says 2 too."""
+    reports = tmp_path / "reports"
+    run = slow_stage(tmp_path / "project", reports)
+    run.send_signal(signal.SIGTERM)
+    output = run.communicate(timeout=60)[0]
+    doc = json.loads((reports / "preflight.json").read_text())
+    assert (run.returncode, doc["verdict"]) == (2, "no-go"), output[-3000:]
+    assert "pytest ended with exit code 2 (interrupted)" in doc["incomplete"]
+    assert (reports / "preflight.sha256").exists()
+
+
+def test_ctrl_c_lets_golive_run_finish_the_stage_as_interrupted(tmp_path):
+    """Ctrl-C reaches every process of the terminal's foreground group: golive itself waits for pytest."""
+    reports = tmp_path / "reports"
+    run = slow_stage(tmp_path / "project", reports, start_new_session=True)
+    os.killpg(run.pid, signal.SIGINT)
+    output = run.communicate(timeout=60)[0]
+    doc = json.loads((reports / "preflight.json").read_text())
+    assert (run.returncode, doc["verdict"]) == (2, "no-go"), output[-3000:]
+    assert "pytest ended with exit code 2 (interrupted)" in doc["incomplete"]
+    assert "golive preflight on t (not strict), release unreleased: NO-GO" in output
+
+
+def test_a_demo_interrupted_in_a_stage_keeps_that_stage_no_go_and_stops_the_sandbox(tmp_path):
+    """SIGTERM while a stage's checks run: pytest ends that stage as interrupted and writes its no-go artifacts,
+    then the demo stops the sandbox and runs no further stage."""
+    reports = tmp_path / "r"
+    demo = subprocess.Popen([*GOLIVE, "demo", "--reports", str(reports), "-n", "0"], cwd=ROOT,
+                            env=clean_environ({"TMPDIR": str(tmp_path)}), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        seen = []
+        assert demo.stdout is not None
+        for line in demo.stdout:  # the first check's progress: pytest has started and golive's plugin with it
+            seen.append(line)
+            if line.startswith("checks/"):
+                break
+        assert "".join(seen[-1:]).startswith("checks/"), "".join(seen)
+        demo.send_signal(signal.SIGTERM)
+        output = "".join(seen) + demo.communicate(timeout=120)[0]
+    finally:
+        demo.kill()
+    assert demo.returncode == 130, output[-3000:]
+    assert "golive: interrupted; the sandbox was stopped" in output
+    doc = json.loads((reports / "preflight.json").read_text())
+    assert doc["verdict"] == "no-go"
+    assert "pytest ended with exit code 2 (interrupted)" in doc["incomplete"]
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "preflight.html", "preflight.json", "preflight.sha256", "preflight.xml",
+    ]  # fmt: skip
+    assert list(tmp_path.glob("golive-demo-*")) == []

@@ -4,6 +4,8 @@ artifacts, manual deploy gates that block, run one at a time, only for protected
 import itertools
 import re
 import shlex
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -93,7 +95,42 @@ def test_each_checklist_job_receives_the_reports_before_it():
 
 def test_checklist_jobs_install_golive_editable():
     """golive finds checklist.toml and environments/ in the checkout: a plain `pip install .` would not."""
-    assert PIPELINE[".checklist"]["before_script"] == ["python -m pip install --quiet -e ."]
+    assert PIPELINE[".checklist"]["before_script"][-1] == "python -m pip install --quiet -e ."
+
+
+def run_tool_step(tmp_path: Path, tools: tuple[str, ...]) -> list[str]:
+    """Run the checklist jobs' first before_script line with only `tools` (stubs) and a recording apt-get on the
+    PATH; return the apt-get calls it made."""
+    (line, _pip) = PIPELINE[".checklist"]["before_script"]
+    bin_dir, log = tmp_path / "bin", tmp_path / "apt-get.log"
+    bin_dir.mkdir()
+    for name, body in {**dict.fromkeys(tools, "exit 0"), "apt-get": f'echo "$*" >> {log}'}.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    done = subprocess.run(["/bin/sh", "-ec", line], env={"PATH": str(bin_dir)}, capture_output=True, text=True,
+                          timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_checklist_jobs_install_git_and_the_postgresql_programs_when_the_image_lacks_them(tmp_path):
+    """python:3.11-slim has no git (REL-02), pg_dump/pg_restore (DB-02, REL-03) or initdb/pg_ctl (REL-03's scratch
+    copy): without them those items would always be errors in GitLab."""
+    assert PIPELINE["default"]["image"] == "python:3.11-slim"
+    assert run_tool_step(tmp_path, ()) == [
+        "update -qq",
+        "install --yes --quiet --no-install-recommends git postgresql postgresql-client",
+    ]
+
+
+def test_checklist_jobs_install_nothing_when_the_tools_are_there(tmp_path):
+    """An image that has them (or the shell executor of `make pipeline`, not root) is left alone."""
+    assert run_tool_step(tmp_path, ("git", "pg_dump", "initdb")) == []
+
+
+def test_the_readme_states_the_postgresql_client_version_rule():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "pg_dump and pg_restore must be of the production server's major version or newer" in readme
 
 
 def test_release_identity_reaches_the_report_stamp():

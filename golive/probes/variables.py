@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from golive.config import OPTIONAL_VARIABLES, PUBLIC_VARIABLES, Credential, Environment, Variables
 from golive.secrets import MIN_SCAN_LENGTH, MISREAD, Secret, password_misread
@@ -132,6 +132,21 @@ def _secret_strength(name: str, value: str, minimum: int) -> Finding:
     return Finding(name, f"{len(value)} characters")
 
 
+def _short_password(name: str, value: str) -> Finding | None:
+    """A URL's password too short for the scrubber to tell from ordinary text (golive.secrets.MIN_SCAN_LENGTH): it
+    is never registered, so nothing would keep it out of the reports. Names the variable, never the value."""
+    parts = _split(value)
+    length = len(unquote(parts.password or "")) if parts is not None else 0
+    if parts is None or not 0 < length < MIN_SCAN_LENGTH:
+        return None
+    return Finding(
+        name,
+        f"{_where(parts)} (password of {length} characters)",
+        f"{name} has a password of {length} characters; expected at least {MIN_SCAN_LENGTH} "
+        "(a shorter one cannot be told apart from ordinary text and kept out of the reports)",
+    )
+
+
 def validate_variables(variables: Variables, env: Environment) -> list[Finding]:
     """ENV-02: each present variable well-formed and consistent with the environment.
 
@@ -148,7 +163,8 @@ def validate_variables(variables: Variables, env: Environment) -> list[Finding]:
         if blank:
             findings.append(Finding(name, "(whitespace)", blank))
             continue
-        findings.append(_seed_variable(name, value, variables, env))
+        seed = _seed_variable(name, value, variables, env)
+        findings.append((seed.problem is None and _short_password(name, value)) or seed)
     for name in (n for n in OPTIONAL_VARIABLES if n not in PUBLIC_VARIABLES):
         secret = variables.secret(name)
         value = secret.reveal().strip() if secret is not None else ""
@@ -156,6 +172,8 @@ def validate_variables(variables: Variables, env: Environment) -> list[Finding]:
             findings.append(_secret_strength(name, value, MIN_SCAN_LENGTH))
         elif password_misread(value):  # DATABASE_REPLICA_URL, RESTORE_TARGET_URL
             findings.append(Finding(name, "(password misread)", f"{name}: {MISREAD}"))
+        elif value and (short := _short_password(name, value)):  # DATABASE_REPLICA_URL, RESTORE_TARGET_URL
+            findings.append(short)
     return findings
 
 

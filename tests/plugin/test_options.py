@@ -40,3 +40,17 @@ def test_report_paths_with_variables_are_expanded_and_scanned(pytester, monkeypa
     manifest = (pytester.path / "reports" / "preflight.sha256").read_text()
     assert "junit.xml" in manifest
     assert "golive: incomplete run" not in result.stdout.str()
+
+
+def test_the_artifact_plugins_cannot_be_disabled_for_a_sign_off(pytester):
+    make_project(pytester, CHECK)
+    for disabled in (["html"], ["junitxml"], ["html", "junitxml"]):
+        options = [arg for name in disabled for arg in ("-p", f"no:{name}")]
+        result = pytester.runpytest_subprocess("-m", "preflight", "--env", "t", "--golive-reports=r", *options)
+        assert result.ret == 4
+        drop = " and ".join(f"-p no:{name}" for name in disabled)
+        assert result.stderr.str().strip() == (
+            f"ERROR: golive: the sign-off artifacts need pytest's html and junitxml plugins: drop {drop}"
+        )
+    listed = pytester.runpytest_subprocess("-m", "preflight", "--env", "t", "-p", "no:html", "--collect-only")
+    assert (listed.ret, listed.stderr.str()) == (0, "")  # no artifact: nothing to refuse

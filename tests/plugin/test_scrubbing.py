@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.harness import ROOT
 from tests.e2e.test_leaks import find_leaks
 
 PLANTED = "PLANTscrubMe0123456789"
@@ -130,3 +131,59 @@ def test_live_logs_and_log_files_are_scrubbed(pytester, monkeypatch):
     assert "log [RAZORPAY_KEY_SECRET ****]" in result.stdout.str()
     assert find_leaks(result.stdout.str(), {"key": PLANTED}) == []
     assert find_leaks((pytester.path / "run.log").read_text(), {"key": PLANTED}) == []
+
+
+PLANTED_URL = "postgresql://app:PLANTpw0123456789@db.invalid:5432/app"
+LOGGED_EXCEPTION = f"""
+import logging
+import pytest
+
+@pytest.mark.preflight
+@pytest.mark.item("ENV-01")
+def test_logs_an_exception(variables):
+    url = variables.secret("DATABASE_URL").reveal()
+    try:
+        raise ConnectionError(f"could not connect to {{url}}")
+    except ConnectionError:
+        logging.getLogger("app").exception("connect failed")
+    logging.getLogger("app").warning("where", stack_info=True)  # {PLANTED}
+"""
+
+
+def test_a_logged_exception_and_stack_are_scrubbed_in_live_logs_and_log_files(pytester, monkeypatch):
+    """log.exception() and stack_info=True carry text beside the message: the traceback holds the DATABASE_URL
+    the exception names, the stack the source line naming a planted value."""
+    monkeypatch.setenv("DATABASE_URL", PLANTED_URL)
+    monkeypatch.setenv("RAZORPAY_KEY_SECRET", PLANTED)
+    make_project(pytester, LOGGED_EXCEPTION)
+    result = pytester.runpytest_subprocess(
+        "-m", "preflight", "--env", "t", "--golive-reports=reports", "--log-cli-level=INFO", "--log-file=run.log"
+    )
+    log_file = (pytester.path / "run.log").read_text()
+    for text in (result.stdout.str(), log_file):
+        assert "ConnectionError: could not connect to [DATABASE_URL ****]" in text
+        assert "# [RAZORPAY_KEY_SECRET ****]" in text
+        assert find_leaks(text, {"url": PLANTED_URL, "password": "PLANTpw0123456789", "key": PLANTED}) == []
+
+
+PROGRESS = """
+import pytest
+
+@pytest.mark.preflight
+@pytest.mark.item("ENV-01")
+def test_progress(progress, variables):
+    progress("canary 1/1 key " + variables.secret("RAZORPAY_KEY_SECRET").reveal())
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_progress_lines_are_scrubbed(pytester, monkeypatch, extra):
+    """The canary's live line goes to the terminal (under xdist through the controller's relay file)."""
+    monkeypatch.setenv("RAZORPAY_KEY_SECRET", PLANTED)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the project's fixtures package
+    make_project(pytester, PROGRESS)
+    (pytester.path / "conftest.py").write_text('pytest_plugins = ["fixtures.stages"]\n' + CONFTEST)
+    result = pytester.runpytest_subprocess("-m", "preflight", "--env", "t", "--golive-reports=reports", *extra)
+    output = result.stdout.str() + result.stderr.str()
+    assert "  canary 1/1 key [RAZORPAY_KEY_SECRET ****]" in result.stdout.lines
+    assert find_leaks(output, {"key": PLANTED}) == []

@@ -134,6 +134,23 @@ def test_settings_that_would_hollow_out_checks_are_refused(extra, expected, monk
     assert str(raised.value).startswith(f"p.toml: {expected}"), str(raised.value)
 
 
+def test_an_unreadable_ca_bundle_is_one_line(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.symlink_to("/proc/self/mem")  # a file whose every read fails (EIO), as a bundle without permission does
+    with pytest.raises(ConfigError) as raised:
+        parse_environment(MINIMAL.format(tier="staging") + f'[http]\nca_bundle = "{bundle}"\n', "s.toml", {})
+    assert str(raised.value) == f"s.toml: http.ca_bundle: {bundle} cannot be read (Input/output error)"
+
+
+@pytest.mark.parametrize("blank", ["by", "role"])
+def test_an_attestation_must_name_a_person_and_a_role(blank):
+    fields = {"by": '"Priya Nair"', "role": '"payments lead"', "on": "2026-11-20", blank: '" "'}
+    table = "".join(f"{key} = {value}\n" for key, value in fields.items())
+    with pytest.raises(ConfigError) as raised:
+        parse_environment(MINIMAL.format(tier="staging") + "[razorpay.webhook_attestation]\n" + table, "s.toml", {})
+    assert str(raised.value) == f"s.toml: razorpay.webhook_attestation.{blank}: String should match pattern '\\S'"
+
+
 @pytest.mark.parametrize("sslmode", ["disable", "allow", "prefer"])
 def test_production_requires_an_encrypted_database_connection(sslmode):
     text = 'name = "prod"\ntier = "production"\n[app]\nbase_url = "https://app.example.com"\n[database]\n'

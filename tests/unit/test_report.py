@@ -39,9 +39,23 @@ def test_every_stage_item_appears_even_without_a_check():
     assert (by_id["DB-02"].outcome, by_id["DB-02"].reason) == (Outcome.NOT_VERIFIED, NO_CHECK_YET)
 
 
-def test_a_deselected_check_is_not_called_missing():
-    results = item_results(CHECKLIST, "preflight", [], frozenset({"ENV-01"}))
-    assert results[0].reason == "its check was not selected in this run"
+def test_a_check_that_gave_no_result_is_not_called_missing():
+    deselected = item_results(CHECKLIST, "preflight", [], frozenset({"ENV-01"}), {"ENV-01": ["checks/t.py::test"]})
+    assert deselected[0].reason == "its check was not selected in this run"
+    stopped = item_results(CHECKLIST, "preflight", [], frozenset({"ENV-01"}))
+    assert stopped[0].reason == "its check was collected but gave no result (the run stopped before it)"
+
+
+def test_an_item_without_a_result_blocks_in_every_mode():
+    """`pytest -m preflight checks/test_environment.py` measures only that module's items: the rest of the stage
+    was not measured, and the run is no go-ahead for it, strict or not."""
+    passed = [result("ENV-01", Outcome.PASSED), result("ENV-02", Outcome.PASSED), result("ENV-03", Outcome.PASSED)]
+    results = item_results(CHECKLIST, "preflight", passed, frozenset({"ENV-01", "ENV-02", "ENV-03"}))
+    for strict in (True, False):
+        decision = verdict(results, strict=strict)
+        assert not decision.go
+        assert [r.item.id for r in decision.blocking] == [i.id for i in CHECKLIST.for_stage("preflight")][3:]
+        assert {r.reason for r in decision.blocking} == {NO_CHECK_YET}
 
 
 def test_item_takes_its_worst_test_and_names_the_target():
@@ -57,12 +71,13 @@ def test_item_takes_its_worst_test_and_names_the_target():
 
 
 def test_strict_verdict_blocks_on_anything_unproved():
-    results = item_results(CHECKLIST, "canary", [result("OBS-01", Outcome.PASSED), result("OBS-02", Outcome.PASSED)],
-                           frozenset())  # fmt: skip
+    unconfigured = result("CAN-01", Outcome.NOT_VERIFIED, "stages.canary is not set")
+    tests = [result("OBS-01", Outcome.PASSED), result("OBS-02", Outcome.PASSED), unconfigured]
+    results = item_results(CHECKLIST, "canary", tests, frozenset())
     strict = verdict(results, strict=True)
     assert not strict.go
     assert [r.item.id for r in strict.blocking] == ["CAN-01"]
-    assert verdict(results, strict=False).go
+    assert verdict(results, strict=False).go  # a missing setting blocks only strict mode
 
 
 def test_failures_block_even_when_not_strict():

@@ -88,3 +88,38 @@ def test_an_override_lets_the_stage_start_and_keeps_the_refusal_and_reason(tmp_p
     refused = gate("canary", tmp_path, "production", RELEASE, NOW, DAY)
     assert not refused.may_start
     assert refused.line().endswith("; run preflight first, or pass --ignore-stage-order REASON")
+
+
+@pytest.mark.parametrize(
+    ("release", "expected"),
+    [
+        (Release(tag="unreleased", commit="a" * 40, digest="unknown"), "this run's release tag 'unreleased'"),
+        (Release(tag="v1.4.0", commit="unknown", digest="unknown"), "this run's release commit 'unknown'"),
+        (
+            Release(tag="unreleased", commit="unknown", digest="unknown"),
+            "this run's release tag 'unreleased' and release commit 'unknown'",
+        ),
+    ],
+)
+def test_a_run_that_does_not_know_its_release_refuses(tmp_path, release, expected):
+    """An artifact of an unknown release matches any other run of an unknown release: it proves nothing."""
+    write(tmp_path, release={"tag": release.tag, "commit": release.commit, "digest": "unknown"})
+    reason = refusal("canary", tmp_path, "production", release, NOW, DAY)[0]
+    assert reason == (
+        f"{expected}: the preflight artifact cannot be tied to a release "
+        "(set GOLIVE_RELEASE_TAG and GOLIVE_RELEASE_COMMIT, or run on a CI tag)"
+    )
+
+
+def test_an_unreadable_manifest_or_artifact_refuses_in_one_line(tmp_path):
+    path = write(tmp_path)
+    manifest = tmp_path / "preflight.sha256"
+    manifest.write_bytes(b"\xff\xfe" + manifest.read_bytes())
+    assert why(tmp_path) == f"{manifest} is not UTF-8 text (invalid start byte at byte 0)"
+    write(tmp_path)
+    manifest.unlink()
+    manifest.symlink_to("/proc/self/mem")  # a file whose every read fails (EIO), whoever reads it
+    assert why(tmp_path) == f"{manifest} cannot be read (Input/output error)"
+    path.unlink()
+    path.symlink_to("/proc/self/mem")
+    assert why(tmp_path) == f"{path} cannot be read (Input/output error)"

@@ -61,7 +61,23 @@ def test_missing_is_env01_not_env02():
             "SENTRY_DSN does not end in a numeric",
         ),
         ({"DATABASE_URL": "mysql://a:b@h/db"}, "DATABASE_URL is not a postgresql://"),
-        ({"DATABASE_URL": "postgresql://app:pw@db:5432/app"}, "DATABASE_URL sslmode=prefer; production needs require"),
+        (
+            {"DATABASE_URL": "postgresql://app:pw0123456789@db:5432/app"},
+            "DATABASE_URL sslmode=prefer; production needs require",
+        ),
+        # a URL's password too short to be registered for scrubbing: named, never shown
+        (
+            {"DATABASE_URL": "postgresql://app:pw5@db.example.com:5432/app?sslmode=verify-full"},
+            "DATABASE_URL has a password of 3 characters; expected at least 6 (a shorter one cannot be told apart",
+        ),
+        (
+            {"ALERT_WEBHOOK_URL": "https://hook:p%40ss@hooks.example.com/services/T000/B000/abcdefabcdefabcdef"},
+            "ALERT_WEBHOOK_URL has a password of 4 characters; expected at least 6",
+        ),
+        (
+            {"DATABASE_REPLICA_URL": "postgresql://app:pw5@replica.example.com/app"},
+            "DATABASE_REPLICA_URL has a password of 3 characters; expected at least 6",
+        ),
         ({"DATABASE_URL": "postgresql://app:pw@db:notaport/app"}, "DATABASE_URL is not a postgresql://"),
         ({"NODE_ENV": "development"}, "NODE_ENV is 'development'; production expects 'production'"),
         # libpq would read part of the password as the host (@) or the port and database (/)
@@ -90,6 +106,8 @@ def test_each_problem_is_named(changes, expected):
     found = problems(**changes)
     assert len(found) == 1
     assert found[0].startswith(expected)
+    assert "pw5" not in found[0]
+    assert "p%40ss" not in found[0]
     for value in changes.values():
         if len(value.strip()) > 12:
             assert value.strip() not in found[0]

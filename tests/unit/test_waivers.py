@@ -47,6 +47,10 @@ def test_invalid_waivers_waive_nothing_and_say_why(tmp_path):
             "expires": datetime(2026, 11, 29, 10, 0)
         },
         "approver Neha Kapoor owns TEAM-01 (support-lead); someone else must approve": {"approver": "Neha Kapoor"},
+        "approver NEHA Kapoor owns TEAM-01 (support-lead); someone else must approve": {"approver": " NEHA  Kapoor "},
+        "missing approver": {"approver": "   "},
+        "missing justification": {"justification": " \t"},
+        "missing ticket, expires": {"ticket": "", "expires": None},
     }
     for expected, fields in cases.items():
         (team01,) = [
