@@ -142,6 +142,25 @@ def test_an_inconclusive_canary_is_a_no_go_in_every_tier_until_a_waiver_clears_i
     assert (waived.code, waived.doc["verdict"]) == (0, "go")
 
 
+def test_an_inconclusive_canary_still_says_its_logs_could_not_be_counted_or_were_required(healthy, tmp_path, reports):
+    """A decision on an inconclusive analysis weighs the HTTP analysis: error events that could not be counted make
+    CAN-01 an error, and logs that were required but not checked make it not verified for that reason."""
+    environ = clean_environ(healthy.environ())
+    refused = run_checks("canary", {**environ, "SENTRY_AUTH_TOKEN": "sntrys_" + "x" * 64}, reports,
+                         "-k", "canary_analysis", env=baselines_down(tmp_path))  # fmt: skip
+    item = refused.item("CAN-01")
+    assert item["outcome"] == "error", item
+    assert item["reason"].startswith("the canary's error events could not be counted: Sentry API refused "
+                                     "SENTRY_AUTH_TOKEN (HTTP 401)")  # fmt: skip
+    untracked = run_checks("canary", clean_environ(environ, drop=("SENTRY_AUTH_TOKEN",)), reports,
+                           "-k", "canary_analysis", env=baselines_down(tmp_path)).item("CAN-01")  # fmt: skip
+    assert untracked["outcome"] == "not_verified", untracked
+    assert untracked["reason"] == (
+        "the canary's logs were not checked (SENTRY_AUTH_TOKEN, sentry.org and sentry.project are not all set) and "
+        "stages.canary.logs_required is true"
+    )
+
+
 def test_an_inconclusive_canary_is_attested_by_a_fresh_decision_and_never_by_a_future_one(healthy, tmp_path, reports):
     environ = clean_environ(healthy.environ())
     env = baselines_down(tmp_path)
