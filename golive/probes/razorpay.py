@@ -618,11 +618,11 @@ SMALLEST_AMOUNT = 100  # paise: Razorpay's minimum (INR 1.00), all PAY-03 posts 
 
 
 def drill_amount(tier: str, expected_mode: KeyMode, key_id: Secret | None, allowed: bool) -> tuple[int, str | None]:
-    """PAY-03's event amount, or why it must not run. In production, or with live keys (RAZORPAY_KEY_ID's mode;
-    without it, the mode the environment expects), the drill would post a signed payment.captured (with its
-    redelivery and forgeries) into a live app: it runs there only when the environment allows it, and then with
-    the smallest amount Razorpay knows."""
-    live_keys = (key_mode(key_id.reveal()) if key_id is not None else expected_mode) == "live"
+    """PAY-03's event amount, or why it must not run. In production, or with live keys (RAZORPAY_KEY_ID's mode,
+    live unless it is clearly rzp_test_; without it, the mode the environment expects), the drill would post a
+    signed payment.captured (with its redelivery and forgeries) into a live app: it runs there only when the
+    environment allows it, and then with the smallest amount Razorpay knows."""
+    live_keys = (key_mode(key_id.reveal()) if key_id is not None else expected_mode) != "test"
     where = [name for name, on in (("production", tier == "production"), ("live keys", live_keys)) if on]
     if not where:
         return DRILL_AMOUNT, None
@@ -965,10 +965,10 @@ def live_money_guard(
     allow: bool,
     cap: int | None,
 ) -> tuple[Literal["fail", "refuse"], str] | None:
-    """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap that
-    holds both the money charged (the order amount) and the money refunded (with an existing payment, the only
-    money PAY-04 moves)."""
-    if key_mode(key_id) != "live":
+    """PAY-04 with live keys (any key not clearly rzp_test_: an unrecognised one may move real money): a failure
+    where test keys belong, else a refusal unless allowed with a cap that holds both the money charged (the order
+    amount) and the money refunded (with an existing payment, the only money PAY-04 moves)."""
+    if key_mode(key_id) == "test":
         return None
     if expected != "live":
         return "fail", f"{mode_problem(key_id, expected, env_name)}: refusing to move real money"

@@ -364,6 +364,18 @@ def test_live_keys_are_refused_unless_allowed_with_a_cap():
         "refuse", True)  # fmt: skip
 
 
+def test_a_key_that_is_not_clearly_a_test_key_is_held_to_the_live_money_rules():
+    unclear = "rzp_Ab1x7Yq2Lm9Pz4Xy"  # neither rzp_test_ nor rzp_live_: it may well move real money
+    kind, reason = live_money_guard(unclear, "test", "staging", 10000, 100, False, None)
+    assert (kind, reason) == ("fail", "RAZORPAY_KEY_ID is not rzp_live_/rzp_test_ followed by 14 letters or digits: "
+                                      "refusing to move real money")  # fmt: skip
+    kind, reason = live_money_guard(unclear, "live", "production", 10000, 100, False, None)
+    assert (kind, "payments.allow_live = true" in reason) == ("refuse", True)
+    amount, refusal = drill_amount("staging", "test", Secret("RAZORPAY_KEY_ID", unclear), False)
+    assert amount == 100
+    assert refusal.startswith("live keys: PAY-03 would post")
+
+
 def test_with_live_keys_the_refund_is_held_to_the_cap_too():
     """With an existing payment the order moves no money; the refund does, and the cap holds it."""
     live = "rzp_live_Ab1x7Yq2Lm9Pz4"
