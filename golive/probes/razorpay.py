@@ -30,6 +30,7 @@ import requests
 
 from golive.config import JsonScalar, PaymentCheck
 from golive.outcomes import ProbeError
+from golive.probes.alerts import endpoint_of
 from golive.probes.http import describe_error
 from golive.probes.variables import RAZORPAY_KEY_ID
 from golive.secrets import Secret
@@ -291,7 +292,11 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
     if not mine:
         return WebhookVerdict(
             [f"no webhook for {url} among the account's {len(webhooks)} webhooks"],
-            {"webhooks": len(webhooks), "urls": ", ".join(str(w.get("url")) for w in webhooks[:5])},
+            # where the other webhooks point, never their paths: third-party hooks often carry a token there
+            {
+                "webhooks": len(webhooks),
+                "hosts": ", ".join(dict.fromkeys(endpoint_of(str(w.get("url"))) for w in webhooks)),
+            },
         )
     verdicts = []
     for webhook in mine:

@@ -286,6 +286,17 @@ def test_missing_webhook_and_plain_http_url():
         "webhook URL http://a.example/hook is not https"
     ]
     assert subscribed_events({"events": None}) == set()
+
+
+def test_the_accounts_other_webhooks_are_named_by_host_only():
+    """Third-party webhooks often carry a token in their path or query: the evidence keeps scheme://host."""
+    others = [{"id": "wh_2", "url": "https://hooks.example.com/services/T0001/B0002/xoxb-s3cr3t-t0k3n"},
+              {"id": "wh_3", "url": "https://erp.example.in/razorpay?token=abc123def456"},
+              {"id": "wh_4", "url": "https://hooks.example.com/services/T0003/B0004/other"}]  # fmt: skip
+    verdict = judge_webhooks(others, "https://a.example/hook", [])
+    assert verdict.measured == {"webhooks": 3, "hosts": "https://hooks.example.com, https://erp.example.in"}
+    assert verdict.problems == ["no webhook for https://a.example/hook among the account's 3 webhooks"]
+    plain = {"id": "wh_3", "url": "http://a.example/hook", "active": True, "events": []}
     assert (
         judge_webhooks([{**plain, "url": "https://a.example/hook"}], "https://a.example/hook", []).measured[
             "secret_exists"
