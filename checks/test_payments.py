@@ -7,7 +7,6 @@ import pytest
 from golive.outcomes import not_verified, record_attestation
 from golive.probes.razorpay import (
     WebhooksApiUnavailable,
-    attestation_problem,
     check_keys,
     compare_order,
     create_order,
@@ -17,6 +16,7 @@ from golive.probes.razorpay import (
     live_money_guard,
     order_payload,
     payment_and_refund,
+    review_attestation,
     sdk_call,
     signature_drill,
     staged_event,
@@ -41,7 +41,8 @@ def test_keys_valid_for_this_environment(razorpay_keys, variables, razorpay_api_
 @pytest.mark.preflight
 @pytest.mark.item("PAY-02")
 def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, evidence, request):
-    """The production webhook URL is configured, active, on https, signed, and subscribes to the needed events."""
+    """The production webhook URL is configured, active, on https, signed, and subscribes to the needed events. What
+    the account's API cannot show (the secret, or everything without the webhooks API) a person attests."""
     settings = environment.razorpay
     if settings.webhook_url is None:
         not_verified("razorpay.webhook_url is not set: golive does not know which webhook to look for")
@@ -49,25 +50,27 @@ def test_webhook_configured(razorpay_keys, razorpay_api_url, http, environment, 
     try:
         webhooks = list_webhooks(http, razorpay_api_url, *razorpay_keys.trimmed())
     except WebhooksApiUnavailable as unavailable:
-        attestation = settings.webhook_attestation
         evidence.record("Razorpay webhooks API", {"answer": str(unavailable), "fallback": "attestation"})
-        if attestation is None:
-            not_verified(f"{unavailable}: the account cannot list webhooks; add razorpay.webhook_attestation")
-        max_age = settings.webhook_attestation_max_age_days
-        stale = attestation_problem(attestation.on, datetime.now(UTC).date(), max_age)
-        evidence.record("webhook attestation",
-                        {"by": attestation.by, "role": attestation.role, "on": str(attestation.on)},
-                        {"on": f"within {max_age} days, not in the future"}, ok=stale is None)  # fmt: skip
-        assert stale is None, f"webhooks API not available to the account; {stale}"
-        record_attestation(request.node.user_properties, [
-            f"webhooks API not available to the account; {attestation.by} ({attestation.role}) confirmed on "
-            f"{attestation.on} that {url} is active, signed and subscribes to {', '.join(required)}"
-            + (f" ({attestation.note})" if attestation.note else "")])  # fmt: skip
-        return
-    verdict = judge_webhooks(webhooks, url, required)
-    evidence.record(f"webhook {url}", verdict.measured, {"active": True, "events": ", ".join(required)},
-                    ok=not verdict.problems)  # fmt: skip
-    assert not verdict.problems, "; ".join(verdict.problems)
+        unseen = f"{unavailable}: the account cannot list webhooks"
+        gap, confirmed = "webhooks API not available to the account", (
+            f"{url} is active, signed and subscribes to {', '.join(required)}")  # fmt: skip
+    else:
+        verdict = judge_webhooks(webhooks, url, required)
+        evidence.record(f"webhook {url}", verdict.measured, {"active": True, "secret_exists": True,
+                        "events": ", ".join(required)}, ok=verdict.ok)  # fmt: skip
+        assert not verdict.problems, "; ".join(verdict.problems)
+        if verdict.unreported is None:
+            return
+        unseen = gap = verdict.unreported
+        confirmed = "it has a secret (its events are signed)"
+    attestation = settings.webhook_attestation
+    if attestation is None:
+        not_verified(f"{unseen}; add razorpay.webhook_attestation (a person's check of the Dashboard)")
+    review = review_attestation(attestation, datetime.now(UTC).date(), settings.webhook_attestation_max_age_days,
+                                gap, confirmed)  # fmt: skip
+    evidence.record("webhook attestation", review.measured, review.expected, ok=review.problem is None)
+    assert review.problem is None, review.problem
+    record_attestation(request.node.user_properties, [review.statement])
 
 
 @pytest.mark.preflight

@@ -28,7 +28,7 @@ import psycopg
 import razorpay
 import requests
 
-from golive.config import JsonScalar, PaymentCheck
+from golive.config import JsonScalar, PaymentCheck, WebhookAttestation
 from golive.outcomes import ProbeError
 from golive.probes.alerts import endpoint_of
 from golive.probes.http import describe_error
@@ -272,14 +272,21 @@ def subscribed_events(webhook: Mapping[str, Any]) -> set[str]:
     return {str(name) for name in events}
 
 
-# The v1 merchant API may leave secret_exists out: PAY-02 cannot see the secret, PAY-03 proves the app verifies it.
-NOT_REPORTED = "not reported by the API; PAY-03 proves the app verifies signatures"
+# GET /v1/webhooks (the merchant API, which Razorpay's own plugins use) lists a webhook without secret_exists; only
+# the partner API reports it. A secret PAY-02 cannot see is then a person's to confirm (razorpay.webhook_attestation).
+NOT_REPORTED = "not reported by GET /v1/webhooks"
 
 
 @dataclass
 class WebhookVerdict:
     problems: list[str]
     measured: dict[str, JsonScalar]
+    unreported: str | None = None  # what the listing does not show (the secret), for a person to confirm
+
+    @property
+    def ok(self) -> bool | None:
+        """False with a problem, None when the secret went unreported (not judged), else True."""
+        return False if self.problems else (None if self.unreported else True)
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -287,7 +294,8 @@ def _same_url(a: str, b: str) -> bool:
 
 
 def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Sequence[str]) -> WebhookVerdict:
-    """The webhook for url exists, is active, on https, has a secret and subscribes to every required event."""
+    """The webhook for url exists, is active, on https, has a secret and subscribes to every required event. A
+    listing without secret_exists leaves the secret ``unreported``: not a pass."""
     mine = [w for w in webhooks if _same_url(str(w.get("url", "")), url)]
     if not mine:
         return WebhookVerdict(
@@ -301,6 +309,7 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
     verdicts = []
     for webhook in mine:
         problems = []
+        name = f"webhook {webhook.get('id')} for {url}"
         events = subscribed_events(webhook)
         secret = webhook.get("secret_exists")
         measured: dict[str, JsonScalar] = {
@@ -310,19 +319,19 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
             "events": ", ".join(sorted(events)),
         }
         if webhook.get("active") is not True:
-            problems.append(f"webhook {webhook.get('id')} for {url}: active {webhook.get('active')}, expected true")
+            problems.append(f"{name}: active {webhook.get('active')}, expected true")
         if not url.startswith("https://"):
             problems.append(f"webhook URL {url} is not https")
-        if secret is False:
-            problems.append(f"webhook {webhook.get('id')} for {url} has no secret: its events are not signed")
-        missing = [name for name in required if name not in events]
+        if secret is not None and not secret:
+            problems.append(f"{name} has no secret: its events are not signed")
+        missing = [event for event in required if event not in events]
         if missing:
             problems.append(
-                f"webhook {webhook.get('id')} for {url} does not subscribe to {', '.join(missing)} "
-                f"(subscribed: {', '.join(sorted(events)) or 'none'})"
+                f"{name} does not subscribe to {', '.join(missing)} (subscribed: {', '.join(sorted(events)) or 'none'})"
             )
-        verdicts.append(WebhookVerdict(problems, measured))
-    return min(verdicts, key=lambda v: len(v.problems))
+        unreported = f"GET /v1/webhooks does not say whether {name} has a secret" if secret is None else None
+        verdicts.append(WebhookVerdict(problems, measured, unreported))
+    return min(verdicts, key=lambda v: (len(v.problems), v.unreported is not None))
 
 
 def attestation_problem(on: date, today: date, max_age_days: int) -> str | None:
@@ -338,6 +347,30 @@ def attestation_problem(on: date, today: date, max_age_days: int) -> str | None:
             "the Dashboard's webhook settings must be confirmed again"
         )
     return None
+
+
+@dataclass(frozen=True)
+class AttestationReview:
+    """razorpay.webhook_attestation held to its dates, for what PAY-02 could not see (``gap``)."""
+
+    measured: dict[str, JsonScalar]
+    expected: dict[str, JsonScalar]
+    problem: str | None  # why it does not count; None: it attests ``statement``
+    statement: str
+
+
+def review_attestation(
+    attestation: WebhookAttestation, today: date, max_age_days: int, gap: str, confirmed: str
+) -> AttestationReview:
+    """What a person's confirmation of the Dashboard's settings covers (``confirmed``), if it is fresh."""
+    stale = attestation_problem(attestation.on, today, max_age_days)
+    note = f" ({attestation.note})" if attestation.note else ""
+    return AttestationReview(
+        {"by": attestation.by, "role": attestation.role, "on": str(attestation.on)},
+        {"on": f"within {max_age_days} days, not in the future"},
+        None if stale is None else f"{gap}; {stale}",
+        f"{gap}; {attestation.by} ({attestation.role}) confirmed on {attestation.on} that {confirmed}{note}",
+    )
 
 
 # -- PAY-03, SMK-03, POST-03: events to the app's webhook endpoint ---------------------------------------------

@@ -19,6 +19,7 @@ CHECKS = "checks/test_payments.py"
 PAY = ("PAY-01", "PAY-02", "PAY-03", "PAY-04")
 EFFECT_QUERY = next(line for line in SANDBOX_TOML.splitlines() if line.startswith("effect_query = "))
 PAY03 = ("-k", "signatures_enforced")
+ATTESTATION = next(line for line in SANDBOX_TOML.splitlines() if line.startswith("webhook_attestation = "))
 
 
 def env_file(tmp_path: Path, extra: str = "", **replace: str) -> str:
@@ -37,7 +38,8 @@ def payments(healthy, reports, env="sandbox", **variables):
 
 def test_healthy_sandbox_passes_with_evidence_and_side_effects(healthy, reports):
     run = payments(healthy, reports)
-    assert {i: run.item(i)["outcome"] for i in PAY} == dict.fromkeys(PAY, "passed"), run.output[-2000:]
+    outcomes = {i: run.item(i)["outcome"] for i in PAY}
+    assert outcomes == {**dict.fromkeys(PAY, "passed"), "PAY-02": "attested"}, run.output[-2000:]
     pay03 = run.item("PAY-03")
     assert pay03["evidence"][0]["measured"] == {"source": "payments.effect_query on DATABASE_URL"}
     cases = pay03["evidence"][1:]
@@ -190,11 +192,10 @@ def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, 
 
     def attested_on(url: str, day: date) -> str:
         attestation = f'webhook_attestation = {{ by = "Priya Nair", role = "payments lead", on = {day} }}'
-        anchor = "webhook_secret_min_length = 20"
-        return env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, anchor: f"{anchor}\n{attestation}"})
+        return env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, ATTESTATION: attestation})
 
     with http_server(lambda *_: json_answer(400, body)) as url:
-        env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url})
+        env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, ATTESTATION: ""})
         run = payments(healthy, reports, env=env)
         item = run.item("PAY-02")
         assert item["outcome"] == "not_verified"
@@ -211,6 +212,26 @@ def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, 
         f"webhooks API not available to the account; razorpay.webhook_attestation.on: {stale} is 45 days ago, "
         "limit 30 (razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be confirmed "
         "again")  # fmt: skip
+
+
+def test_a_webhook_secret_the_listing_does_not_report_is_attested_or_not_verified(healthy, tmp_path, reports):
+    """GET /v1/webhooks has no secret_exists: PAY-02 proves the rest and a person's attestation the secret."""
+    attested = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "webhook_configured")
+    item = attested.item("PAY-02")
+    assert item["outcome"] == "attested", item
+    app_url = healthy.environ()["GOLIVE_SANDBOX_APP_URL"]
+    assert item["reason"].startswith("attested: GET /v1/webhooks does not say whether webhook ")
+    assert f"for {app_url}/api/webhooks/razorpay has a secret; Sandbox Operator (payments lead) confirmed on " in (
+        item["reason"])  # fmt: skip
+    listed = next(o for o in item["evidence"] if o["subject"].startswith("webhook https://"))
+    assert (listed["measured"]["secret_exists"], listed["ok"]) == ("not reported by GET /v1/webhooks", None)
+    unattested = env_file(tmp_path, **{ATTESTATION: ""})
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "webhook_configured",
+                     env=unattested)  # fmt: skip
+    item = run.item("PAY-02")
+    assert item["outcome"] == "not_verified", item
+    assert item["reason"].endswith("/api/webhooks/razorpay has a secret; add razorpay.webhook_attestation (a "
+                                   "person's check of the Dashboard)")  # fmt: skip
 
 
 def test_an_app_endpoint_alone_shows_the_events_effects(healthy, tmp_path, reports):

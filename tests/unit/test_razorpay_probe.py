@@ -42,6 +42,7 @@ from golive.probes.razorpay import (
     matches,
     mode_problem,
     order_payload,
+    review_attestation,
     sdk_call,
     sdk_client,
     sign,
@@ -296,13 +297,38 @@ def test_the_accounts_other_webhooks_are_named_by_host_only():
     verdict = judge_webhooks(others, "https://a.example/hook", [])
     assert verdict.measured == {"webhooks": 3, "hosts": "https://hooks.example.com, https://erp.example.in"}
     assert verdict.problems == ["no webhook for https://a.example/hook among the account's 3 webhooks"]
-    plain = {"id": "wh_3", "url": "http://a.example/hook", "active": True, "events": []}
+
+
+def test_a_listing_without_secret_exists_leaves_the_secret_unverified_not_passed():
+    """GET /v1/webhooks (the merchant API) lists webhooks without secret_exists: PAY-02 cannot see the secret."""
+    listed = {"id": "wh_1", "url": "https://a.example/hook", "entity": "webhook", "active": True,
+              "events": {"payment.captured": True}}  # fmt: skip
+    verdict = judge_webhooks([listed], "https://a.example/hook", ["payment.captured"])
+    assert verdict.problems == []
     assert (
-        judge_webhooks([{**plain, "url": "https://a.example/hook"}], "https://a.example/hook", []).measured[
-            "secret_exists"
-        ]
-        == "not reported by the API; PAY-03 proves the app verifies signatures"
+        verdict.unreported
+        == "GET /v1/webhooks does not say whether webhook wh_1 for https://a.example/hook has a secret"
     )
+    assert (verdict.ok, verdict.measured["secret_exists"]) == (None, "not reported by GET /v1/webhooks")
+    # of two webhooks for the URL, the one that shows its secret is judged
+    shown = judge_webhooks([listed, {**listed, "id": "wh_2", "secret_exists": True}], "https://a.example/hook", [])
+    assert (shown.ok, shown.unreported, shown.measured["id"]) == (True, None, "wh_2")
+
+
+def test_an_attestation_covers_what_the_listing_cannot_show_while_it_is_fresh():
+    from golive.config import WebhookAttestation
+
+    gap = "GET /v1/webhooks does not say whether webhook wh_1 for https://a.example/hook has a secret"
+    attestation = WebhookAttestation(by="Priya Nair", role="payments lead", on=date(2026, 12, 1), note="REL-123")
+    fresh = review_attestation(attestation, date(2026, 12, 5), 30, gap, "it has a secret (its events are signed)")
+    assert fresh.problem is None
+    assert fresh.statement == (f"{gap}; Priya Nair (payments lead) confirmed on 2026-12-01 that it has a secret "
+                               "(its events are signed) (REL-123)")  # fmt: skip
+    assert fresh.measured == {"by": "Priya Nair", "role": "payments lead", "on": "2026-12-01"}
+    stale = review_attestation(attestation, date(2027, 1, 15), 30, gap, "it has a secret")
+    assert stale.problem == (f"{gap}; razorpay.webhook_attestation.on: 2026-12-01 is 45 days ago, limit 30 "
+                             "(razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be "
+                             "confirmed again")  # fmt: skip
 
 
 def test_event_body_is_razorpays_compact_escaped_json():

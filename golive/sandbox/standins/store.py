@@ -87,12 +87,12 @@ class Store:
         events: Iterable[str],
         *,
         active: bool = True,
-        secret_exists: bool = True,
         secret: str | None = None,
     ) -> dict[str, Any]:
         """Configures one webhook on the stand-in account, as the Razorpay Dashboard would.
 
-        With a secret the stand-in delivers the subscribed events to url, signed; the listing never shows it.
+        With a secret the stand-in delivers the subscribed events to url, signed. The listing never shows the
+        secret, nor whether there is one: GET /v1/webhooks has no secret_exists (only the partner API reports it).
         """
         now = int(time.time())
         webhook = {
@@ -104,7 +104,6 @@ class Store:
             "disabled_at": 0 if active else now,
             "url": url,
             "alert_email": None,
-            "secret_exists": secret_exists,
             "entity": "webhook",
             "active": active,
             "events": dict.fromkeys(events, True),
