@@ -97,7 +97,7 @@ def test_rolling_deploy_complete(environment, http, shipped_release, evidence):
     being shipped; none is left on the old one."""
     app, stages = environment.app, environment.stages
     service = stages.rollout.service_url
-    targets = rollout_targets(app, str(service) if service else None)
+    targets = rollout_targets(app, str(service) if service else None, environment.http.connect_timeout_s)
     if not targets:
         not_verified("app.instances is empty and stages.rollout.service_url is not set: list every instance")
     rows = [instance_state(http, target, environment.health, stages.version_field, stages.commit_field,

@@ -113,7 +113,7 @@ def test_webhook_signatures_enforced(webhook_target, variables, http, environmen
 @pytest.mark.side_effect("creates an order through the app, pays and refunds it in test mode (run id in notes)")
 @pytest.mark.item("PAY-04")
 def test_controlled_payment_and_refund(
-    payment_plan, razorpay_keys, razorpay_sdk, razorpay_api_url, app_database, http, environment, golive_run, evidence
+    payment_plan, razorpay_keys, razorpay_sdk, razorpay_api_url, target_db, http, environment, golive_run, evidence
 ):
     """Order through the app, test payment, refund until processed; the app's database shows paid, refund, invoice."""
     payments = environment.payments
@@ -124,7 +124,7 @@ def test_controlled_payment_and_refund(
         kind, reason = guard
         assert kind != "fail", reason
         not_verified(reason)
-    flow = payment_and_refund(http, razorpay_sdk, app_database, payment_plan, razorpay_api_url,
+    flow = payment_and_refund(http, razorpay_sdk, target_db, payment_plan, razorpay_api_url,
                               razorpay_keys.trimmed(), golive_run.run_id)  # fmt: skip
     evidence.record("payment source", {"source": flow.source})
     for name, measured in flow.steps:

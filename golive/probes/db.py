@@ -11,7 +11,7 @@ import itertools
 import math
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -66,7 +66,7 @@ class Session:
     conn: psycopg.Connection[Any]
     connect_ms: float
 
-    def rows(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def rows(self, query: str, params: tuple[Any, ...] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(query, params or None).fetchall()  # type: ignore[arg-type]
         except psycopg.Error as error:

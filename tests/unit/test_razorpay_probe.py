@@ -25,12 +25,14 @@ from golive.probes.razorpay import (
     EndpointEffect,
     KeysRefused,
     PaymentPlan,
+    RazorpayRefused,
     WebhooksApiUnavailable,
     WebhookTarget,
     attestation_problem,
     capture_if_needed,
     check_keys,
     compare_order,
+    create_order,
     deliver,
     drill_amount,
     event_body,
@@ -52,7 +54,7 @@ from golive.probes.razorpay import (
 )
 from golive.sandbox.standins import Store, create_razorpay_app
 from golive.secrets import Secret
-from tests.netutil import blackhole, closed_port, http_server, json_answer
+from tests.netutil import blackhole, closed_port, dripping_server, http_server, json_answer
 
 KEY_ID = "rzp_test_Ab1x7Yq2Lm9Pz4"
 KEY_SECRET = "Tk8Vq2hRr5TtW1yZc3nM6pL0"
@@ -362,13 +364,13 @@ def test_delivery_measures_slow_answers_and_gives_up_past_the_deadline():
 
 
 def test_case_problems_name_measured_and_expected():
-    ok = Delivery(200, 12.0, "")
+    ok = Delivery(200, 12.0)
     assert Case("correctly signed", "p", "e", ok, True, 100, 100).problems(5.0) == []
     assert Case("wrong signature", "p", "e", ok, False, 100, 0).problems(5.0) == [
         "wrong signature: HTTP 200, expected 4xx",
         "wrong signature: effect 100, expected 0",
     ]
-    refused = Delivery(400, 3.0, "")
+    refused = Delivery(400, 3.0)
     assert Case("correctly signed", "p", "e", refused, True, 0, 100).problems(5.0)[0] == (
         "correctly signed: HTTP 400, expected 2xx within 5.0 s"
     )
@@ -467,7 +469,8 @@ def test_payment_settings_refuse_half_configurations():
 @pytest.mark.parametrize(
     ("status", "body", "raised", "message"),
     [
-        (400, {"error": {"code": "BAD_REQUEST_ERROR", "description": "The id provided does not exist"}}, KeysRefused,
+        (400, {"error": {"code": "BAD_REQUEST_ERROR", "description": "The id provided does not exist"}},
+         RazorpayRefused,
          "GET /v1/payments/pay_x: Razorpay answered BadRequestError 'The id provided does not exist'"),
         (500, {"error": {"code": "SERVER_ERROR", "description": "We are facing some trouble completing your request"}},
          ProbeError, "GET /v1/payments/pay_x: Razorpay had a server error ('We are facing some trouble"),
@@ -481,6 +484,7 @@ def test_razorpay_refusals_fail_and_its_outages_are_errors(status, body, raised,
         with pytest.raises(raised) as caught:
             sdk_call("GET /v1/payments/pay_x", sdk.payment.fetch, "pay_x", timeout=(1, 2))
     assert str(caught.value).startswith(message), caught.value
+    assert not isinstance(caught.value, KeysRefused)  # an unknown id, a server error: the keys were accepted
 
 
 def test_webhooks_on_later_pages_are_found_when_the_api_pages_by_fewer_than_asked(http):
@@ -559,8 +563,34 @@ def test_effect_endpoint_problems_are_one_line_probe_errors(http, payment_id, po
 def test_unreachable_effect_endpoint_is_a_probe_error(http):
     port = closed_port()
     reader = EndpointEffect(http, f"http://127.0.0.1:{port}/p/{{payment_id}}", "/amount")
-    with pytest.raises(ProbeError, match=rf"^GET http://127.0.0.1:{port}/p/pay_X: connection refused$"):
+    with pytest.raises(ProbeError) as caught:
         reader.amount("pay_X")
+    assert str(caught.value) == f"GET http://127.0.0.1:{port}/p/pay_X (payments.effect_url): connection refused"
+
+
+def test_an_effect_url_httpx_cannot_parse_is_one_line(http):
+    reader = EndpointEffect(http, "https://app.example.com:8o80/payments/{payment_id}", "/amount")  # a typo'd port
+    with pytest.raises(ProbeError) as caught:
+        reader.amount("pay_X")
+    assert str(caught.value) == "GET https://app.example.com:8o80/payments/pay_X (payments.effect_url): not a valid URL"
+
+
+def test_endpoints_that_never_end_their_answer_are_cut_at_the_deadline():
+    """httpx's read timeout is per read: a server dripping bytes would hold a probe without request()'s deadline."""
+    with dripping_server() as base, httpx.Client(timeout=httpx.Timeout(0.5, connect=0.5)) as client:
+        started = time.monotonic()
+        reader = EndpointEffect(client, base + "/payments/{payment_id}", "/amount")
+        with pytest.raises(ProbeError, match=r"\(payments.effect_url\): no complete answer within 1 s$"):
+            reader.amount("pay_X")
+        with pytest.raises(ProbeError, match=r"^POST .*/api/orders: no complete answer within 1 s$"):
+            create_order(client, base + "/api/orders", {"amount": 100}, "razorpay_order_id")
+        with pytest.raises(ProbeError, match=r"^Razorpay API at http://127.0.0.1:\d+: no complete answer within 1 s$"):
+            list_webhooks(client, base, KEY_ID, KEY_SECRET)
+        # a webhook endpoint that keeps its answer coming has not answered in time: measured, not an error
+        silent = deliver(client, base + "/webhook", b"{}", "sig", "evt_1", deadline_s=0.3)
+        assert silent.status is None
+        assert 2.8 <= silent.latency_ms / 1000 < 4, silent  # its connect plus read timeout (deadline + 2 s)
+    assert time.monotonic() - started < 8
 
 
 def test_json_pointer_follows_rfc_6901():
@@ -720,7 +750,7 @@ def test_a_refused_capture_fails_with_razorpays_reason():
 
     with http_server(handle) as base:
         sdk = sdk_client(base, KEY_ID, KEY_SECRET, None)
-        with pytest.raises(KeysRefused) as caught:
+        with pytest.raises(RazorpayRefused) as caught:
             capture_if_needed(sdk, authorized, (1, 2))
     assert str(caught.value) == (
         "capture pay_GoLive12345678: Razorpay answered BadRequestError "

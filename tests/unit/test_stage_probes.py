@@ -63,7 +63,7 @@ from golive.sandbox.standins.prometheus import create_prometheus_app, evaluate
 from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
 from golive.sandbox.tls import issue
 from golive.secrets import Secret
-from tests.netutil import closed_port, http_server, json_answer
+from tests.netutil import closed_port, dripping_server, http_server, json_answer
 
 
 @contextlib.contextmanager
@@ -125,6 +125,14 @@ def test_smoke_login_follows_the_token_to_the_authenticated_endpoint():
 def test_smoke_login_unreachable_is_one_line():
     with httpx.Client(timeout=2) as client, pytest.raises(ProbeError, match=r"connection refused$"):
         smoke_login(client, f"http://127.0.0.1:{closed_port()}", SmokeSettings(), "u", PASSWORD)
+
+
+def test_a_login_that_never_ends_its_answer_is_cut_at_the_deadline():
+    with dripping_server() as url, httpx.Client(timeout=httpx.Timeout(0.5, connect=0.5)) as client:
+        started = time.monotonic()
+        with pytest.raises(ProbeError, match=r"^POST http://127.0.0.1:\d+/api/login: no complete answer within 1 s$"):
+            smoke_login(client, url, SmokeSettings(), "u", PASSWORD)
+    assert time.monotonic() - started < 3
 
 
 def test_instance_rows_name_health_and_version():
@@ -613,6 +621,24 @@ def test_every_address_behind_the_service_name_is_probed_with_the_name(tmp_path)
         assert wrong.problems[0].startswith("TLS certificate not trusted (Hostname mismatch")
     with pytest.raises(ProbeError, match=r"^no-such-host\.invalid does not resolve \("):
         resolve("no-such-host.invalid", 443)
+
+
+def test_a_resolver_that_does_not_answer_is_waited_for_no_longer_than_the_timeout():
+    """getaddrinfo has no timeout: a resolver that hangs (here a lookup that sleeps) must not hold CAN-02."""
+    release = threading.Event()
+
+    def hanging_lookup(host, port, **_kwargs):
+        release.wait(10)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))]
+
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        resolve("app.golive.test", 443, timeout_s=0.3, lookup=hanging_lookup)
+    assert time.monotonic() - started < 1
+    assert str(caught.value) == "app.golive.test does not resolve within 0.3 s (the resolver did not answer)"
+    release.set()
+    answered = resolve("app.golive.test", 443, timeout_s=2, lookup=hanging_lookup)
+    assert answered == ["10.0.0.7"]
 
 
 def test_a_query_answering_several_series_is_no_reading_of_the_service():
