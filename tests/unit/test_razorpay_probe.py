@@ -51,6 +51,7 @@ from golive.probes.razorpay import (
     signature_drill,
     subscribed_events,
     synthetic_id,
+    uses_this_run,
 )
 from golive.sandbox.standins import Store, create_razorpay_app
 from golive.secrets import Secret
@@ -446,6 +447,15 @@ def test_order_comparison():
     order = {"id": "order_1", "amount": 100, "currency": "INR", "receipt": "r", "status": "created"}
     assert compare_order(order, {"amount": 100, "currency": "INR", "receipt": "r"}).problems == []
     assert compare_order(order, {"amount": 200}).problems == ["order order_1 at Razorpay: amount 100, expected 200"]
+
+
+def test_with_an_existing_payment_only_checks_naming_this_runs_refund_or_run_id_can_show_its_effect():
+    assert uses_this_run("select count(*) from refunds where razorpay_refund_id = %(refund_id)s")
+    assert uses_this_run("select count(*) from audit where note like '%%' || %(run_id)s")
+    # the existing payment's order was paid long ago; every run refunds the same amount of it
+    assert not uses_this_run("select status from orders where razorpay_order_id = %(order_id)s")
+    assert not uses_this_run("select count(*) from refunds where payment_id = %(payment_id)s and amount = "
+                             "%(refund_amount)s")  # fmt: skip
 
 
 def test_payment_check_model_is_strict():
