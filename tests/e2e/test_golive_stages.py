@@ -247,22 +247,23 @@ def test_the_readme_smoke_scenario_runs_as_written(healthy, tmp_path, reports):
 def test_post02_takes_its_baseline_from_the_preflight_of_the_same_release(healthy, reports):
     environ = clean_environ(healthy.environ())
     preflight = run_checks("preflight", environ, reports, "-k", "metrics_baseline")
-    assert preflight.item("OBS-05")["outcome"] == "passed"
+    assert preflight.item("OBS-05")["outcome"] == "passed", preflight.item("OBS-05")["reason"]
     recorded = preflight.item("OBS-05")["evidence"][0]["measured"]
     post = run_checks("postlaunch", environ, reports, "-k", "error_rate_within_baseline").item("POST-02")
     assert post["outcome"] == "passed", post
     baseline = post["evidence"][0]
     assert baseline["subject"] == f"baseline (recorded by preflight in {reports / 'preflight.json'})"
     assert baseline["measured"] == {"error_rate": recorded["error_rate"], "latency_p95_ms": recorded["latency_p95_ms"]}
-    # an artifact of another release is refused, and the evidence says why beside the baseline queried instead
+    # a hand-edited artifact (a baseline raised to let a worse launch pass) no longer matches its manifest: it is
+    # refused, and the evidence says why beside the baseline queried instead
     doc = json.loads((reports / "preflight.json").read_text())
-    doc["release"]["commit"] = "0" * 40
+    doc["items"] = [{**i, "evidence": [{**o, "measured": {**o["measured"], "error_rate": 0.5}} for o in i["evidence"]]}
+                    if i["id"] == "OBS-05" else i for i in doc["items"]]  # fmt: skip
     (reports / "preflight.json").write_text(json.dumps(doc))
     queried = run_checks("postlaunch", environ, reports, "-k", "error_rate_within_baseline").item("POST-02")
     assert queried["evidence"][0]["subject"] == "baseline (queried: the 5s window ending 8s ago)"
     assert queried["evidence"][0]["measured"]["preflight_artifact"] == (
-        f"not used: {reports / 'preflight.json'} is for 'sandbox' release 'v1.4.0' at '000000000000', not this "
-        f"run's ('sandbox' 'v1.4.0' at '{environ['GOLIVE_RELEASE_COMMIT'][:12]}')"
+        f"not used: {reports / 'preflight.json'} does not match its digest in preflight.sha256 (changed after the run?)"
     )
 
 

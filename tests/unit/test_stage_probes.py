@@ -56,6 +56,7 @@ from golive.probes.switches import (
     read_jobs,
 )
 from golive.probes.uptime import missing_checks, review_attestation, uptimerobot_monitors
+from golive.report import write_manifest
 from golive.sandbox.faults import FaultState
 from golive.sandbox.rollout import Rollout, Served, admin_routes, unleash_features
 from golive.sandbox.standins import Store, create_sentry_app
@@ -286,6 +287,12 @@ def metrics_probe_cases(client, url, now, faults, auth):
     assert down.problem.startswith(f"metrics source GET {url}/api/v1/query: status 503")
 
 
+def preflight_artifact(path, doc):
+    """A preflight JSON artifact and the manifest golive.report writes beside it."""
+    path.write_text(json.dumps(doc))
+    write_manifest([path], path.with_suffix(".sha256"))
+
+
 def test_baseline_comparison_and_artifact(tmp_path):
     source = MetricsSource(error_rate_factor=1.5, error_rate_margin=0.005, latency_factor=2, latency_margin_ms=50)
     baseline = {"error_rate": 0.05, "latency_p95_ms": 10.0}
@@ -302,12 +309,20 @@ def test_baseline_comparison_and_artifact(tmp_path):
     evidence = [{"subject": BASELINE_SUBJECT, "measured": baseline}]
 
     def artifact(doc):
-        path.write_text(json.dumps(doc))
+        preflight_artifact(path, doc)
         return baseline_from_artifact(path, "prod", release)
 
     good = {"environment": "prod", "release": {"tag": "v1", "commit": "c"},
             "items": [{"id": "OBS-05", "outcome": "passed", "evidence": evidence}]}  # fmt: skip
     assert artifact(good) == (baseline, f"recorded by preflight in {path}")
+    # a hand-edited artifact (a lower baseline error rate written in) no longer matches its manifest: refused
+    path.write_text(json.dumps(good).replace('"error_rate": 0.05', '"error_rate": 0.5'))
+    assert baseline_from_artifact(path, "prod", release) == (
+        None, f"{path} does not match its digest in preflight.sha256 (changed after the run?)")  # fmt: skip
+    (tmp_path / "preflight.sha256").unlink()
+    assert baseline_from_artifact(path, "prod", release) == (
+        None, f"{path} has no manifest preflight.sha256 beside it")  # fmt: skip
+    assert artifact(good)[0] == baseline
     assert baseline_from_artifact(path, "staging", release)[0] is None
     other_commit = artifact({**good, "release": {"tag": "v1", "commit": "e"}})[1]
     assert other_commit == f"{path} is for 'prod' release 'v1' at 'e', not this run's ('prod' 'v1' at 'c')"
@@ -529,20 +544,19 @@ def test_postlaunch_baseline_from_the_preflight_artifact_or_queried_saying_why(t
                                                     "queried: the 12s window ending 3594s ago")  # fmt: skip
         assert queried.measured()["preflight_artifact"] == f"not used: no preflight artifact at {artifact}"
         recorded = {"error_rate": 0.01, "latency_p95_ms": 20.0}
-        artifact.write_text(
-            json.dumps(
-                {
-                    "environment": "prod",
-                    "release": {"tag": "v1", "commit": "c"},
-                    "items": [
-                        {
-                            "id": "OBS-05",
-                            "outcome": "passed",
-                            "evidence": [{"subject": BASELINE_SUBJECT, "measured": recorded}],
-                        }
-                    ],
-                }
-            )
+        preflight_artifact(
+            artifact,
+            {
+                "environment": "prod",
+                "release": {"tag": "v1", "commit": "c"},
+                "items": [
+                    {
+                        "id": "OBS-05",
+                        "outcome": "passed",
+                        "evidence": [{"subject": BASELINE_SUBJECT, "measured": recorded}],
+                    }
+                ],
+            },
         )
         found = postlaunch_baseline(client, source, artifact, "prod", release, None, now)
         assert (found.values, found.source, found.measured()) == (recorded, f"recorded by preflight in {artifact}",
