@@ -328,6 +328,7 @@ class Sandbox:
         for name, app in standins.items():
             servers.add(sockets[name][0], app)
         servers.start()
+        self.store.add_sentry_release(self.release.tag)  # as the deploy creates it: sentry-cli releases new
         self.store.add_razorpay_webhook(
             self._urls["front"] + WEBHOOK_PATH, WEBHOOK_EVENTS, secret=s.razorpay_webhook_secret
         )

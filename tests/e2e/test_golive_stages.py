@@ -161,6 +161,29 @@ def test_an_inconclusive_canary_still_says_its_logs_could_not_be_counted_or_were
     )
 
 
+def test_canary_errors_are_counted_under_the_apps_own_sentry_release_and_environment(healthy, tmp_path, reports):
+    """A release name Sentry does not know is an error naming it (its count would be 0 whatever the canary does);
+    the app's errors in another environment are not the canary's."""
+    environ = clean_environ(healthy.environ())
+    renamed = env_file(tmp_path, **{'release = "{tag}"': 'release = "web-app@{tag}"'})
+    item = run_checks("canary", environ, reports, "-k", "canary_analysis", env=renamed).item("CAN-01")
+    assert item["outcome"] == "error", item
+    assert item["reason"] == (
+        "the canary's error events could not be counted: Sentry has no release 'web-app@v1.4.0' in golive-sandbox "
+        "(HTTP 404 'The requested resource does not exist'): the app's events are not counted under that name; set "
+        "sentry.release to the release name the app's Sentry SDK reports, or create the release when deploying"
+    )
+    healthy.set_faults(["canary-errors-in-sentry"])  # the canary reports its swallowed errors as "production"
+    try:
+        staging = env_file(tmp_path, **{'environment = "production"': 'environment = "staging"'})
+        elsewhere = run_checks("canary", environ, reports, "-k", "canary_analysis", env=staging).item("CAN-01")
+    finally:
+        healthy.set_faults(())
+    assert elsewhere["outcome"] == "passed", elsewhere
+    logs = next(o for o in elsewhere["evidence"] if o["subject"].startswith("canary logs: "))
+    assert logs["subject"] == "canary logs: release v1.4.0 in environment staging in Sentry golive-sandbox/app"
+
+
 def test_an_inconclusive_canary_is_attested_by_a_fresh_decision_and_never_by_a_future_one(healthy, tmp_path, reports):
     environ = clean_environ(healthy.environ())
     env = baselines_down(tmp_path)

@@ -27,6 +27,7 @@ from golive.config import (
     HealthPolicy,
     MetricsSource,
     Release,
+    SentrySettings,
     SmokeSettings,
     UptimeAttestation,
     parse_environment,
@@ -43,7 +44,7 @@ from golive.probes.metrics import (
     read_window,
 )
 from golive.probes.rollout import Instance, addresses_behind, instance_state, release_problems, resolve
-from golive.probes.sentry import ReleaseErrorCounter, count_release_errors
+from golive.probes.sentry import ReleaseErrorCounter, SentryApi, check_release, count_release_errors
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import (
     FLAGS_TOKEN,
@@ -365,10 +366,10 @@ def uptime_cases(client, api, faults):
 SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN = "ab" * 16, "4501234", "sntrys_" + "t" * 40
 
 
-def sentry_error(url, release, message="checkout failed", kind=ValueError):
+def sentry_error(url, release, message="checkout failed", kind=ValueError, environment="production"):
     """One error event sent as an app does: sentry-sdk's real client and transport, an exception with a stack."""
     client = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url.removeprefix('http://')}/{SENTRY_PROJECT_ID}",
-                               release=release, environment="production", default_integrations=False)  # fmt: skip
+                               release=release, environment=environment, default_integrations=False)  # fmt: skip
     try:
         raise kind(message)
     except kind as error:
@@ -377,41 +378,72 @@ def sentry_error(url, release, message="checkout failed", kind=ValueError):
     client.close(timeout=5)
 
 
+def sentry_api(url, project="web", org="acme", token=SENTRY_TOKEN):
+    return SentryApi(url, org, project, Secret("SENTRY_AUTH_TOKEN", token))
+
+
 def test_release_error_events_counted_through_sentrys_discover_api():
     store = Store()
     app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
-    token = Secret("SENTRY_AUTH_TOKEN", SENTRY_TOKEN)
     with serve(app) as (client, url):
         before = datetime.now(UTC)
         sentry_error(url, "v1.4.0")
         sentry_error(url, "v1.4.0", "cart failed")
+        sentry_error(url, "v1.4.0", environment="staging")  # the same release elsewhere: not this environment's
         sentry_error(url, "v1.3.2")  # the baselines' release
         logger = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url[7:]}/{SENTRY_PROJECT_ID}", release="v1.4.0",
-                                   default_integrations=False)  # fmt: skip
+                                   environment="production", default_integrations=False)  # fmt: skip
         logger.capture_event({"message": "a log line, not an error"})
         logger.close(timeout=5)
         after = datetime.now(UTC) + timedelta(seconds=1)
-        counted = count_release_errors(client, url, "acme", "web", token, "v1.4.0", before, after)
-        assert (counted.count, counted.query) == (2, 'event.type:error release:"v1.4.0"')
-        by_id = count_release_errors(client, url, "acme", SENTRY_PROJECT_ID, token, "v1.4.0", before, after)
-        assert by_id.count == 2
-        assert count_release_errors(client, url, "acme", "web", token, "v1.3.2", before, after).count == 1
+        web = sentry_api(url)
+        counted = count_release_errors(client, web, "v1.4.0", "production", before, after)
+        assert (counted.count, counted.query) == (2, 'event.type:error release:"v1.4.0" environment:"production"')
+        assert count_release_errors(client, sentry_api(url, SENTRY_PROJECT_ID), "v1.4.0", "production", before,
+                                    after).count == 2  # fmt: skip
+        assert count_release_errors(client, web, "v1.4.0", "staging", before, after).count == 1
+        assert count_release_errors(client, web, "v1.3.2", "production", before, after).count == 1
         # only the window counts: errors before it are not the canary's
-        assert count_release_errors(client, url, "acme", "web", token, "v1.4.0", after, after).count == 0
-        counter = ReleaseErrorCounter(client, url, "acme", "web", token, "v1.4.0")
+        assert count_release_errors(client, web, "v1.4.0", "production", after, after).count == 0
+        counter = ReleaseErrorCounter(client, web, "v1.4.0", "production")
         assert counter.count() == 0
         sentry_error(url, "v1.4.0")
         assert counter.count() == 1
-        assert counter.where == "release v1.4.0 in Sentry acme/web"
-        sentry_refusals(client, url, token, before, after)
+        assert counter.where == "release v1.4.0 in environment production in Sentry acme/web"
+        sentry_refusals(client, url, before, after)
 
 
-def sentry_refusals(client, url, token, before, after):
-    def count(org="acme", project="web", secret=token):
-        return count_release_errors(client, url, org, project, secret, "v1.4.0", before, after)
+def test_a_release_sentry_does_not_know_is_an_error_naming_it_not_a_count_of_zero():
+    """The app reports release "shop@1.4.0"; counting "v1.4.0" would find 0 errors whatever the canary does."""
+    store = Store()
+    app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
+    with serve(app) as (client, url):
+        sentry_error(url, "shop@1.4.0")  # Sentry creates the release the app's first event names
+        store.add_sentry_release("web@2.0.0")  # a deploy created this one (sentry-cli releases new), no event yet
+        check_release(client, sentry_api(url), "shop@1.4.0")
+        check_release(client, sentry_api(url, SENTRY_PROJECT_ID), "web@2.0.0")
+        counter = ReleaseErrorCounter(client, sentry_api(url), "v1.4.0", "production")
+        with pytest.raises(ProbeError) as unknown:
+            counter.count()
+        assert str(unknown.value) == (
+            "Sentry has no release 'v1.4.0' in acme (HTTP 404 'The requested resource does not exist'): the app's "
+            "events are not counted under that name; set sentry.release to the release name the app's Sentry SDK "
+            "reports, or create the release when deploying"
+        )
+        with pytest.raises(ProbeError, match=r"^Sentry's release 'shop@1.4.0' in acme is of project\(s\) web, not "
+                           r"mobile: its events there are not counted$"):  # fmt: skip
+            check_release(client, sentry_api(url, "mobile"), "shop@1.4.0")
+        with pytest.raises(ProbeError, match=r"^Sentry API refused SENTRY_AUTH_TOKEN \(HTTP 401\) for the releases"):
+            check_release(client, sentry_api(url, token="sntrys_wrong_token_1234567"), "shop@1.4.0")
+
+
+def sentry_refusals(client, url, before, after):
+    def count(org="acme", project="web", token=SENTRY_TOKEN):
+        return count_release_errors(client, sentry_api(url, project, org, token), "v1.4.0", "production", before,
+                                    after)  # fmt: skip
 
     with pytest.raises(ProbeError) as refused:
-        count(secret=Secret("SENTRY_AUTH_TOKEN", "sntrys_wrong_token_1234567"))
+        count(token="sntrys_wrong_token_1234567")
     assert str(refused.value) == (
         "Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401) for the events of acme (the token needs org:read)"
     )
@@ -421,7 +453,22 @@ def sentry_refusals(client, url, token, before, after):
     with pytest.raises(ProbeError, match=r"^Sentry API: no project mobile in acme that SENTRY_AUTH_TOKEN can read$"):
         count(project="mobile")
     with httpx.Client(timeout=2) as plain, pytest.raises(ProbeError, match=r"connection refused$"):
-        count_release_errors(plain, f"http://127.0.0.1:{closed_port()}", "acme", "web", token, "v1", before, after)
+        count_release_errors(plain, sentry_api(f"http://127.0.0.1:{closed_port()}"), "v1", "production", before,
+                             after)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [("{version}", 'names {version}; expected {tag} or {commit} (e.g. "myapp@{tag}")'),
+     ("shop@{", "not a template (Single '{' encountered in format string); write braces as {{ and }}")],
+)  # fmt: skip
+def test_the_sentry_release_is_a_template_of_tag_and_commit(template, message):
+    assert SentrySettings().release == "{tag}"
+    assert SentrySettings(release="shop@{commit}").release_uses_commit
+    with pytest.raises(ValueError) as caught:
+        SentrySettings(release=template)
+    assert caught.value.errors()[0]["loc"] == ("release",)
+    assert message in str(caught.value)
 
 
 def test_sentry_discover_stand_in_answers_like_sentry():
