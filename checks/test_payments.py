@@ -6,6 +6,7 @@ import pytest
 
 from golive.outcomes import not_verified, record_attestation
 from golive.probes.razorpay import (
+    STAGED_EVENT_AMOUNT,
     WebhooksApiUnavailable,
     check_keys,
     compare_order,
@@ -160,11 +161,14 @@ def test_smoke_payment_flow(razorpay_sdk, sdk_timeout, http, environment, golive
 
 
 @pytest.mark.smoke
-@pytest.mark.side_effect("sends one signed payment.captured test event (synthetic pay_GoLive id, run id in notes)")
+@pytest.mark.side_effect(
+    "sends one signed payment.captured test event of INR 1.00 (synthetic pay_GoLive id, run id in notes)"
+)
 @pytest.mark.item("SMK-03")
 def test_smoke_webhook_processing(webhook_target, http, golive_run, evidence):
-    """A correctly signed event is answered 2xx in time and recorded by the app."""
-    case = staged_event(http, webhook_target, golive_run.run_id, "smoke-test", amount=100)
+    """A correctly signed event is answered 2xx in time and recorded by the app (one INR 1.00 event, in production
+    too: see STAGED_EVENT_AMOUNT)."""
+    case = staged_event(http, webhook_target, golive_run.run_id, "smoke-test", amount=STAGED_EVENT_AMOUNT)
     problems = case.problems(webhook_target.deadline_s)
     answer = case.delivery.describe(webhook_target.deadline_s)
     evidence.record(f"event {case.event_id} ({case.payment_id})",
@@ -175,11 +179,12 @@ def test_smoke_webhook_processing(webhook_target, http, golive_run, evidence):
 
 
 @pytest.mark.postlaunch
-@pytest.mark.side_effect("stages one signed test event: synthetic pay_GoLive id, notes carry the run id")
+@pytest.mark.side_effect("stages one signed test event of INR 1.00: synthetic pay_GoLive id, notes carry the run id")
 @pytest.mark.item("POST-03")
 def test_staged_webhook_processed(webhook_target, http, golive_run, evidence):
     """In production, a staged, clearly marked test event is accepted and recorded; the report names its id."""
-    case = staged_event(http, webhook_target, golive_run.run_id, "staged-test-event-not-a-payment", amount=100)
+    case = staged_event(http, webhook_target, golive_run.run_id, "staged-test-event-not-a-payment",
+                        amount=STAGED_EVENT_AMOUNT)  # fmt: skip
     problems = case.problems(webhook_target.deadline_s)
     evidence.record("staged test event",
                     {"event_id": case.event_id, "payment_id": case.payment_id, "run_id": golive_run.run_id,

@@ -617,6 +617,11 @@ def staged_event(http: httpx.Client, target: WebhookTarget, run_id: str, marker:
 
 DRILL_AMOUNT = 10000  # paise: PAY-03's events where test events are harmless (staging, the sandbox)
 SMALLEST_AMOUNT = 100  # paise: Razorpay's minimum (INR 1.00), all PAY-03 posts into a live app when allowed
+# SMK-03's and POST-03's one event, in every tier: the checklist itself asks for a staged test webhook in production
+# (after the deploy and after launch), so side_effects.allowed is their only gate. Unlike PAY-03 they post no
+# forgery and no redelivery, only one correctly signed event with a synthetic pay_GoLive id and the run id in its
+# notes, and always of the smallest amount, so a live app that credits it credits INR 1.00.
+STAGED_EVENT_AMOUNT = SMALLEST_AMOUNT
 
 
 def drill_amount(tier: str, expected_mode: KeyMode, key_id: Secret | None, allowed: bool) -> tuple[int, str | None]:

@@ -286,6 +286,20 @@ def test_pay03_posts_into_production_only_when_allowed_and_then_one_rupee(health
     assert (signed["measured"]["effect"], signed["expected"]["effect"]) == (100, 100)
 
 
+def test_smk03_and_post03_post_their_one_event_in_production_without_the_drills_permission(healthy, tmp_path, reports):
+    """The checklist's own staged webhook: one signed INR 1.00 event after the deploy and after launch, gated by
+    side_effects.allowed alone (PAY-03's forgeries need payments.allow_production_events, unset here)."""
+    unordered = "[stages.order]\nenforce = false\n\n[stages.jobs]"  # the stages run alone here
+    production = env_file(tmp_path, **{'tier = "sandbox"': 'tier = "production"', "[stages.jobs]": unordered})
+    environ = clean_environ(healthy.environ())
+    for stage, item_id in (("smoke", "SMK-03"), ("postlaunch", "POST-03")):
+        item = run_checks(stage, environ, reports, CHECKS, env=production).item(item_id)
+        assert item["outcome"] == "passed", item
+        (event,) = [o for o in item["evidence"] if "effect" in o["measured"]]
+        assert (event["measured"]["effect"], event["expected"]["effect"]) == (100, 100)  # INR 1.00
+        assert "of INR 1.00" in item["side_effects"][0]
+
+
 def test_without_the_key_secret_pay03_is_not_verified_and_says_which_case_was_not_sent(healthy, reports):
     environ = clean_environ(healthy.environ(), drop=("RAZORPAY_KEY_SECRET",))
     run = run_checks("preflight", environ, reports, CHECKS, *PAY03)
