@@ -190,7 +190,9 @@ def test_releases_answer_like_sentry(sentry_url, http, store: Store):
         assert release["version"] == version
         assert release["projects"] == [{"id": int(SENTRY_PROJECT_ID), "slug": SENTRY_PROJECT, "name": SENTRY_PROJECT,
                                         "platform": "python"}]  # fmt: skip
-    missing = http.get(f"{sentry_url}/api/0/organizations/{SENTRY_ORG}/releases/v9.9.9/", headers=bearer())
+    missing = http.get(
+        f"{sentry_url}/api/0/organizations/{SENTRY_ORG}/releases/never-deployed%400.0.1/", headers=bearer()
+    )
     assert (missing.status_code, missing.json()) == (404, {"detail": "The requested resource does not exist"})
     other_org = http.get(f"{sentry_url}/api/0/organizations/other/releases/web-app%402.1.0/", headers=bearer())
     assert other_org.status_code == 404
