@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from golive.canary import analyse, http_sampler
 from golive.config import HttpSettings, load_environment
 from golive.probes.http import make_client
-from golive.probes.sentry import ReleaseErrorCounter
+from golive.probes.sentry import ReleaseErrorCounter, SentryApi
 from golive.sandbox import Sandbox
 from golive.secrets import Secret
 from tests.e2e.harness import ROOT, clean_environ, run_checks
@@ -50,8 +50,9 @@ def detect(box: Sandbox, fault: str | None, canary_url: str | None = None) -> tu
     try:
         with make_client(settings) as client, make_client(env.http) as http:
             token = Secret("SENTRY_AUTH_TOKEN", environ["SENTRY_AUTH_TOKEN"])
-            events = ReleaseErrorCounter(http, str(sentry.api_url), str(sentry.org), str(sentry.project), token,
-                                         release[0])  # fmt: skip
+            api = SentryApi(str(sentry.api_url), str(sentry.org), str(sentry.project), token)
+            events = ReleaseErrorCounter(http, api, sentry.release.format(tag=release[0], commit=release[1]),
+                                         sentry.environment or env.name)  # fmt: skip
             sample = http_sampler(client, targets, app.health_path, env.health, stages.version_field,
                                   stages.commit_field, *release)  # fmt: skip
             paths = [app.health_path, *policy.extra_paths]

@@ -341,12 +341,10 @@ def analyse(
             )
         elif score >= policy.score_pass:
             analysis.outcome, analysis.reason = "passed", f"score {score:.0f} (pass {policy.score_pass:.0f})"
-        elif score >= policy.score_marginal:
+        else:  # marginal: an interim score below score_marginal has already stopped the analysis
             analysis.outcome = "inconclusive"
             analysis.reason = (f"marginal score {score:.0f} (pass {policy.score_pass:.0f}, marginal "
                                f"{policy.score_marginal:.0f}): {analysis.comparison.worst()}")  # fmt: skip
-        else:  # unreachable: an interim score below marginal has already stopped the analysis
-            analysis.outcome, analysis.reason = "failed", f"score {score:.0f}: {analysis.comparison.worst()}"
     analysis.elapsed_s = round(clock() - began, 3)
     return analysis
 

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import ssl
+import string
 import tomllib
 from collections.abc import Mapping
 from datetime import date
@@ -186,12 +187,35 @@ class RazorpaySettings(_Section):
     webhook_attestation_max_age_days: PositiveInt = 30
 
 
+SENTRY_RELEASE_FIELDS = ("tag", "commit")
+
+
 class SentrySettings(_Section):
     org: str | None = None
     project: str | None = None
     api_url: HttpUrl = HttpUrl("https://sentry.io")
     confirm_timeout_s: PositiveFloat = 30.0
     poll_interval_s: PositiveFloat = 1.0
+    # CAN-01: the release and environment the app's own Sentry SDK reports ("myapp@{tag}"); environment None: the
+    # environment's name
+    release: Annotated[str, Field(min_length=1)] = "{tag}"
+    environment: Annotated[str, Field(min_length=1)] | None = None
+
+    @field_validator("release")
+    @classmethod
+    def _release_template(cls, template: str) -> str:
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        except ValueError as error:
+            raise ValueError(f"not a template ({error}); write braces as {{{{ and }}}}") from None
+        unknown = [name for name in fields if name not in SENTRY_RELEASE_FIELDS]
+        if unknown:
+            raise ValueError(f'names {{{unknown[0]}}}; expected {{tag}} or {{commit}} (e.g. "myapp@{{tag}}")')
+        return template
+
+    @property
+    def release_uses_commit(self) -> bool:
+        return any(name == "commit" for _, name, _, _ in string.Formatter().parse(self.release))
 
     @model_validator(mode="after")
     def _org_and_project_together(self) -> SentrySettings:

@@ -68,6 +68,27 @@ def _manifest_digest(manifest: Path, name: str) -> str | None:
     return None
 
 
+def listed_bytes(path: Path) -> tuple[bytes, None] | tuple[None, str]:
+    """The artifact's bytes when they match their digest in the manifest golive.report writes beside it
+    (``<stem>.sha256``), else None and why not, in one line: a hand-edited or unreadable artifact is no record."""
+    manifest = path.with_suffix(".sha256")
+    if not manifest.is_file():
+        return None, f"{path} has no manifest {manifest.name} beside it"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"{path} cannot be read ({exc.strerror or exc})"
+    try:
+        listed = _manifest_digest(manifest, path.name)
+    except OSError as exc:
+        return None, f"{manifest} cannot be read ({exc.strerror or exc})"
+    except UnicodeDecodeError as exc:
+        return None, f"{manifest} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if listed != hashlib.sha256(raw).hexdigest():
+        return None, f"{path} does not match its digest in {manifest.name} (changed after the run?)"
+    return raw, None
+
+
 def refusal(
     stage: str, reports: Path, environment: str, release: Release, now: datetime, max_age: timedelta
 ) -> tuple[str | None, Path | None]:
@@ -86,21 +107,9 @@ def refusal(
         )
     if not path.is_file():
         return f"no {previous} artifact at {path}", path
-    manifest = reports / f"{previous}.sha256"
-    if not manifest.is_file():
-        return f"{path} has no manifest {manifest.name} beside it", path
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return f"{path} cannot be read ({exc.strerror or exc})", path
-    try:
-        listed = _manifest_digest(manifest, path.name)
-    except OSError as exc:
-        return f"{manifest} cannot be read ({exc.strerror or exc})", path
-    except UnicodeDecodeError as exc:
-        return f"{manifest} is not UTF-8 text ({exc.reason} at byte {exc.start})", path
-    if listed != hashlib.sha256(raw).hexdigest():
-        return f"{path} does not match its digest in {manifest.name} (changed after the run?)", path
+    raw, unlisted = listed_bytes(path)
+    if raw is None:
+        return unlisted, path
     try:
         doc = json.loads(raw)
     except ValueError:

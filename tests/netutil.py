@@ -101,3 +101,41 @@ def http_server(handle: Handler, tls: tuple[Path, Path] | None = None) -> Iterat
 
 def json_answer(status: int, body: object) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+@contextmanager
+def dripping_server() -> Iterator[str]:
+    """A loopback HTTP server that answers every request with 200 headers and then one byte a tenth of a second,
+    never finishing the body (each read succeeds, so no read timeout ever trips); yields its base URL."""
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.2)
+
+        def drip(conn: socket.socket) -> None:
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+                while not stop.is_set():
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        return
+                    stop.wait(0.1)
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            stop.set()
+            thread.join(timeout=2)

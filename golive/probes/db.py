@@ -12,7 +12,7 @@ import math
 import shlex
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -76,7 +76,7 @@ class Session:
     conn: psycopg.Connection[Any]
     connect_ms: float
 
-    def rows(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def rows(self, query: str, params: tuple[Any, ...] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(query, params or None).fetchall()  # type: ignore[arg-type]
         except psycopg.Error as error:

@@ -95,14 +95,19 @@ class Response:
 MAX_BODY_BYTES = 256 * 1024
 
 
-def deadline_of(client: httpx.Client) -> float:
-    """The most one exchange may take, whatever the server does: the connect plus the read timeout.
+class NoAnswer(ProbeError):
+    """The server took the request but gave no complete answer in time (read timeout, or the overall deadline)."""
+
+
+def deadline_of(client: httpx.Client, timeout: httpx.Timeout | float | None = None) -> float:
+    """The most one exchange may take, whatever the server does: the connect plus the read timeout (of the
+    request's own ``timeout`` when it has one, else the client's).
 
     httpx's timeouts apply per network operation, so a server dripping one byte at a time would never trip
     them; this bounds the whole exchange.
     """
-    timeout = client.timeout
-    return (timeout.connect or 0.0) + (timeout.read or 0.0)
+    limits = client.timeout if timeout is None else httpx.Timeout(timeout)
+    return (limits.connect or 0.0) + (limits.read or 0.0)
 
 
 def request(
@@ -110,8 +115,9 @@ def request(
 ) -> Response:
     """One HTTP exchange within the client's deadline and max_bytes; anything that keeps it from
     measuring (refused, timed out, endless, invalid URL) raises ProbeError with one line naming ``what``:
-    Unanswered when the server refused, reset or closed the connection without an answer."""
-    deadline = deadline_of(client)
+    Unanswered when the server refused, reset or closed the connection without an answer, NoAnswer when it took
+    the request and did not answer in time."""
+    deadline = deadline_of(client, kwargs.get("timeout"))
     started = time.perf_counter()
     body = bytearray()
     try:
@@ -121,10 +127,12 @@ def request(
                 if len(body) > max_bytes:
                     raise ProbeError(f"{what}: the answer is larger than {max_bytes} bytes")
                 if time.perf_counter() - started > deadline:
-                    raise ProbeError(f"{what}: no complete answer within {deadline:.0f} s")
+                    raise NoAnswer(f"{what}: no complete answer within {deadline:.0f} s")
             status, headers, encoding = answer.status_code, dict(answer.headers), answer.encoding or "utf-8"
     except httpx.InvalidURL:
         raise ProbeError(f"{what}: not a valid URL") from None
+    except httpx.ReadTimeout as exc:
+        raise NoAnswer(f"{what}: {describe_error(exc)}") from None
     except httpx.HTTPError as exc:
         if _unanswered(exc):
             raise Unanswered(what, describe_error(exc)) from None

@@ -24,6 +24,7 @@ from golive.config import MetricsSource, Release
 from golive.outcomes import ProbeError
 from golive.probes.http import request
 from golive.secrets import Secret
+from golive.stage_order import listed_bytes
 
 BASELINE_SUBJECT = "metrics baseline"
 
@@ -121,12 +122,16 @@ def _number(value: Any) -> bool:
 
 def baseline_from_artifact(path: Path, environment: str, release: Release) -> tuple[dict[str, float] | None, str]:
     """The baseline OBS-05 recorded in a preflight artifact of the same environment, release and commit, from an
-    OBS-05 that passed, or why there is none (one line: the artifact may be of any shape)."""
+    OBS-05 that passed, or why there is none (one line: the artifact may be of any shape). The artifact must match
+    its digest in the manifest beside it, as the stage order holds it (golive.stage_order.listed_bytes)."""
     if not path.is_file():
         return None, f"no preflight artifact at {path}"
+    raw, unlisted = listed_bytes(path)
+    if raw is None:
+        return None, unlisted
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
+        doc = json.loads(raw)
+    except ValueError:
         return None, f"{path} is not readable JSON"
     if not isinstance(doc, dict):
         return None, f"{path} is not a golive report (a JSON {type(doc).__name__})"

@@ -15,22 +15,23 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import quote
 
 import certifi
 import httpx
-import psycopg
 import razorpay
 import requests
 
-from golive.config import JsonScalar, PaymentCheck
+from golive.config import JsonScalar, PaymentCheck, WebhookAttestation
 from golive.outcomes import ProbeError
-from golive.probes.http import describe_error
+from golive.probes.alerts import endpoint_of
+from golive.probes.db import Session
+from golive.probes.http import NoAnswer, Response, request
 from golive.probes.variables import RAZORPAY_KEY_ID
 from golive.secrets import Secret
 
@@ -41,6 +42,7 @@ ACCOUNT_ID = "acc_GoLiveStagedEv"
 _ALNUM = string.ascii_letters + string.digits
 
 KeyMode = Literal["live", "test"]
+T = TypeVar("T")
 
 
 def _random(length: int) -> str:
@@ -52,27 +54,24 @@ def synthetic_id(prefix: str) -> str:
     return f"{prefix}GoLive{_random(8)}"
 
 
-def _razorpay_error(answer: httpx.Response) -> dict[str, Any] | None:
+def _razorpay_error(answer: Response) -> dict[str, Any] | None:
     """Razorpay's error envelope ({"error": {"code", "description", ...}}), or None for any other body."""
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
+    body = answer.json_body()
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("description"), str):
         return error
     return None
 
 
-def _description(answer: httpx.Response) -> str:
+def _description(answer: Response) -> str:
     """Razorpay's error description, or the start of a body that is not Razorpay's envelope."""
     error = _razorpay_error(answer)
     if error is not None:
         return str(error["description"])
-    try:
-        return json.dumps(answer.json())[:120]
-    except ValueError:
-        return answer.text[:120].strip() or "(empty body)"
+    body = answer.json_body()
+    if body is not None:
+        return json.dumps(body)[:120]
+    return answer.text[:120].strip() or "(empty body)"
 
 
 # -- PAY-01: the keys ------------------------------------------------------------------------------------------
@@ -128,30 +127,31 @@ class AuthAnswer:
         return self.status == 401 or (self.status == 400 and self.description == AUTHENTICATION_FAILED)
 
 
-def _auth_answer(answer: httpx.Response, latency_ms: float) -> AuthAnswer:
+def _auth_answer(answer: Response) -> AuthAnswer:
     error = _razorpay_error(answer)
-    description = "" if answer.status_code == 200 else _description(answer)
-    return AuthAnswer(answer.status_code, description, latency_ms, error is not None)
+    description = "" if answer.status == 200 else _description(answer)
+    return AuthAnswer(answer.status, description, answer.latency_ms, error is not None)
 
 
-def _is_collection(answer: httpx.Response) -> bool:
-    try:
-        body = answer.json()
-    except ValueError:
-        return False
+def _is_collection(answer: Response) -> bool:
+    body = answer.json_body()
     return isinstance(body, dict) and body.get("entity") == "collection" and isinstance(body.get("items"), list)
+
+
+def _api_get(
+    http: httpx.Client, api_url: str, path: str, params: Mapping[str, int], key_pair: tuple[str, str]
+) -> Response:
+    """GET a Razorpay API path with the key pair (HTTP Basic), within the client's timeouts and body cap."""
+    url = f"{api_url.rstrip('/')}{path}"
+    return request(http, "GET", url, f"Razorpay API at {api_url}", params=dict(params), auth=key_pair)
 
 
 def authenticate(http: httpx.Client, api_url: str, key_id: str, key_secret: str) -> AuthAnswer:
     """The pair's answer: accepted (200 with a collection) or refused (see AuthAnswer.refused). Anything else
     (rate limited, Razorpay down, a proxy's page) is a ProbeError: the pair was not judged."""
     url = f"{api_url.rstrip('/')}/v1/orders"
-    started = time.perf_counter()
-    try:
-        answer = http.get(url, params={"count": 1}, auth=(key_id, key_secret))
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
-    measured = _auth_answer(answer, round((time.perf_counter() - started) * 1000, 1))
+    answer = _api_get(http, api_url, "/v1/orders", {"count": 1}, (key_id, key_secret))
+    measured = _auth_answer(answer)
     if measured.ok and not _is_collection(answer):
         raise ProbeError(
             f"GET {url}: HTTP 200 but not a Razorpay collection ({_description(answer)!r}): the key pair was not judged"
@@ -229,8 +229,13 @@ class WebhooksApiUnavailable(Exception):
     """The account cannot list its webhooks through the API (Razorpay answers 400 'URL not found')."""
 
 
-class KeysRefused(AssertionError):
-    """Razorpay refused the key pair: the target is misconfigured (a failure, not a probe error)."""
+class RazorpayRefused(AssertionError):
+    """Razorpay refused what golive asked in the target's name (a bad request, a declined payment, an order it
+    does not hold): the target is misconfigured, a failure and not a probe error."""
+
+
+class KeysRefused(RazorpayRefused):
+    """Razorpay refused the key pair itself (401)."""
 
 
 def list_webhooks(http: httpx.Client, api_url: str, key_id: str, key_secret: str) -> list[dict[str, Any]]:
@@ -240,21 +245,19 @@ def list_webhooks(http: httpx.Client, api_url: str, key_id: str, key_secret: str
     url = f"{api_url.rstrip('/')}/v1/webhooks"
     found: list[dict[str, Any]] = []
     for _ in range(MAX_WEBHOOK_PAGES):
-        try:
-            answer = http.get(url, params={"count": WEBHOOK_PAGE, "skip": len(found)}, auth=(key_id, key_secret))
-        except httpx.HTTPError as exc:
-            raise ProbeError(f"Razorpay API at {api_url}: {describe_error(exc)}") from None
-        refused = _auth_answer(answer, 0)
+        page = {"count": WEBHOOK_PAGE, "skip": len(found)}
+        answer = _api_get(http, api_url, "/v1/webhooks", page, (key_id, key_secret))
+        refused = _auth_answer(answer)
         if refused.refused:
             raise KeysRefused(f"GET /v1/webhooks: {refusal(refused)}")
-        if answer.status_code == 400 and _description(answer) == URL_NOT_FOUND:
+        if answer.status == 400 and _description(answer) == URL_NOT_FOUND:
             raise WebhooksApiUnavailable(f"GET /v1/webhooks answered HTTP 400 {URL_NOT_FOUND!r}")
-        if answer.status_code != 200:
-            raise ProbeError(f"GET {url}: HTTP {answer.status_code} {_description(answer)!r}")
-        try:
-            items = answer.json()["items"]
-        except (ValueError, KeyError, TypeError):
-            raise ProbeError(f"GET {url}: not a Razorpay collection") from None
+        if answer.status != 200:
+            raise ProbeError(f"GET {url}: HTTP {answer.status} {_description(answer)!r}")
+        body = answer.json_body()
+        items = body.get("items") if isinstance(body, dict) else None
+        if items is None:
+            raise ProbeError(f"GET {url}: not a Razorpay collection")
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise ProbeError(f"GET {url}: not a Razorpay collection (items is not a list of webhooks)")
         if not items:
@@ -271,14 +274,21 @@ def subscribed_events(webhook: Mapping[str, Any]) -> set[str]:
     return {str(name) for name in events}
 
 
-# The v1 merchant API may leave secret_exists out: PAY-02 cannot see the secret, PAY-03 proves the app verifies it.
-NOT_REPORTED = "not reported by the API; PAY-03 proves the app verifies signatures"
+# GET /v1/webhooks (the merchant API, which Razorpay's own plugins use) lists a webhook without secret_exists; only
+# the partner API reports it. A secret PAY-02 cannot see is then a person's to confirm (razorpay.webhook_attestation).
+NOT_REPORTED = "not reported by GET /v1/webhooks"
 
 
 @dataclass
 class WebhookVerdict:
     problems: list[str]
     measured: dict[str, JsonScalar]
+    unreported: str | None = None  # what the listing does not show (the secret), for a person to confirm
+
+    @property
+    def ok(self) -> bool | None:
+        """False with a problem, None when the secret went unreported (not judged), else True."""
+        return False if self.problems else (None if self.unreported else True)
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -286,16 +296,22 @@ def _same_url(a: str, b: str) -> bool:
 
 
 def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Sequence[str]) -> WebhookVerdict:
-    """The webhook for url exists, is active, on https, has a secret and subscribes to every required event."""
+    """The webhook for url exists, is active, on https, has a secret and subscribes to every required event. A
+    listing without secret_exists leaves the secret ``unreported``: not a pass."""
     mine = [w for w in webhooks if _same_url(str(w.get("url", "")), url)]
     if not mine:
         return WebhookVerdict(
             [f"no webhook for {url} among the account's {len(webhooks)} webhooks"],
-            {"webhooks": len(webhooks), "urls": ", ".join(str(w.get("url")) for w in webhooks[:5])},
+            # where the other webhooks point, never their paths: third-party hooks often carry a token there
+            {
+                "webhooks": len(webhooks),
+                "hosts": ", ".join(dict.fromkeys(endpoint_of(str(w.get("url"))) for w in webhooks)),
+            },
         )
     verdicts = []
     for webhook in mine:
         problems = []
+        name = f"webhook {webhook.get('id')} for {url}"
         events = subscribed_events(webhook)
         secret = webhook.get("secret_exists")
         measured: dict[str, JsonScalar] = {
@@ -305,19 +321,19 @@ def judge_webhooks(webhooks: Sequence[Mapping[str, Any]], url: str, required: Se
             "events": ", ".join(sorted(events)),
         }
         if webhook.get("active") is not True:
-            problems.append(f"webhook {webhook.get('id')} for {url}: active {webhook.get('active')}, expected true")
+            problems.append(f"{name}: active {webhook.get('active')}, expected true")
         if not url.startswith("https://"):
             problems.append(f"webhook URL {url} is not https")
-        if secret is False:
-            problems.append(f"webhook {webhook.get('id')} for {url} has no secret: its events are not signed")
-        missing = [name for name in required if name not in events]
+        if secret is not None and not secret:
+            problems.append(f"{name} has no secret: its events are not signed")
+        missing = [event for event in required if event not in events]
         if missing:
             problems.append(
-                f"webhook {webhook.get('id')} for {url} does not subscribe to {', '.join(missing)} "
-                f"(subscribed: {', '.join(sorted(events)) or 'none'})"
+                f"{name} does not subscribe to {', '.join(missing)} (subscribed: {', '.join(sorted(events)) or 'none'})"
             )
-        verdicts.append(WebhookVerdict(problems, measured))
-    return min(verdicts, key=lambda v: len(v.problems))
+        unreported = f"GET /v1/webhooks does not say whether {name} has a secret" if secret is None else None
+        verdicts.append(WebhookVerdict(problems, measured, unreported))
+    return min(verdicts, key=lambda v: (len(v.problems), v.unreported is not None))
 
 
 def attestation_problem(on: date, today: date, max_age_days: int) -> str | None:
@@ -333,6 +349,30 @@ def attestation_problem(on: date, today: date, max_age_days: int) -> str | None:
             "the Dashboard's webhook settings must be confirmed again"
         )
     return None
+
+
+@dataclass(frozen=True)
+class AttestationReview:
+    """razorpay.webhook_attestation held to its dates, for what PAY-02 could not see (``gap``)."""
+
+    measured: dict[str, JsonScalar]
+    expected: dict[str, JsonScalar]
+    problem: str | None  # why it does not count; None: it attests ``statement``
+    statement: str
+
+
+def review_attestation(
+    attestation: WebhookAttestation, today: date, max_age_days: int, gap: str, confirmed: str
+) -> AttestationReview:
+    """What a person's confirmation of the Dashboard's settings covers (``confirmed``), if it is fresh."""
+    stale = attestation_problem(attestation.on, today, max_age_days)
+    note = f" ({attestation.note})" if attestation.note else ""
+    return AttestationReview(
+        {"by": attestation.by, "role": attestation.role, "on": str(attestation.on)},
+        {"on": f"within {max_age_days} days, not in the future"},
+        None if stale is None else f"{gap}; {stale}",
+        f"{gap}; {attestation.by} ({attestation.role}) confirmed on {attestation.on} that {confirmed}{note}",
+    )
 
 
 # -- PAY-03, SMK-03, POST-03: events to the app's webhook endpoint ---------------------------------------------
@@ -384,7 +424,6 @@ def event_body(payment_id: str, order_id: str, amount: int, run_id: str, marker:
 class Delivery:
     status: int | None  # None: no answer within the timeout
     latency_ms: float
-    body: str
 
     def accepted(self, deadline_s: float) -> bool:
         return self.status is not None and 200 <= self.status < 300 and self.latency_ms <= deadline_s * 1000
@@ -407,53 +446,20 @@ def deliver(
     # The connect budget stays the client's: an endpoint that never accepts is unreachable, not slow.
     timeout = httpx.Timeout(deadline_s + 2.0, connect=http.timeout.connect)
     try:
-        answer = http.post(url, content=body, headers=headers, timeout=timeout)
-    except httpx.ConnectTimeout as exc:
-        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
-    except httpx.TimeoutException:
-        return Delivery(None, round((time.perf_counter() - started) * 1000, 1), "")
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
-    return Delivery(answer.status_code, round((time.perf_counter() - started) * 1000, 1), answer.text[:200])
+        answer = request(http, "POST", url, f"POST {url}", content=body, headers=headers, timeout=timeout)
+    except NoAnswer:
+        return Delivery(None, round((time.perf_counter() - started) * 1000, 1))
+    return Delivery(answer.status, answer.latency_ms)
 
 
-class AppDatabase:
-    """The app's database in a read-only session, to see what an event or a payment changed."""
-
-    def __init__(self, url: Secret, connect_timeout_s: float) -> None:
-        self._url = url
-        self._timeout = connect_timeout_s
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg.connect(
-                    self._url.reveal(),
-                    autocommit=True,
-                    connect_timeout=max(1, round(self._timeout)),
-                    options="-c default_transaction_read_only=on -c statement_timeout=5000",
-                )
-            except psycopg.Error as exc:
-                raise ProbeError(f"the app's database (DATABASE_URL): {_db_reason(exc, self._url)}") from None
-        return self._conn
-
-    def value(self, query: str, params: Mapping[str, Any]) -> Any:
-        """The first column of the first row (None without a row)."""
-        try:
-            row = self._connect().execute(query, dict(params)).fetchone()  # type: ignore[arg-type]
-        except psycopg.Error as exc:
-            raise ProbeError(f"query {query!r}: {_db_reason(exc, self._url)}") from None
-        return None if row is None else row[0]
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
-
-def _db_reason(exc: psycopg.Error, url: Secret) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text.rpartition("FATAL:")[2].strip()[:200].replace(url.reveal(), "****")
+def query_value(db: Session, query: str, params: Mapping[str, Any], setting: str) -> Any:
+    """The first column of the first row of a configured query (None without a row), in golive's read-only session
+    on the app's database; a query the database refuses is a ProbeError naming the setting."""
+    try:
+        found = db.rows(query, params)
+    except ProbeError as exc:
+        raise ProbeError(f"{setting} {query!r}: {exc}") from None
+    return found[0][0] if found else None
 
 
 def _whole_amount(value: Any) -> int | None:
@@ -477,13 +483,13 @@ def _whole_amount(value: Any) -> int | None:
 class QueryEffect:
     """What the app recorded for a payment, read with payments.effect_query on its database (read-only)."""
 
-    def __init__(self, db: AppDatabase, query: str) -> None:
+    def __init__(self, db: Session, query: str) -> None:
         self.db = db
         self.query = query
         self.source = "payments.effect_query on DATABASE_URL"
 
     def amount(self, payment_id: str) -> int:
-        value = self.db.value(self.query, {"payment_id": payment_id})
+        value = query_value(self.db, self.query, {"payment_id": payment_id}, "payments.effect_query")
         amount = _whole_amount(value)
         if amount is None:
             raise ProbeError(f"payments.effect_query returned {value!r}; expected a number (0 when nothing)")
@@ -518,19 +524,15 @@ class EndpointEffect:
 
     def amount(self, payment_id: str) -> int:
         url = self.url.replace("{payment_id}", quote(payment_id, safe=""))
-        try:
-            answer = self.http.get(url)
-        except httpx.HTTPError as exc:
-            raise ProbeError(f"GET {url}: {describe_error(exc)}") from None
-        if answer.status_code == 404:
+        answer = request(self.http, "GET", url, f"GET {url} (payments.effect_url)")
+        if answer.status == 404:
             return 0
-        if answer.status_code != 200:
+        if answer.status != 200:
             raise ProbeError(
-                f"GET {url}: HTTP {answer.status_code}, expected 200 (or 404 when nothing is recorded) "
-                "(payments.effect_url)"
+                f"GET {url}: HTTP {answer.status}, expected 200 (or 404 when nothing is recorded) (payments.effect_url)"
             )
         try:
-            value = json_pointer(answer.json(), self.pointer)
+            value = json_pointer(json.loads(answer.text), self.pointer)
         except ValueError:
             raise ProbeError(f"GET {url}: the answer is not JSON (payments.effect_url)") from None
         except KeyError:
@@ -551,16 +553,15 @@ class EffectReader(Protocol):
     def amount(self, payment_id: str) -> int: ...
 
 
-def wait_for_effect(
-    reader: EffectReader, payment_id: str, want: int, timeout_s: float, interval_s: float
-) -> tuple[int, float]:
-    """Reads the effect until it shows want (bounded); returns the last value and the seconds waited."""
+def poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float, interval_s: float) -> tuple[T, float]:
+    """fetch() until done(value) or timeout_s would pass before the next try; the last value and the seconds
+    waited (a bounded wait: never longer than timeout_s, never a sleep past it)."""
     started = time.monotonic()
     while True:
-        got = reader.amount(payment_id)
+        value = fetch()
         waited = round(time.monotonic() - started, 2)
-        if got >= want or waited + interval_s > timeout_s:
-            return got, waited
+        if done(value) or waited + interval_s > timeout_s:
+            return value, waited
         time.sleep(interval_s)
 
 
@@ -607,7 +608,8 @@ def staged_event(http: httpx.Client, target: WebhookTarget, run_id: str, marker:
     delivery = deliver(http, target.url, body, sign(target.secret.reveal(), body), event_id, target.deadline_s)
     waited = 0.0
     if delivery.status is not None and 200 <= delivery.status < 300:
-        seen, waited = wait_for_effect(target.effect, payment_id, amount, target.timeout_s, target.interval_s)
+        seen, waited = poll(lambda: target.effect.amount(payment_id), lambda got: got >= amount, target.timeout_s,
+                            target.interval_s)  # fmt: skip
     else:
         seen = target.effect.amount(payment_id)
     return Case("signed event", payment_id, event_id, delivery, True, seen, amount, body, waited)
@@ -615,14 +617,19 @@ def staged_event(http: httpx.Client, target: WebhookTarget, run_id: str, marker:
 
 DRILL_AMOUNT = 10000  # paise: PAY-03's events where test events are harmless (staging, the sandbox)
 SMALLEST_AMOUNT = 100  # paise: Razorpay's minimum (INR 1.00), all PAY-03 posts into a live app when allowed
+# SMK-03's and POST-03's one event, in every tier: the checklist itself asks for a staged test webhook in production
+# (after the deploy and after launch), so side_effects.allowed is their only gate. Unlike PAY-03 they post no
+# forgery and no redelivery, only one correctly signed event with a synthetic pay_GoLive id and the run id in its
+# notes, and always of the smallest amount, so a live app that credits it credits INR 1.00.
+STAGED_EVENT_AMOUNT = SMALLEST_AMOUNT
 
 
 def drill_amount(tier: str, expected_mode: KeyMode, key_id: Secret | None, allowed: bool) -> tuple[int, str | None]:
-    """PAY-03's event amount, or why it must not run. In production, or with live keys (RAZORPAY_KEY_ID's mode;
-    without it, the mode the environment expects), the drill would post a signed payment.captured (with its
-    redelivery and forgeries) into a live app: it runs there only when the environment allows it, and then with
-    the smallest amount Razorpay knows."""
-    live_keys = (key_mode(key_id.reveal()) if key_id is not None else expected_mode) == "live"
+    """PAY-03's event amount, or why it must not run. In production, or with live keys (RAZORPAY_KEY_ID's mode,
+    live unless it is clearly rzp_test_; without it, the mode the environment expects), the drill would post a
+    signed payment.captured (with its redelivery and forgeries) into a live app: it runs there only when the
+    environment allows it, and then with the smallest amount Razorpay knows."""
+    live_keys = (key_mode(key_id.reveal()) if key_id is not None else expected_mode) != "test"
     where = [name for name, on in (("production", tier == "production"), ("live keys", live_keys)) if on]
     if not where:
         return DRILL_AMOUNT, None
@@ -712,7 +719,7 @@ def sdk_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
     except SDK_REFUSALS as exc:
-        raise KeysRefused(f"{what}: Razorpay answered {type(exc).__name__} {str(exc)!r}") from None
+        raise RazorpayRefused(f"{what}: Razorpay answered {type(exc).__name__} {str(exc)!r}") from None
     except razorpay.errors.ServerError as exc:
         raise ProbeError(f"{what}: Razorpay had a server error ({str(exc)!r}): nothing measured, try again") from None
     except requests.RequestException as exc:
@@ -733,18 +740,11 @@ class AppOrder:
 
 def create_order(http: httpx.Client, url: str, payload: Mapping[str, JsonScalar], id_field: str) -> AppOrder:
     """POST the configured payload to the app's order endpoint; the Razorpay order id it answers with."""
-    started = time.perf_counter()
-    try:
-        answer = http.post(url, json=dict(payload))
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
-    latency = round((time.perf_counter() - started) * 1000, 1)
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
+    answer = request(http, "POST", url, f"POST {url}", json=dict(payload))
+    body = answer.json_body()
     order_id = body.get(id_field) if isinstance(body, dict) else None
-    return AppOrder(answer.status_code, answer.text[:200], order_id if isinstance(order_id, str) else None, latency)
+    found = order_id if isinstance(order_id, str) else None
+    return AppOrder(answer.status, answer.text[:200], found, answer.latency_ms)
 
 
 def order_payload(template: Mapping[str, JsonScalar], run_id: str) -> dict[str, JsonScalar]:
@@ -767,12 +767,28 @@ class PaymentFlow:
     problems: list[str] = field(default_factory=list)
     checks: list[tuple[PaymentCheck, Any, bool]] = field(default_factory=list)
     checks_about: str = ""  # whose order the database checks look at, when it is not the run's own
+    unverified: list[PaymentCheck] = field(default_factory=list)  # checks that could not show this run's effect
+    unverified_why: str = ""
 
     def step(self, name: str, **measured: JsonScalar) -> None:
         self.steps.append((name, measured))
 
     def check_name(self, check: PaymentCheck) -> str:
         return f"{check.what} ({self.checks_about})" if self.checks_about else check.what
+
+    def unverified_reason(self) -> str:
+        return f"{', '.join(repr(check.what) for check in self.unverified)} not verified: {self.unverified_why}"
+
+
+# The database checks' parameters that only this run's refund can satisfy: a check without one of them, run against
+# an existing payment's order (paid long ago, and every run refunds the same refund_amount), holds whatever the app
+# does now.
+RUN_PARAMETERS = ("refund_id", "run_id")
+
+
+def uses_this_run(query: str) -> bool:
+    """The query names a value only this run produces (%(refund_id)s, %(run_id)s)."""
+    return any(f"%({name})s" in query for name in RUN_PARAMETERS)
 
 
 def idempotency_key(run_id: str, purpose: str) -> str:
@@ -782,23 +798,13 @@ def idempotency_key(run_id: str, purpose: str) -> str:
 def sandbox_payment(http: httpx.Client, api_url: str, key_id: str, key_secret: str, order_id: str) -> str:
     """The sandbox stand-in's customer: pays the order server-side (real Razorpay needs Checkout in a browser)."""
     url = f"{api_url.rstrip('/')}/v1/__sandbox/payments"
-    try:
-        answer = http.post(url, json={"order_id": order_id}, auth=(key_id, key_secret))
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"POST {url}: {describe_error(exc)}") from None
-    if answer.status_code != 200:
-        raise KeysRefused(f"the sandbox payment for {order_id}: HTTP {answer.status_code} {_description(answer)!r}")
-    return str(answer.json()["id"])
-
-
-def poll(fetch: Any, done: Any, timeout_s: float, interval_s: float) -> tuple[Any, float]:
-    started = time.monotonic()
-    while True:
-        value = fetch()
-        waited = round(time.monotonic() - started, 2)
-        if done(value) or waited + interval_s > timeout_s:
-            return value, waited
-        time.sleep(interval_s)
+    answer = request(http, "POST", url, f"POST {url}", json={"order_id": order_id}, auth=(key_id, key_secret))
+    if answer.status != 200:
+        raise RazorpayRefused(f"the sandbox payment for {order_id}: HTTP {answer.status} {_description(answer)!r}")
+    body = answer.json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise ProbeError(f"POST {url}: HTTP 200 but no payment id ({_description(answer)!r})")
+    return body["id"]
 
 
 @dataclass(frozen=True)
@@ -857,7 +863,7 @@ def capture_if_needed(
 def payment_and_refund(
     http: httpx.Client,
     sdk: razorpay.Client,
-    db: AppDatabase,
+    db: Session,
     plan: PaymentPlan,
     api_url: str,
     key_pair: tuple[str, str],
@@ -917,8 +923,19 @@ def payment_and_refund(
         return flow
     params = {"order_id": order_id, "payment_id": payment_id, "refund_id": refund["id"],
               "amount": payment.get("amount"), "refund_amount": plan.refund_amount, "run_id": run_id}  # fmt: skip
+    checks = list(plan.checks)
+    if plan.payment == "existing":
+        checks = [check for check in plan.checks if uses_this_run(check.query)]
+        flow.unverified = [check for check in plan.checks if check not in checks]
+        flow.unverified_why = (
+            f"with payment = 'existing' their queries name none of this run's values "
+            f"({', '.join(f'%({name})s' for name in RUN_PARAMETERS)}): they read order {order_id}, paid once by a "
+            "person, and hold whatever the app does now"
+        )
+    if not checks:
+        return flow
     results, waited = poll(
-        lambda: [(check, db.value(check.query, params)) for check in plan.checks],
+        lambda: [(check, query_value(db, check.query, params, f"payments.checks {check.what!r}")) for check in checks],
         lambda found: all(matches(value, check.expect) for check, value in found),
         plan.timeout_s,
         plan.interval_s,
@@ -965,10 +982,10 @@ def live_money_guard(
     allow: bool,
     cap: int | None,
 ) -> tuple[Literal["fail", "refuse"], str] | None:
-    """PAY-04 with live keys: a failure where test keys belong, else a refusal unless allowed with a cap that
-    holds both the money charged (the order amount) and the money refunded (with an existing payment, the only
-    money PAY-04 moves)."""
-    if key_mode(key_id) != "live":
+    """PAY-04 with live keys (any key not clearly rzp_test_: an unrecognised one may move real money): a failure
+    where test keys belong, else a refusal unless allowed with a cap that holds both the money charged (the order
+    amount) and the money refunded (with an existing payment, the only money PAY-04 moves)."""
+    if key_mode(key_id) == "test":
         return None
     if expected != "live":
         return "fail", f"{mode_problem(key_id, expected, env_name)}: refusing to move real money"

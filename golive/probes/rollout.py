@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,21 +33,46 @@ class Instance:
     server_name: str | None = None
 
 
-def resolve(host: str, port: int) -> list[str]:
-    """Every address getaddrinfo gives for the name (IPv4 and IPv6), each once, in the resolver's order."""
+RESOLVE_TIMEOUT_S = 5.0
+Lookup = Callable[..., list[tuple[Any, ...]]]
+
+
+def resolve(
+    host: str, port: int, timeout_s: float = RESOLVE_TIMEOUT_S, lookup: Lookup = socket.getaddrinfo
+) -> list[str]:
+    """Every address getaddrinfo gives for the name (IPv4 and IPv6), each once, in the resolver's order.
+
+    getaddrinfo has no timeout of its own (a resolver that does not answer is retried for tens of seconds): it
+    runs in a daemon thread, waited for at most ``timeout_s``; a lookup still running then is left behind."""
+    found: Future[list[tuple[Any, ...]]] = Future()
+
+    def look_up() -> None:
+        try:
+            found.set_result(lookup(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:  # socket.gaierror; a name IDNA cannot encode
+            found.set_exception(exc)
+
+    threading.Thread(target=look_up, name=f"golive-resolve-{host}", daemon=True).start()
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ProbeError(f"{host} does not resolve ({exc.strerror})") from None
-    return list(dict.fromkeys(str(info[4][0]) for info in found))
+        infos = found.result(timeout=timeout_s)
+    except TimeoutError:
+        raise ProbeError(f"{host} does not resolve within {timeout_s:g} s (the resolver did not answer)") from None
+    except (OSError, UnicodeError) as exc:
+        raise ProbeError(f"{host} does not resolve ({getattr(exc, 'strerror', None) or exc})") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def rollout_targets(app: AppSettings, service_url: str | None, resolver: Resolver = resolve) -> list[Instance]:
-    """Every configured instance (instance-1, ...), then every address behind ``service_url``'s name."""
+def rollout_targets(
+    app: AppSettings, service_url: str | None, timeout_s: float, resolver: Resolver | None = None
+) -> list[Instance]:
+    """Every configured instance (instance-1, ...), then every address behind ``service_url``'s name (resolved
+    within ``timeout_s``)."""
     targets = [
         Instance(f"instance-{n}", str(url).rstrip("/") + app.health_path) for n, url in enumerate(app.instances, 1)
     ]
-    return targets + (addresses_behind(service_url, app.health_path, resolver) if service_url else [])
+    if not service_url:
+        return targets
+    return targets + addresses_behind(service_url, app.health_path, resolver or partial(resolve, timeout_s=timeout_s))
 
 
 def addresses_behind(service_url: str, path: str, resolver: Resolver = resolve) -> list[Instance]:

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import sentry_sdk
@@ -158,7 +159,7 @@ COUNT_FIELD = "count()"
 
 @dataclass(frozen=True)
 class ReleaseErrors:
-    """Sentry's count of error events of a release in one project over [start, end]."""
+    """Sentry's count of error events of a release in one environment of one project over [start, end]."""
 
     count: int
     query: str
@@ -171,38 +172,72 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def count_release_errors(
-    http: httpx.Client,
-    api_url: str,
-    org: str,
-    project: str,
-    token: Secret,
-    release: str,
-    start: datetime,
-    end: datetime,
-) -> ReleaseErrors:
-    """``count()`` of ``event.type:error release:"<release>"`` in the project (an id or a slug) over the
-    window. A refused token, an unknown organization or project, or an answer of another shape raises
-    ProbeError (one line, never the token)."""
-    url = f"{api_url.rstrip('/')}/api/0/organizations/{org}/events/"
-    quoted = release.replace("\\", "\\\\").replace('"', '\\"')
-    query = f'event.type:error release:"{quoted}"'
-    params = {"field": COUNT_FIELD, "dataset": "errors", "query": query, "start": _iso(start), "end": _iso(end)}
-    params["project" if project.isdigit() else "projectSlug"] = project
-    answer = request(http, "GET", url, f"Sentry API at {api_url}", params=params,
-                     headers={"Authorization": f"Bearer {token.reveal()}"})  # fmt: skip
-    if answer.status in (401, 403):
-        raise ProbeError(f"Sentry API refused SENTRY_AUTH_TOKEN (HTTP {answer.status}) for the events of {org} "
-                         "(the token needs org:read)")  # fmt: skip
+def _quoted(value: str) -> str:
+    """A value of Sentry's search syntax, quoted: key:"value"."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class SentryApi:
+    """Sentry's web API for one project (an id or a slug) of an organization, reached with SENTRY_AUTH_TOKEN."""
+
+    api_url: str
+    org: str
+    project: str
+    token: Secret
+
+    def get(self, http: httpx.Client, path: str, **params: str) -> Response:
+        url = f"{self.api_url.rstrip('/')}/api/0/organizations/{self.org}/{path}"
+        return request(http, "GET", url, f"Sentry API at {self.api_url}", params=params,
+                       headers={"Authorization": f"Bearer {self.token.reveal()}"})  # fmt: skip
+
+    def refused(self, answer: Response, what: str) -> None:
+        if answer.status in (401, 403):
+            raise ProbeError(f"Sentry API refused SENTRY_AUTH_TOKEN (HTTP {answer.status}) for {what} of "
+                             f"{self.org} (the token needs org:read)")  # fmt: skip
+
+
+def check_release(http: httpx.Client, sentry: SentryApi, version: str) -> None:
+    """The release exists in Sentry for the project (GET /api/0/organizations/{org}/releases/{version}/): counted
+    under a name Sentry does not know, the release's errors would be 0 for the wrong reason. ProbeError when it
+    does not, naming it (one line, never the token)."""
+    answer = sentry.get(http, f"releases/{quote(version, safe='')}/")
+    sentry.refused(answer, "the releases")
     if answer.status == 404:
-        raise ProbeError(f"Sentry API: no organization {org} ({_detail(answer) or 'HTTP 404'})")
+        raise ProbeError(f"Sentry has no release {version!r} in {sentry.org} (HTTP 404 {_detail(answer)!r}): the "
+                         "app's events are not counted under that name; set sentry.release to the release name "
+                         "the app's Sentry SDK reports, or create the release when deploying")  # fmt: skip
+    body = answer.json_body()
+    if answer.status != 200 or not isinstance(body, dict) or body.get("version") != version:
+        raise ProbeError(f"Sentry API answered HTTP {answer.status} ({_detail(answer) or answer.text[:80]!r}) for "
+                         f"release {version!r}; expected 200 with the release")  # fmt: skip
+    projects = [p for p in body.get("projects") or [] if isinstance(p, dict)]
+    if projects and not any(sentry.project in (str(p.get("slug")), str(p.get("id"))) for p in projects):
+        named = ", ".join(str(p.get("slug")) for p in projects)
+        raise ProbeError(f"Sentry's release {version!r} in {sentry.org} is of project(s) {named}, not "
+                         f"{sentry.project}: its events there are not counted")  # fmt: skip
+
+
+def count_release_errors(
+    http: httpx.Client, sentry: SentryApi, release: str, environment: str, start: datetime, end: datetime
+) -> ReleaseErrors:
+    """``count()`` of ``event.type:error release:"<release>" environment:"<environment>"`` in the project over
+    the window. A refused token, an unknown organization or project, or an answer of another shape raises
+    ProbeError (one line, never the token)."""
+    query = f"event.type:error release:{_quoted(release)} environment:{_quoted(environment)}"
+    params = {"field": COUNT_FIELD, "dataset": "errors", "query": query, "start": _iso(start), "end": _iso(end)}
+    params["project" if sentry.project.isdigit() else "projectSlug"] = sentry.project
+    answer = sentry.get(http, "events/", **params)
+    sentry.refused(answer, "the events")
+    if answer.status == 404:
+        raise ProbeError(f"Sentry API: no organization {sentry.org} ({_detail(answer) or 'HTTP 404'})")
     body = answer.json_body()
     if answer.status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise ProbeError(f"Sentry API answered HTTP {answer.status} ({_detail(answer) or answer.text[:80]!r}) "
                          f"to {query!r}; expected 200 with a data list")  # fmt: skip
     rows = body["data"]
     if not rows:  # Sentry's answer when no project of the request is in the organization
-        raise ProbeError(f"Sentry API: no project {project} in {org} that SENTRY_AUTH_TOKEN can read")
+        raise ProbeError(f"Sentry API: no project {sentry.project} in {sentry.org} that SENTRY_AUTH_TOKEN can read")
     value = rows[0].get(COUNT_FIELD) if isinstance(rows[0], dict) else None
     if not isinstance(value, int) or isinstance(value, bool):
         raise ProbeError(f"Sentry API: {COUNT_FIELD} of {query!r} is {value!r}, not a number")
@@ -210,14 +245,20 @@ def count_release_errors(
 
 
 class ReleaseErrorCounter:
-    """The release's error events in Sentry since the counter was made (the canary's observation window)."""
+    """The release's error events in one environment in Sentry since the counter was made (the canary's
+    observation window). The first count checks that Sentry knows the release (check_release)."""
 
-    def __init__(self, http: httpx.Client, api_url: str, org: str, project: str, token: Secret, release: str) -> None:
-        self._call = (http, api_url, org, project, token, release)
+    def __init__(self, http: httpx.Client, sentry: SentryApi, release: str, environment: str) -> None:
+        self._http, self._sentry, self._release, self._environment = http, sentry, release, environment
+        self._release_known = False
         self.started = datetime.now(UTC)
-        self.where = f"release {release} in Sentry {org}/{project}"
+        self.where = f"release {release} in environment {environment} in Sentry {sentry.org}/{sentry.project}"
         self.last: ReleaseErrors | None = None
 
     def count(self) -> int:
-        self.last = count_release_errors(*self._call, self.started, datetime.now(UTC))
+        if not self._release_known:
+            check_release(self._http, self._sentry, self._release)
+            self._release_known = True
+        self.last = count_release_errors(self._http, self._sentry, self._release, self._environment, self.started,
+                                         datetime.now(UTC))  # fmt: skip
         return self.last.count

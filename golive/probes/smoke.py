@@ -8,14 +8,12 @@ session outlives the check. Neither the password, the token nor the cookie's val
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
 import httpx
 
 from golive.config import SmokeSettings
-from golive.outcomes import ProbeError
-from golive.probes.http import describe_error
+from golive.probes.http import Response, request
 from golive.secrets import Secret
 
 
@@ -40,33 +38,22 @@ class LoginResult:
                 "me_user": self.me_user}  # fmt: skip
 
 
-def _detail(answer: httpx.Response) -> str:
-    try:
-        body = answer.json()
-    except ValueError:
-        return answer.text[:120]
+def _detail(answer: Response) -> str:
+    body = answer.json_body()
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"][:120]
     return answer.text[:120]
 
 
-def _timed(client: httpx.Client, method: str, url: str, **kwargs: object) -> tuple[httpx.Response, float]:
-    started = time.perf_counter()
-    try:
-        answer = client.request(method, url, **kwargs)  # type: ignore[arg-type]
-    except httpx.HTTPError as exc:
-        raise ProbeError(f"{method} {url}: {describe_error(exc)}") from None
-    return answer, round((time.perf_counter() - started) * 1000, 1)
-
-
-def _token(answer: httpx.Response, field: str) -> str | None:
-    token = _json_field(answer, field) if answer.status_code == 200 else None
+def _token(answer: Response, field: str) -> str | None:
+    token = _json_field(answer, field) if answer.status == 200 else None
     return token if isinstance(token, str) and token else None
 
 
-def _session_problem(answer: httpx.Response, settings: SmokeSettings, where: str) -> str | None:
-    """Why the login answer carries no session, against what was expected (None: it does)."""
-    status = answer.status_code
+def _session_problem(answer: Response, cookies: list[str], settings: SmokeSettings, where: str) -> str | None:
+    """Why the login answer carries no session (``cookies``: the names it set), against what was expected (None:
+    it does)."""
+    status = answer.status
     said = f" ({_detail(answer)!r})" if status >= 400 else ""
     if settings.session == "token":
         if _token(answer, settings.token_field) is None:
@@ -74,9 +61,8 @@ def _session_problem(answer: httpx.Response, settings: SmokeSettings, where: str
                     f"with a {settings.token_field!r}")  # fmt: skip
         return None
     wanted = f"session cookie {settings.cookie_name!r}" if settings.cookie_name else "a session cookie"
-    names = [cookie.name for cookie in answer.cookies.jar]
-    if not 200 <= status < 400 or (settings.cookie_name not in names if settings.cookie_name else not names):
-        got = f"cookies {', '.join(names)}" if names else "no cookie"
+    if not 200 <= status < 400 or (settings.cookie_name not in cookies if settings.cookie_name else not cookies):
+        got = f"cookies {', '.join(cookies)}" if cookies else "no cookie"
         return f"{where}: status {status}{said}, {got}; expected a 2xx or 3xx answer setting {wanted}"
     return None
 
@@ -90,35 +76,34 @@ def smoke_login(
     login_url, me_url = base + settings.login_path, base + settings.me_path
     credentials = {settings.username_field: user, settings.password_field: password.reveal()}
     sent = {"json": credentials} if settings.login_format == "json" else {"data": credentials}
-    client.cookies.clear()
+    client.cookies.clear()  # so the jar holds exactly what the login sets
     try:
-        answer, login_ms = _timed(client, "POST", login_url, **sent)
-        login = LoginResult(login_url, me_url, answer.status_code, login_ms, False, session=settings.session)
-        problem = _session_problem(answer, settings, f"POST {login_url} as {user}")
+        answer = request(client, "POST", login_url, f"POST {login_url}", **sent)
+        cookies = [cookie.name for cookie in client.cookies.jar]
+        login = LoginResult(login_url, me_url, answer.status, answer.latency_ms, False, session=settings.session)
+        problem = _session_problem(answer, cookies, settings, f"POST {login_url} as {user}")
         if problem is not None:
             return replace(login, problem=problem)
         if settings.session == "token":
             client.cookies.clear()  # the token alone must authenticate
             headers, via = {"Authorization": f"Bearer {_token(answer, settings.token_field)}"}, "token"
         else:
-            headers, via = {}, f"session cookie {settings.cookie_name or next(iter(answer.cookies.jar)).name!r}"
-        me, me_ms = _timed(client, "GET", me_url, headers=headers)
+            headers, via = {}, f"session cookie {settings.cookie_name or cookies[0]!r}"
+        me = request(client, "GET", me_url, f"GET {me_url}", headers=headers)
     finally:
         client.cookies.clear()  # no session outlives the check
     found = _json_field(me, settings.me_user_field)
     me_user = found if isinstance(found, str) else None
     where = f"GET {me_url} with the login's {via}"
     problem = None
-    if me.status_code != 200:
-        problem = f"{where}: status {me.status_code} ({_detail(me)!r}), expected 200"
+    if me.status != 200:
+        problem = f"{where}: status {me.status} ({_detail(me)!r}), expected 200"
     elif me_user != user:
         problem = f"{where}: {settings.me_user_field} {me_user!r}, expected {user!r}"
-    return replace(login, token_received=True, me_status=me.status_code, me_ms=me_ms, me_user=me_user, problem=problem)
+    return replace(login, token_received=True, me_status=me.status, me_ms=me.latency_ms, me_user=me_user,
+                   problem=problem)  # fmt: skip
 
 
-def _json_field(answer: httpx.Response, field: str) -> object:
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
+def _json_field(answer: Response, field: str) -> object:
+    body = answer.json_body()
     return body.get(field) if isinstance(body, dict) else None

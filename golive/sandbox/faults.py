@@ -260,7 +260,8 @@ FAULTS: dict[str, Fault] = _registry(
           stage="canary", errors=("OBS-01", "OBS-02")),
     Fault("canary-errors-in-sentry", ("CAN-01",),
           "the canary's index page swallows an exception, answers 200 and reports the error to Sentry",
-          ("error events of release v1.4.0 in Sentry golive-sandbox/app during the window (limit 0)",),
+          ("error events of release v1.4.0 in environment production in Sentry golive-sandbox/app during the "
+           "window (limit 0)",),
           stage="canary"),
     Fault("instance-old-version", ("CAN-02",), "instance-2 still serves the previous release after the deploy",
           (f"instance-2: GET {_LOCAL}", "/api/health: version 'v1.3.2', expected 'v1.4.0'"), stage="smoke"),

@@ -13,6 +13,7 @@ import string
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -327,6 +328,7 @@ class Sandbox:
         for name, app in standins.items():
             servers.add(sockets[name][0], app)
         servers.start()
+        self.store.add_sentry_release(self.release.tag)  # as the deploy creates it: sentry-cli releases new
         self.store.add_razorpay_webhook(
             self._urls["front"] + WEBHOOK_PATH, WEBHOOK_EVENTS, secret=s.razorpay_webhook_secret
         )
@@ -419,6 +421,7 @@ class Sandbox:
             "GOLIVE_SANDBOX_INSTANCE_2_URL": urls["instance-2"],
             "GOLIVE_SANDBOX_RAZORPAY_URL": urls["razorpay"],
             "GOLIVE_SANDBOX_RAZORPAY_KEY_MODE": "test",
+            "GOLIVE_SANDBOX_TODAY": datetime.now(UTC).date().isoformat(),  # the day attestations are made on
             "GOLIVE_SANDBOX_SENTRY_URL": urls["sentry"],
             "GOLIVE_SANDBOX_PAGERDUTY_URL": urls["alerts"] + "/v2/enqueue",
             "GOLIVE_SANDBOX_GITLAB_URL": urls["gitlab"],

@@ -142,6 +142,48 @@ def test_an_inconclusive_canary_is_a_no_go_in_every_tier_until_a_waiver_clears_i
     assert (waived.code, waived.doc["verdict"]) == (0, "go")
 
 
+def test_an_inconclusive_canary_still_says_its_logs_could_not_be_counted_or_were_required(healthy, tmp_path, reports):
+    """A decision on an inconclusive analysis weighs the HTTP analysis: error events that could not be counted make
+    CAN-01 an error, and logs that were required but not checked make it not verified for that reason."""
+    environ = clean_environ(healthy.environ())
+    refused = run_checks("canary", {**environ, "SENTRY_AUTH_TOKEN": "sntrys_" + "x" * 64}, reports,
+                         "-k", "canary_analysis", env=baselines_down(tmp_path))  # fmt: skip
+    item = refused.item("CAN-01")
+    assert item["outcome"] == "error", item
+    assert item["reason"].startswith("the canary's error events could not be counted: Sentry API refused "
+                                     "SENTRY_AUTH_TOKEN (HTTP 401)")  # fmt: skip
+    untracked = run_checks("canary", clean_environ(environ, drop=("SENTRY_AUTH_TOKEN",)), reports,
+                           "-k", "canary_analysis", env=baselines_down(tmp_path)).item("CAN-01")  # fmt: skip
+    assert untracked["outcome"] == "not_verified", untracked
+    assert untracked["reason"] == (
+        "the canary's logs were not checked (SENTRY_AUTH_TOKEN, sentry.org and sentry.project are not all set) and "
+        "stages.canary.logs_required is true"
+    )
+
+
+def test_canary_errors_are_counted_under_the_apps_own_sentry_release_and_environment(healthy, tmp_path, reports):
+    """A release name Sentry does not know is an error naming it (its count would be 0 whatever the canary does);
+    the app's errors in another environment are not the canary's."""
+    environ = clean_environ(healthy.environ())
+    renamed = env_file(tmp_path, **{'release = "{tag}"': 'release = "web-app@{tag}"'})
+    item = run_checks("canary", environ, reports, "-k", "canary_analysis", env=renamed).item("CAN-01")
+    assert item["outcome"] == "error", item
+    assert item["reason"] == (
+        "the canary's error events could not be counted: Sentry has no release 'web-app@v1.4.0' in golive-sandbox "
+        "(HTTP 404 'The requested resource does not exist'): the app's events are not counted under that name; set "
+        "sentry.release to the release name the app's Sentry SDK reports, or create the release when deploying"
+    )
+    healthy.set_faults(["canary-errors-in-sentry"])  # the canary reports its swallowed errors as "production"
+    try:
+        staging = env_file(tmp_path, **{'environment = "production"': 'environment = "staging"'})
+        elsewhere = run_checks("canary", environ, reports, "-k", "canary_analysis", env=staging).item("CAN-01")
+    finally:
+        healthy.set_faults(())
+    assert elsewhere["outcome"] == "passed", elsewhere
+    logs = next(o for o in elsewhere["evidence"] if o["subject"].startswith("canary logs: "))
+    assert logs["subject"] == "canary logs: release v1.4.0 in environment staging in Sentry golive-sandbox/app"
+
+
 def test_an_inconclusive_canary_is_attested_by_a_fresh_decision_and_never_by_a_future_one(healthy, tmp_path, reports):
     environ = clean_environ(healthy.environ())
     env = baselines_down(tmp_path)
@@ -228,22 +270,23 @@ def test_the_readme_smoke_scenario_runs_as_written(healthy, tmp_path, reports):
 def test_post02_takes_its_baseline_from_the_preflight_of_the_same_release(healthy, reports):
     environ = clean_environ(healthy.environ())
     preflight = run_checks("preflight", environ, reports, "-k", "metrics_baseline")
-    assert preflight.item("OBS-05")["outcome"] == "passed"
+    assert preflight.item("OBS-05")["outcome"] == "passed", preflight.item("OBS-05")["reason"]
     recorded = preflight.item("OBS-05")["evidence"][0]["measured"]
     post = run_checks("postlaunch", environ, reports, "-k", "error_rate_within_baseline").item("POST-02")
     assert post["outcome"] == "passed", post
     baseline = post["evidence"][0]
     assert baseline["subject"] == f"baseline (recorded by preflight in {reports / 'preflight.json'})"
     assert baseline["measured"] == {"error_rate": recorded["error_rate"], "latency_p95_ms": recorded["latency_p95_ms"]}
-    # an artifact of another release is refused, and the evidence says why beside the baseline queried instead
+    # a hand-edited artifact (a baseline raised to let a worse launch pass) no longer matches its manifest: it is
+    # refused, and the evidence says why beside the baseline queried instead
     doc = json.loads((reports / "preflight.json").read_text())
-    doc["release"]["commit"] = "0" * 40
+    doc["items"] = [{**i, "evidence": [{**o, "measured": {**o["measured"], "error_rate": 0.5}} for o in i["evidence"]]}
+                    if i["id"] == "OBS-05" else i for i in doc["items"]]  # fmt: skip
     (reports / "preflight.json").write_text(json.dumps(doc))
     queried = run_checks("postlaunch", environ, reports, "-k", "error_rate_within_baseline").item("POST-02")
     assert queried["evidence"][0]["subject"] == "baseline (queried: the 5s window ending 8s ago)"
     assert queried["evidence"][0]["measured"]["preflight_artifact"] == (
-        f"not used: {reports / 'preflight.json'} is for 'sandbox' release 'v1.4.0' at '000000000000', not this "
-        f"run's ('sandbox' 'v1.4.0' at '{environ['GOLIVE_RELEASE_COMMIT'][:12]}')"
+        f"not used: {reports / 'preflight.json'} does not match its digest in preflight.sha256 (changed after the run?)"
     )
 
 

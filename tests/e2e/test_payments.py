@@ -19,6 +19,7 @@ CHECKS = "checks/test_payments.py"
 PAY = ("PAY-01", "PAY-02", "PAY-03", "PAY-04")
 EFFECT_QUERY = next(line for line in SANDBOX_TOML.splitlines() if line.startswith("effect_query = "))
 PAY03 = ("-k", "signatures_enforced")
+ATTESTATION = next(line for line in SANDBOX_TOML.splitlines() if line.startswith("webhook_attestation = "))
 
 
 def env_file(tmp_path: Path, extra: str = "", **replace: str) -> str:
@@ -37,7 +38,8 @@ def payments(healthy, reports, env="sandbox", **variables):
 
 def test_healthy_sandbox_passes_with_evidence_and_side_effects(healthy, reports):
     run = payments(healthy, reports)
-    assert {i: run.item(i)["outcome"] for i in PAY} == dict.fromkeys(PAY, "passed"), run.output[-2000:]
+    outcomes = {i: run.item(i)["outcome"] for i in PAY}
+    assert outcomes == {**dict.fromkeys(PAY, "passed"), "PAY-02": "attested"}, run.output[-2000:]
     pay03 = run.item("PAY-03")
     assert pay03["evidence"][0]["measured"] == {"source": "payments.effect_query on DATABASE_URL"}
     cases = pay03["evidence"][1:]
@@ -154,7 +156,8 @@ def test_malformed_effect_query_is_one_line(healthy, tmp_path, reports):
     run = payments(healthy, reports, env=env)
     item = run.item("PAY-03")
     assert item["outcome"] == "error"
-    assert re.fullmatch(r"query 'selec amount frm payments .*': syntax error at or near .*", item["reason"]), item
+    assert re.fullmatch(r"payments.effect_query 'selec amount frm payments .*': DATABASE_URL at 127.0.0.1:\d+/\w+: "
+                        r"syntax error at or near .*", item["reason"]), item  # fmt: skip
     assert run.item("PAY-01")["outcome"] == "passed"
 
 
@@ -169,7 +172,6 @@ def test_existing_test_payment_is_refunded_and_reported(healthy, tmp_path, repor
     env = env_file(tmp_path, **{'payment = "sandbox"': f'payment = "existing"\ntest_payment_id = "{payment["id"]}"'})
     run = payments(healthy, reports, env=env)
     item = run.item("PAY-04")
-    assert item["outcome"] == "passed", item
     source = next(o for o in item["evidence"] if o["subject"] == "payment source")
     assert source["measured"]["source"] == (
         f"existing test payment {payment['id']}, made once by a person (payments.test_payment_id)"
@@ -177,9 +179,27 @@ def test_existing_test_payment_is_refunded_and_reported(healthy, tmp_path, repor
     # The database checks look at the existing payment's order, not the run's own (which nobody pays): they say so.
     own = next(o for o in item["evidence"] if o["subject"] == "order through the app")["measured"]["order_id"]
     about = f"order {order['id']} of existing payment {payment['id']}; the run's own order {own} is not paid"
-    assert [o["subject"] for o in item["evidence"]][-3:] == [
-        f"database: {what} ({about})" for what in ("order paid", "refund recorded", "invoice generated")
-    ]
+    checks = {o["subject"]: o for o in item["evidence"] if o["subject"].startswith("database: ")}
+    assert list(checks) == [f"database: {what} ({about})" for what in ("refund recorded", "order paid",
+                                                                       "invoice generated")]  # fmt: skip
+    # Only "refund recorded" names this run's refund; "order paid" and "invoice generated" read an order paid long
+    # ago, true whatever the app does now: not verified, and so is the item, saying why.
+    assert (checks[f"database: refund recorded ({about})"]["measured"], item["outcome"]) == (
+        {"value": 1}, "not_verified")  # fmt: skip
+    assert item["reason"] == (
+        "'order paid', 'invoice generated' not verified: with payment = 'existing' their queries name none of this "
+        f"run's values (%(refund_id)s, %(run_id)s): they read order {order['id']}, paid once by a person, and hold "
+        "whatever the app does now"
+    )
+    healthy.set_faults(["app-refund-not-recorded"])  # what it can see it still fails on
+    try:
+        broken = payments(healthy, reports, env=env).item("PAY-04")
+    finally:
+        healthy.set_faults(())
+    assert broken["outcome"] == "failed", broken
+    assert re.fullmatch(rf"refund recorded \(order {order['id']} of existing payment {payment['id']}; the run's own "
+                        r"order order_\w+ is not paid\): measured 0, expected 1 \(after [\d.]+ s, limit 9.0 s\)",
+                        broken["reason"]), broken["reason"]  # fmt: skip
 
 
 def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, tmp_path, reports):
@@ -190,11 +210,10 @@ def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, 
 
     def attested_on(url: str, day: date) -> str:
         attestation = f'webhook_attestation = {{ by = "Priya Nair", role = "payments lead", on = {day} }}'
-        anchor = "webhook_secret_min_length = 20"
-        return env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, anchor: f"{anchor}\n{attestation}"})
+        return env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, ATTESTATION: attestation})
 
     with http_server(lambda *_: json_answer(400, body)) as url:
-        env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url})
+        env = env_file(tmp_path, **{"${GOLIVE_SANDBOX_RAZORPAY_URL}": url, ATTESTATION: ""})
         run = payments(healthy, reports, env=env)
         item = run.item("PAY-02")
         assert item["outcome"] == "not_verified"
@@ -211,6 +230,26 @@ def test_account_without_the_webhooks_api_falls_back_to_an_attestation(healthy, 
         f"webhooks API not available to the account; razorpay.webhook_attestation.on: {stale} is 45 days ago, "
         "limit 30 (razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be confirmed "
         "again")  # fmt: skip
+
+
+def test_a_webhook_secret_the_listing_does_not_report_is_attested_or_not_verified(healthy, tmp_path, reports):
+    """GET /v1/webhooks has no secret_exists: PAY-02 proves the rest and a person's attestation the secret."""
+    attested = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "webhook_configured")
+    item = attested.item("PAY-02")
+    assert item["outcome"] == "attested", item
+    app_url = healthy.environ()["GOLIVE_SANDBOX_APP_URL"]
+    assert item["reason"].startswith("attested: GET /v1/webhooks does not say whether webhook ")
+    assert f"for {app_url}/api/webhooks/razorpay has a secret; Sandbox Operator (payments lead) confirmed on " in (
+        item["reason"])  # fmt: skip
+    listed = next(o for o in item["evidence"] if o["subject"].startswith("webhook https://"))
+    assert (listed["measured"]["secret_exists"], listed["ok"]) == ("not reported by GET /v1/webhooks", None)
+    unattested = env_file(tmp_path, **{ATTESTATION: ""})
+    run = run_checks("preflight", clean_environ(healthy.environ()), reports, CHECKS, "-k", "webhook_configured",
+                     env=unattested)  # fmt: skip
+    item = run.item("PAY-02")
+    assert item["outcome"] == "not_verified", item
+    assert item["reason"].endswith("/api/webhooks/razorpay has a secret; add razorpay.webhook_attestation (a "
+                                   "person's check of the Dashboard)")  # fmt: skip
 
 
 def test_an_app_endpoint_alone_shows_the_events_effects(healthy, tmp_path, reports):
@@ -245,6 +284,20 @@ def test_pay03_posts_into_production_only_when_allowed_and_then_one_rupee(health
     assert item["outcome"] == "passed", item
     signed = next(o for o in item["evidence"] if o["subject"].startswith("correctly signed"))
     assert (signed["measured"]["effect"], signed["expected"]["effect"]) == (100, 100)
+
+
+def test_smk03_and_post03_post_their_one_event_in_production_without_the_drills_permission(healthy, tmp_path, reports):
+    """The checklist's own staged webhook: one signed INR 1.00 event after the deploy and after launch, gated by
+    side_effects.allowed alone (PAY-03's forgeries need payments.allow_production_events, unset here)."""
+    unordered = "[stages.order]\nenforce = false\n\n[stages.jobs]"  # the stages run alone here
+    production = env_file(tmp_path, **{'tier = "sandbox"': 'tier = "production"', "[stages.jobs]": unordered})
+    environ = clean_environ(healthy.environ())
+    for stage, item_id in (("smoke", "SMK-03"), ("postlaunch", "POST-03")):
+        item = run_checks(stage, environ, reports, CHECKS, env=production).item(item_id)
+        assert item["outcome"] == "passed", item
+        (event,) = [o for o in item["evidence"] if "effect" in o["measured"]]
+        assert (event["measured"]["effect"], event["expected"]["effect"]) == (100, 100)  # INR 1.00
+        assert "of INR 1.00" in item["side_effects"][0]
 
 
 def test_without_the_key_secret_pay03_is_not_verified_and_says_which_case_was_not_sent(healthy, reports):

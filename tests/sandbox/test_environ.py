@@ -22,7 +22,7 @@ SETTINGS = {
     "GOLIVE_SANDBOX_SENTRY_URL", "GOLIVE_SANDBOX_PAGERDUTY_URL", "GOLIVE_RELEASE_TAG", "GOLIVE_RELEASE_COMMIT",
     "GOLIVE_RELEASE_DIGEST",
     "GOLIVE_SANDBOX_WWW_HOST", "GOLIVE_SANDBOX_HTTP_PORT", "GOLIVE_SANDBOX_CDN_URL",
-    "GOLIVE_SANDBOX_RAZORPAY_KEY_MODE",
+    "GOLIVE_SANDBOX_RAZORPAY_KEY_MODE", "GOLIVE_SANDBOX_TODAY",
     "GOLIVE_SANDBOX_PROMETHEUS_URL", "GOLIVE_SANDBOX_UPTIME_URL", "GOLIVE_SANDBOX_GITLAB_URL",
     "GOLIVE_SANDBOX_REGISTRY_URL",
 }  # fmt: skip
@@ -48,6 +48,7 @@ def test_shapes(env):
         "GOLIVE_SANDBOX_PAGERDUTY_URL": r"https://127\.0\.0\.1:\d+/v2/enqueue",
         "GOLIVE_RELEASE_COMMIT": r"[0-9a-f]{40}",
         "GOLIVE_RELEASE_DIGEST": r"sha256:[0-9a-f]{64}",
+        "GOLIVE_SANDBOX_TODAY": r"\d{4}-\d{2}-\d{2}",
     }
     for key, pattern in patterns.items():
         assert re.fullmatch(pattern, env[key]), key

@@ -175,3 +175,26 @@ def test_fault_event_lost_answers_200_but_the_api_never_shows_it(sentry_url, htt
     assert [event["visible"] for event in store.sentry_events if event["event_id"] == event_id] == [False]
     lookup = http.get(event_url(sentry_url, event_id), headers=bearer())
     assert (lookup.status_code, lookup.json()) == (404, {"detail": "Event not found"})
+
+
+def test_releases_answer_like_sentry(sentry_url, http, store: Store):
+    """GET /api/0/organizations/{org}/releases/{version}/: a release exists once a deploy created it or an event
+    named it; the version is URL-encoded in the path; an unknown one is Sentry's 404."""
+    store.add_sentry_release("web-app@2.1.0")
+    send_with_sdk(sentry_url, "first event of the release", {})  # names golive-sandbox@1.4.0
+    for version in ("web-app@2.1.0", "golive-sandbox@1.4.0"):
+        answer = http.get(f"{sentry_url}/api/0/organizations/{SENTRY_ORG}/releases/{version.replace('@', '%40')}/",
+                          headers=bearer())  # fmt: skip
+        assert answer.status_code == 200
+        release = answer.json()
+        assert release["version"] == version
+        assert release["projects"] == [{"id": int(SENTRY_PROJECT_ID), "slug": SENTRY_PROJECT, "name": SENTRY_PROJECT,
+                                        "platform": "python"}]  # fmt: skip
+    missing = http.get(
+        f"{sentry_url}/api/0/organizations/{SENTRY_ORG}/releases/never-deployed%400.0.1/", headers=bearer()
+    )
+    assert (missing.status_code, missing.json()) == (404, {"detail": "The requested resource does not exist"})
+    other_org = http.get(f"{sentry_url}/api/0/organizations/other/releases/web-app%402.1.0/", headers=bearer())
+    assert other_org.status_code == 404
+    refused = http.get(f"{sentry_url}/api/0/organizations/{SENTRY_ORG}/releases/web-app%402.1.0/")
+    assert (refused.status_code, refused.json()) == (401, {"detail": "Authentication credentials were not provided."})

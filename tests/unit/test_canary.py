@@ -128,7 +128,7 @@ def test_a_silent_canary_stops_within_the_limits_intervals_plus_one_probe_timeou
     assert [(i.index, i.kind) for i in result.intervals] == [(1, Kind.ERROR)]
 
 
-def test_a_probe_slower_than_the_interval_that_then_answers_is_one_interval():
+def test_a_probe_slower_than_the_interval_leaves_every_interval_it_spans_unanswered_then_sampling_resumes():
     timeline = FakeTime()
     policy = CanaryPolicy(initial_delay_s=0, interval_s=0.4, window_s=2.0, requests_per_interval=1,
                           min_samples=3, error_limit=5, consecutive_error_limit=3)  # fmt: skip

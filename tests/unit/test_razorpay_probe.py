@@ -25,12 +25,14 @@ from golive.probes.razorpay import (
     EndpointEffect,
     KeysRefused,
     PaymentPlan,
+    RazorpayRefused,
     WebhooksApiUnavailable,
     WebhookTarget,
     attestation_problem,
     capture_if_needed,
     check_keys,
     compare_order,
+    create_order,
     deliver,
     drill_amount,
     event_body,
@@ -42,16 +44,18 @@ from golive.probes.razorpay import (
     matches,
     mode_problem,
     order_payload,
+    review_attestation,
     sdk_call,
     sdk_client,
     sign,
     signature_drill,
     subscribed_events,
     synthetic_id,
+    uses_this_run,
 )
 from golive.sandbox.standins import Store, create_razorpay_app
 from golive.secrets import Secret
-from tests.netutil import blackhole, closed_port, http_server, json_answer
+from tests.netutil import blackhole, closed_port, dripping_server, http_server, json_answer
 
 KEY_ID = "rzp_test_Ab1x7Yq2Lm9Pz4"
 KEY_SECRET = "Tk8Vq2hRr5TtW1yZc3nM6pL0"
@@ -286,12 +290,48 @@ def test_missing_webhook_and_plain_http_url():
         "webhook URL http://a.example/hook is not https"
     ]
     assert subscribed_events({"events": None}) == set()
+
+
+def test_the_accounts_other_webhooks_are_named_by_host_only():
+    """Third-party webhooks often carry a token in their path or query: the evidence keeps scheme://host."""
+    others = [{"id": "wh_2", "url": "https://hooks.example.com/services/T0001/B0002/xoxb-s3cr3t-t0k3n"},
+              {"id": "wh_3", "url": "https://erp.example.in/razorpay?token=abc123def456"},
+              {"id": "wh_4", "url": "https://hooks.example.com/services/T0003/B0004/other"}]  # fmt: skip
+    verdict = judge_webhooks(others, "https://a.example/hook", [])
+    assert verdict.measured == {"webhooks": 3, "hosts": "https://hooks.example.com, https://erp.example.in"}
+    assert verdict.problems == ["no webhook for https://a.example/hook among the account's 3 webhooks"]
+
+
+def test_a_listing_without_secret_exists_leaves_the_secret_unverified_not_passed():
+    """GET /v1/webhooks (the merchant API) lists webhooks without secret_exists: PAY-02 cannot see the secret."""
+    listed = {"id": "wh_1", "url": "https://a.example/hook", "entity": "webhook", "active": True,
+              "events": {"payment.captured": True}}  # fmt: skip
+    verdict = judge_webhooks([listed], "https://a.example/hook", ["payment.captured"])
+    assert verdict.problems == []
     assert (
-        judge_webhooks([{**plain, "url": "https://a.example/hook"}], "https://a.example/hook", []).measured[
-            "secret_exists"
-        ]
-        == "not reported by the API; PAY-03 proves the app verifies signatures"
+        verdict.unreported
+        == "GET /v1/webhooks does not say whether webhook wh_1 for https://a.example/hook has a secret"
     )
+    assert (verdict.ok, verdict.measured["secret_exists"]) == (None, "not reported by GET /v1/webhooks")
+    # of two webhooks for the URL, the one that shows its secret is judged
+    shown = judge_webhooks([listed, {**listed, "id": "wh_2", "secret_exists": True}], "https://a.example/hook", [])
+    assert (shown.ok, shown.unreported, shown.measured["id"]) == (True, None, "wh_2")
+
+
+def test_an_attestation_covers_what_the_listing_cannot_show_while_it_is_fresh():
+    from golive.config import WebhookAttestation
+
+    gap = "GET /v1/webhooks does not say whether webhook wh_1 for https://a.example/hook has a secret"
+    attestation = WebhookAttestation(by="Priya Nair", role="payments lead", on=date(2026, 12, 1), note="REL-123")
+    fresh = review_attestation(attestation, date(2026, 12, 5), 30, gap, "it has a secret (its events are signed)")
+    assert fresh.problem is None
+    assert fresh.statement == (f"{gap}; Priya Nair (payments lead) confirmed on 2026-12-01 that it has a secret "
+                               "(its events are signed) (REL-123)")  # fmt: skip
+    assert fresh.measured == {"by": "Priya Nair", "role": "payments lead", "on": "2026-12-01"}
+    stale = review_attestation(attestation, date(2027, 1, 15), 30, gap, "it has a secret")
+    assert stale.problem == (f"{gap}; razorpay.webhook_attestation.on: 2026-12-01 is 45 days ago, limit 30 "
+                             "(razorpay.webhook_attestation_max_age_days): the Dashboard's webhook settings must be "
+                             "confirmed again")  # fmt: skip
 
 
 def test_event_body_is_razorpays_compact_escaped_json():
@@ -325,13 +365,13 @@ def test_delivery_measures_slow_answers_and_gives_up_past_the_deadline():
 
 
 def test_case_problems_name_measured_and_expected():
-    ok = Delivery(200, 12.0, "")
+    ok = Delivery(200, 12.0)
     assert Case("correctly signed", "p", "e", ok, True, 100, 100).problems(5.0) == []
     assert Case("wrong signature", "p", "e", ok, False, 100, 0).problems(5.0) == [
         "wrong signature: HTTP 200, expected 4xx",
         "wrong signature: effect 100, expected 0",
     ]
-    refused = Delivery(400, 3.0, "")
+    refused = Delivery(400, 3.0)
     assert Case("correctly signed", "p", "e", refused, True, 0, 100).problems(5.0)[0] == (
         "correctly signed: HTTP 400, expected 2xx within 5.0 s"
     )
@@ -362,6 +402,18 @@ def test_live_keys_are_refused_unless_allowed_with_a_cap():
     kind, reason = live_money_guard(live, "live", "production", None, 100, True, 500)
     assert (kind, reason.startswith("live keys: payments.order_payload.amount is not a whole number")) == (
         "refuse", True)  # fmt: skip
+
+
+def test_a_key_that_is_not_clearly_a_test_key_is_held_to_the_live_money_rules():
+    unclear = "rzp_Ab1x7Yq2Lm9Pz4Xy"  # neither rzp_test_ nor rzp_live_: it may well move real money
+    kind, reason = live_money_guard(unclear, "test", "staging", 10000, 100, False, None)
+    assert (kind, reason) == ("fail", "RAZORPAY_KEY_ID is not rzp_live_/rzp_test_ followed by 14 letters or digits: "
+                                      "refusing to move real money")  # fmt: skip
+    kind, reason = live_money_guard(unclear, "live", "production", 10000, 100, False, None)
+    assert (kind, "payments.allow_live = true" in reason) == ("refuse", True)
+    amount, refusal = drill_amount("staging", "test", Secret("RAZORPAY_KEY_ID", unclear), False)
+    assert amount == 100
+    assert refusal.startswith("live keys: PAY-03 would post")
 
 
 def test_with_live_keys_the_refund_is_held_to_the_cap_too():
@@ -397,6 +449,15 @@ def test_order_comparison():
     assert compare_order(order, {"amount": 200}).problems == ["order order_1 at Razorpay: amount 100, expected 200"]
 
 
+def test_with_an_existing_payment_only_checks_naming_this_runs_refund_or_run_id_can_show_its_effect():
+    assert uses_this_run("select count(*) from refunds where razorpay_refund_id = %(refund_id)s")
+    assert uses_this_run("select count(*) from audit where note like '%%' || %(run_id)s")
+    # the existing payment's order was paid long ago; every run refunds the same amount of it
+    assert not uses_this_run("select status from orders where razorpay_order_id = %(order_id)s")
+    assert not uses_this_run("select count(*) from refunds where payment_id = %(payment_id)s and amount = "
+                             "%(refund_amount)s")  # fmt: skip
+
+
 def test_payment_check_model_is_strict():
     check = PaymentCheck(what="order paid", query="select 1", expect="paid")
     assert check.expect == "paid"
@@ -418,7 +479,8 @@ def test_payment_settings_refuse_half_configurations():
 @pytest.mark.parametrize(
     ("status", "body", "raised", "message"),
     [
-        (400, {"error": {"code": "BAD_REQUEST_ERROR", "description": "The id provided does not exist"}}, KeysRefused,
+        (400, {"error": {"code": "BAD_REQUEST_ERROR", "description": "The id provided does not exist"}},
+         RazorpayRefused,
          "GET /v1/payments/pay_x: Razorpay answered BadRequestError 'The id provided does not exist'"),
         (500, {"error": {"code": "SERVER_ERROR", "description": "We are facing some trouble completing your request"}},
          ProbeError, "GET /v1/payments/pay_x: Razorpay had a server error ('We are facing some trouble"),
@@ -432,6 +494,7 @@ def test_razorpay_refusals_fail_and_its_outages_are_errors(status, body, raised,
         with pytest.raises(raised) as caught:
             sdk_call("GET /v1/payments/pay_x", sdk.payment.fetch, "pay_x", timeout=(1, 2))
     assert str(caught.value).startswith(message), caught.value
+    assert not isinstance(caught.value, KeysRefused)  # an unknown id, a server error: the keys were accepted
 
 
 def test_webhooks_on_later_pages_are_found_when_the_api_pages_by_fewer_than_asked(http):
@@ -510,8 +573,34 @@ def test_effect_endpoint_problems_are_one_line_probe_errors(http, payment_id, po
 def test_unreachable_effect_endpoint_is_a_probe_error(http):
     port = closed_port()
     reader = EndpointEffect(http, f"http://127.0.0.1:{port}/p/{{payment_id}}", "/amount")
-    with pytest.raises(ProbeError, match=rf"^GET http://127.0.0.1:{port}/p/pay_X: connection refused$"):
+    with pytest.raises(ProbeError) as caught:
         reader.amount("pay_X")
+    assert str(caught.value) == f"GET http://127.0.0.1:{port}/p/pay_X (payments.effect_url): connection refused"
+
+
+def test_an_effect_url_httpx_cannot_parse_is_one_line(http):
+    reader = EndpointEffect(http, "https://app.example.com:8o80/payments/{payment_id}", "/amount")  # a typo'd port
+    with pytest.raises(ProbeError) as caught:
+        reader.amount("pay_X")
+    assert str(caught.value) == "GET https://app.example.com:8o80/payments/pay_X (payments.effect_url): not a valid URL"
+
+
+def test_endpoints_that_never_end_their_answer_are_cut_at_the_deadline():
+    """httpx's read timeout is per read: a server dripping bytes would hold a probe without request()'s deadline."""
+    with dripping_server() as base, httpx.Client(timeout=httpx.Timeout(0.5, connect=0.5)) as client:
+        started = time.monotonic()
+        reader = EndpointEffect(client, base + "/payments/{payment_id}", "/amount")
+        with pytest.raises(ProbeError, match=r"\(payments.effect_url\): no complete answer within 1 s$"):
+            reader.amount("pay_X")
+        with pytest.raises(ProbeError, match=r"^POST .*/api/orders: no complete answer within 1 s$"):
+            create_order(client, base + "/api/orders", {"amount": 100}, "razorpay_order_id")
+        with pytest.raises(ProbeError, match=r"^Razorpay API at http://127.0.0.1:\d+: no complete answer within 1 s$"):
+            list_webhooks(client, base, KEY_ID, KEY_SECRET)
+        # a webhook endpoint that keeps its answer coming has not answered in time: measured, not an error
+        silent = deliver(client, base + "/webhook", b"{}", "sig", "evt_1", deadline_s=0.3)
+        assert silent.status is None
+        assert 2.8 <= silent.latency_ms / 1000 < 4, silent  # its connect plus read timeout (deadline + 2 s)
+    assert time.monotonic() - started < 8
 
 
 def test_json_pointer_follows_rfc_6901():
@@ -671,7 +760,7 @@ def test_a_refused_capture_fails_with_razorpays_reason():
 
     with http_server(handle) as base:
         sdk = sdk_client(base, KEY_ID, KEY_SECRET, None)
-        with pytest.raises(KeysRefused) as caught:
+        with pytest.raises(RazorpayRefused) as caught:
             capture_if_needed(sdk, authorized, (1, 2))
     assert str(caught.value) == (
         "capture pay_GoLive12345678: Razorpay answered BadRequestError "

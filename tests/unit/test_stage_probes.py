@@ -27,6 +27,7 @@ from golive.config import (
     HealthPolicy,
     MetricsSource,
     Release,
+    SentrySettings,
     SmokeSettings,
     UptimeAttestation,
     parse_environment,
@@ -43,7 +44,7 @@ from golive.probes.metrics import (
     read_window,
 )
 from golive.probes.rollout import Instance, addresses_behind, instance_state, release_problems, resolve
-from golive.probes.sentry import ReleaseErrorCounter, count_release_errors
+from golive.probes.sentry import ReleaseErrorCounter, SentryApi, check_release, count_release_errors
 from golive.probes.smoke import smoke_login
 from golive.probes.switches import (
     FLAGS_TOKEN,
@@ -56,6 +57,7 @@ from golive.probes.switches import (
     read_jobs,
 )
 from golive.probes.uptime import missing_checks, review_attestation, uptimerobot_monitors
+from golive.report import write_manifest
 from golive.sandbox.faults import FaultState
 from golive.sandbox.rollout import Rollout, Served, admin_routes, unleash_features
 from golive.sandbox.standins import Store, create_sentry_app
@@ -63,7 +65,7 @@ from golive.sandbox.standins.prometheus import create_prometheus_app, evaluate
 from golive.sandbox.standins.uptimerobot import create_uptimerobot_app
 from golive.sandbox.tls import issue
 from golive.secrets import Secret
-from tests.netutil import closed_port, http_server, json_answer
+from tests.netutil import closed_port, dripping_server, http_server, json_answer
 
 
 @contextlib.contextmanager
@@ -125,6 +127,14 @@ def test_smoke_login_follows_the_token_to_the_authenticated_endpoint():
 def test_smoke_login_unreachable_is_one_line():
     with httpx.Client(timeout=2) as client, pytest.raises(ProbeError, match=r"connection refused$"):
         smoke_login(client, f"http://127.0.0.1:{closed_port()}", SmokeSettings(), "u", PASSWORD)
+
+
+def test_a_login_that_never_ends_its_answer_is_cut_at_the_deadline():
+    with dripping_server() as url, httpx.Client(timeout=httpx.Timeout(0.5, connect=0.5)) as client:
+        started = time.monotonic()
+        with pytest.raises(ProbeError, match=r"^POST http://127.0.0.1:\d+/api/login: no complete answer within 1 s$"):
+            smoke_login(client, url, SmokeSettings(), "u", PASSWORD)
+    assert time.monotonic() - started < 3
 
 
 def test_instance_rows_name_health_and_version():
@@ -278,6 +288,12 @@ def metrics_probe_cases(client, url, now, faults, auth):
     assert down.problem.startswith(f"metrics source GET {url}/api/v1/query: status 503")
 
 
+def preflight_artifact(path, doc):
+    """A preflight JSON artifact and the manifest golive.report writes beside it."""
+    path.write_text(json.dumps(doc))
+    write_manifest([path], path.with_suffix(".sha256"))
+
+
 def test_baseline_comparison_and_artifact(tmp_path):
     source = MetricsSource(error_rate_factor=1.5, error_rate_margin=0.005, latency_factor=2, latency_margin_ms=50)
     baseline = {"error_rate": 0.05, "latency_p95_ms": 10.0}
@@ -294,12 +310,20 @@ def test_baseline_comparison_and_artifact(tmp_path):
     evidence = [{"subject": BASELINE_SUBJECT, "measured": baseline}]
 
     def artifact(doc):
-        path.write_text(json.dumps(doc))
+        preflight_artifact(path, doc)
         return baseline_from_artifact(path, "prod", release)
 
     good = {"environment": "prod", "release": {"tag": "v1", "commit": "c"},
             "items": [{"id": "OBS-05", "outcome": "passed", "evidence": evidence}]}  # fmt: skip
     assert artifact(good) == (baseline, f"recorded by preflight in {path}")
+    # a hand-edited artifact (a lower baseline error rate written in) no longer matches its manifest: refused
+    path.write_text(json.dumps(good).replace('"error_rate": 0.05', '"error_rate": 0.5'))
+    assert baseline_from_artifact(path, "prod", release) == (
+        None, f"{path} does not match its digest in preflight.sha256 (changed after the run?)")  # fmt: skip
+    (tmp_path / "preflight.sha256").unlink()
+    assert baseline_from_artifact(path, "prod", release) == (
+        None, f"{path} has no manifest preflight.sha256 beside it")  # fmt: skip
+    assert artifact(good)[0] == baseline
     assert baseline_from_artifact(path, "staging", release)[0] is None
     other_commit = artifact({**good, "release": {"tag": "v1", "commit": "e"}})[1]
     assert other_commit == f"{path} is for 'prod' release 'v1' at 'e', not this run's ('prod' 'v1' at 'c')"
@@ -342,10 +366,10 @@ def uptime_cases(client, api, faults):
 SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN = "ab" * 16, "4501234", "sntrys_" + "t" * 40
 
 
-def sentry_error(url, release, message="checkout failed", kind=ValueError):
+def sentry_error(url, release, message="checkout failed", kind=ValueError, environment="production"):
     """One error event sent as an app does: sentry-sdk's real client and transport, an exception with a stack."""
     client = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url.removeprefix('http://')}/{SENTRY_PROJECT_ID}",
-                               release=release, environment="production", default_integrations=False)  # fmt: skip
+                               release=release, environment=environment, default_integrations=False)  # fmt: skip
     try:
         raise kind(message)
     except kind as error:
@@ -354,41 +378,72 @@ def sentry_error(url, release, message="checkout failed", kind=ValueError):
     client.close(timeout=5)
 
 
+def sentry_api(url, project="web", org="acme", token=SENTRY_TOKEN):
+    return SentryApi(url, org, project, Secret("SENTRY_AUTH_TOKEN", token))
+
+
 def test_release_error_events_counted_through_sentrys_discover_api():
     store = Store()
     app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
-    token = Secret("SENTRY_AUTH_TOKEN", SENTRY_TOKEN)
     with serve(app) as (client, url):
         before = datetime.now(UTC)
         sentry_error(url, "v1.4.0")
         sentry_error(url, "v1.4.0", "cart failed")
+        sentry_error(url, "v1.4.0", environment="staging")  # the same release elsewhere: not this environment's
         sentry_error(url, "v1.3.2")  # the baselines' release
         logger = sentry_sdk.Client(dsn=f"http://{SENTRY_KEY}@{url[7:]}/{SENTRY_PROJECT_ID}", release="v1.4.0",
-                                   default_integrations=False)  # fmt: skip
+                                   environment="production", default_integrations=False)  # fmt: skip
         logger.capture_event({"message": "a log line, not an error"})
         logger.close(timeout=5)
         after = datetime.now(UTC) + timedelta(seconds=1)
-        counted = count_release_errors(client, url, "acme", "web", token, "v1.4.0", before, after)
-        assert (counted.count, counted.query) == (2, 'event.type:error release:"v1.4.0"')
-        by_id = count_release_errors(client, url, "acme", SENTRY_PROJECT_ID, token, "v1.4.0", before, after)
-        assert by_id.count == 2
-        assert count_release_errors(client, url, "acme", "web", token, "v1.3.2", before, after).count == 1
+        web = sentry_api(url)
+        counted = count_release_errors(client, web, "v1.4.0", "production", before, after)
+        assert (counted.count, counted.query) == (2, 'event.type:error release:"v1.4.0" environment:"production"')
+        assert count_release_errors(client, sentry_api(url, SENTRY_PROJECT_ID), "v1.4.0", "production", before,
+                                    after).count == 2  # fmt: skip
+        assert count_release_errors(client, web, "v1.4.0", "staging", before, after).count == 1
+        assert count_release_errors(client, web, "v1.3.2", "production", before, after).count == 1
         # only the window counts: errors before it are not the canary's
-        assert count_release_errors(client, url, "acme", "web", token, "v1.4.0", after, after).count == 0
-        counter = ReleaseErrorCounter(client, url, "acme", "web", token, "v1.4.0")
+        assert count_release_errors(client, web, "v1.4.0", "production", after, after).count == 0
+        counter = ReleaseErrorCounter(client, web, "v1.4.0", "production")
         assert counter.count() == 0
         sentry_error(url, "v1.4.0")
         assert counter.count() == 1
-        assert counter.where == "release v1.4.0 in Sentry acme/web"
-        sentry_refusals(client, url, token, before, after)
+        assert counter.where == "release v1.4.0 in environment production in Sentry acme/web"
+        sentry_refusals(client, url, before, after)
 
 
-def sentry_refusals(client, url, token, before, after):
-    def count(org="acme", project="web", secret=token):
-        return count_release_errors(client, url, org, project, secret, "v1.4.0", before, after)
+def test_a_release_sentry_does_not_know_is_an_error_naming_it_not_a_count_of_zero():
+    """The app reports release "shop@1.4.0"; counting "v1.4.0" would find 0 errors whatever the canary does."""
+    store = Store()
+    app = create_sentry_app(SENTRY_KEY, SENTRY_PROJECT_ID, SENTRY_TOKEN, "acme", "web", FaultState(), store)
+    with serve(app) as (client, url):
+        sentry_error(url, "shop@1.4.0")  # Sentry creates the release the app's first event names
+        store.add_sentry_release("web@2.0.0")  # a deploy created this one (sentry-cli releases new), no event yet
+        check_release(client, sentry_api(url), "shop@1.4.0")
+        check_release(client, sentry_api(url, SENTRY_PROJECT_ID), "web@2.0.0")
+        counter = ReleaseErrorCounter(client, sentry_api(url), "v1.4.0", "production")
+        with pytest.raises(ProbeError) as unknown:
+            counter.count()
+        assert str(unknown.value) == (
+            "Sentry has no release 'v1.4.0' in acme (HTTP 404 'The requested resource does not exist'): the app's "
+            "events are not counted under that name; set sentry.release to the release name the app's Sentry SDK "
+            "reports, or create the release when deploying"
+        )
+        with pytest.raises(ProbeError, match=r"^Sentry's release 'shop@1.4.0' in acme is of project\(s\) web, not "
+                           r"mobile: its events there are not counted$"):  # fmt: skip
+            check_release(client, sentry_api(url, "mobile"), "shop@1.4.0")
+        with pytest.raises(ProbeError, match=r"^Sentry API refused SENTRY_AUTH_TOKEN \(HTTP 401\) for the releases"):
+            check_release(client, sentry_api(url, token="sntrys_wrong_token_1234567"), "shop@1.4.0")
+
+
+def sentry_refusals(client, url, before, after):
+    def count(org="acme", project="web", token=SENTRY_TOKEN):
+        return count_release_errors(client, sentry_api(url, project, org, token), "v1.4.0", "production", before,
+                                    after)  # fmt: skip
 
     with pytest.raises(ProbeError) as refused:
-        count(secret=Secret("SENTRY_AUTH_TOKEN", "sntrys_wrong_token_1234567"))
+        count(token="sntrys_wrong_token_1234567")
     assert str(refused.value) == (
         "Sentry API refused SENTRY_AUTH_TOKEN (HTTP 401) for the events of acme (the token needs org:read)"
     )
@@ -398,7 +453,22 @@ def sentry_refusals(client, url, token, before, after):
     with pytest.raises(ProbeError, match=r"^Sentry API: no project mobile in acme that SENTRY_AUTH_TOKEN can read$"):
         count(project="mobile")
     with httpx.Client(timeout=2) as plain, pytest.raises(ProbeError, match=r"connection refused$"):
-        count_release_errors(plain, f"http://127.0.0.1:{closed_port()}", "acme", "web", token, "v1", before, after)
+        count_release_errors(plain, sentry_api(f"http://127.0.0.1:{closed_port()}"), "v1", "production", before,
+                             after)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [("{version}", 'names {version}; expected {tag} or {commit} (e.g. "myapp@{tag}")'),
+     ("shop@{", "not a template (Single '{' encountered in format string); write braces as {{ and }}")],
+)  # fmt: skip
+def test_the_sentry_release_is_a_template_of_tag_and_commit(template, message):
+    assert SentrySettings().release == "{tag}"
+    assert SentrySettings(release="shop@{commit}").release_uses_commit
+    with pytest.raises(ValueError) as caught:
+        SentrySettings(release=template)
+    assert caught.value.errors()[0]["loc"] == ("release",)
+    assert message in str(caught.value)
 
 
 def test_sentry_discover_stand_in_answers_like_sentry():
@@ -521,20 +591,19 @@ def test_postlaunch_baseline_from_the_preflight_artifact_or_queried_saying_why(t
                                                     "queried: the 12s window ending 3594s ago")  # fmt: skip
         assert queried.measured()["preflight_artifact"] == f"not used: no preflight artifact at {artifact}"
         recorded = {"error_rate": 0.01, "latency_p95_ms": 20.0}
-        artifact.write_text(
-            json.dumps(
-                {
-                    "environment": "prod",
-                    "release": {"tag": "v1", "commit": "c"},
-                    "items": [
-                        {
-                            "id": "OBS-05",
-                            "outcome": "passed",
-                            "evidence": [{"subject": BASELINE_SUBJECT, "measured": recorded}],
-                        }
-                    ],
-                }
-            )
+        preflight_artifact(
+            artifact,
+            {
+                "environment": "prod",
+                "release": {"tag": "v1", "commit": "c"},
+                "items": [
+                    {
+                        "id": "OBS-05",
+                        "outcome": "passed",
+                        "evidence": [{"subject": BASELINE_SUBJECT, "measured": recorded}],
+                    }
+                ],
+            },
         )
         found = postlaunch_baseline(client, source, artifact, "prod", release, None, now)
         assert (found.values, found.source, found.measured()) == (recorded, f"recorded by preflight in {artifact}",
@@ -613,6 +682,24 @@ def test_every_address_behind_the_service_name_is_probed_with_the_name(tmp_path)
         assert wrong.problems[0].startswith("TLS certificate not trusted (Hostname mismatch")
     with pytest.raises(ProbeError, match=r"^no-such-host\.invalid does not resolve \("):
         resolve("no-such-host.invalid", 443)
+
+
+def test_a_resolver_that_does_not_answer_is_waited_for_no_longer_than_the_timeout():
+    """getaddrinfo has no timeout: a resolver that hangs (here a lookup that sleeps) must not hold CAN-02."""
+    release = threading.Event()
+
+    def hanging_lookup(host, port, **_kwargs):
+        release.wait(10)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))]
+
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        resolve("app.golive.test", 443, timeout_s=0.3, lookup=hanging_lookup)
+    assert time.monotonic() - started < 1
+    assert str(caught.value) == "app.golive.test does not resolve within 0.3 s (the resolver did not answer)"
+    release.set()
+    answered = resolve("app.golive.test", 443, timeout_s=2, lookup=hanging_lookup)
+    assert answered == ["10.0.0.7"]
 
 
 def test_a_query_answering_several_series_is_no_reading_of_the_service():

@@ -23,6 +23,9 @@ payment.captured and order.paid (on capture), refund.created (on booking) and re
 
 Fault "razorpay-keys-revoked": the key pair is refused with 401 "Authentication failed", as Razorpay answers
 for a key that was revoked on the Dashboard.
+GET /v1/webhooks lists the account's webhooks as the merchant API does (Razorpay's own plugins read it): events
+as a map of name to true, and no secret_exists (only the partner API, /v2/accounts/{id}/webhooks, reports it).
+
 Faults "razorpay-webhook-missing", "razorpay-webhook-inactive", "razorpay-webhook-event-missing": GET /v1/webhooks
 lists no webhook, lists them disabled, or lists them without refund.processed (what the Dashboard would show;
 deliveries go on, so only the configuration check sees it).

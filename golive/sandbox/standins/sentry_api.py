@@ -28,6 +28,11 @@ counting events whose timestamp is in the range; with no project of the request 
 {"data": [], "meta": {"tips": {"query": "Need at least one valid project to query."}}}; 400 {"detail": ...} for no
 field, a field other than count(), a bad date, or a query term the stand-in does not evaluate (it knows
 event.type, release, environment and level, each "key:value" or 'key:"quoted value"', optionally negated "!key:").
+
+Releases, GET /api/0/organizations/{org}/releases/{version}/ (the same token; the version URL-encoded): 200 with
+the release as Sentry serializes it (version, shortVersion, dateCreated, projects [{id, slug, name}], ...), 404
+{"detail":"The requested resource does not exist"} for a version it does not know. A release exists once a
+deploy created it (Store.add_sentry_release, as `sentry-cli releases new` does) or an event named it.
 """
 
 from __future__ import annotations
@@ -319,6 +324,8 @@ def create_sentry_app(
         for event in _events(items):
             event_id = event.get("event_id") or header.get("event_id")
             store.record_sentry_event(_record(event, _normal_id(event_id), visible))
+            if visible and isinstance(event.get("release"), str) and event["release"]:
+                store.add_sentry_release(event["release"])  # Sentry creates a release its first event names
         event_id = header.get("event_id")
         return JSONResponse({"id": _normal_id(event_id)} if event_id else {})
 
@@ -343,6 +350,20 @@ def create_sentry_app(
         if record is None:
             return _detail(404, "Event not found")
         return JSONResponse(_serialize_event(record, project_id))
+
+    async def release_details(request: Request) -> JSONResponse:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        found = store.sentry_release(request.path_params["version"])
+        if request.path_params["org"] != org or found is None:
+            return _detail(404, "The requested resource does not exist")
+        created = _iso(found["dateCreated"])
+        return JSONResponse({
+            "version": found["version"], "shortVersion": found["version"], "ref": None, "url": None,
+            "dateCreated": created, "dateReleased": None, "newGroups": 0, "commitCount": 0, "deployCount": 0,
+            "lastEvent": None, "firstEvent": None, "owner": None, "status": "open",
+            "projects": [{"id": int(project_id), "slug": project, "name": project, "platform": "python"}],
+        })  # fmt: skip
 
     def in_request(params: Any) -> bool:
         """Whether the request's projects (ids, -1 for all, or slugs) include the organization's one project."""
@@ -384,5 +405,6 @@ def create_sentry_app(
             Route("/api/{project_id}/envelope", ingest, methods=["POST"]),
             Route("/api/0/projects/{org}/{project}/events/{event_id}/", event_details, methods=["GET"]),
             Route("/api/0/organizations/{org}/events/", discover, methods=["GET"]),
+            Route("/api/0/organizations/{org}/releases/{version}/", release_details, methods=["GET"]),
         ]
     )

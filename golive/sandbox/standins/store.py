@@ -39,6 +39,8 @@ class Store:
         'release', 'environment', 'platform', 'type' ('error' with an exception), 'timestamp', 'received_at',
         'visible'}; 'visible' is False when
         the event was dropped after ingest (fault sentry-event-lost) and so never reaches the web API.
+    sentry_releases: the releases Sentry knows, by version ({'version', 'dateCreated'}): created by a deploy
+        (add_sentry_release, as `sentry-cli releases new` does) or by the first event that names one.
     razorpay_webhooks: the account's webhook entities that GET /v1/webhooks lists; add with add_razorpay_webhook.
     razorpay_deliveries: every webhook delivery the Razorpay stand-in attempted, {'event', 'event_id', 'url',
         'attempt', 'status' (None when no answer), 'error', 'at'}.
@@ -50,6 +52,7 @@ class Store:
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     sentry_events: list[dict[str, Any]] = field(default_factory=list)
+    sentry_releases: dict[str, dict[str, Any]] = field(default_factory=dict)
     razorpay_webhooks: list[dict[str, Any]] = field(default_factory=list)
     razorpay_deliveries: list[dict[str, Any]] = field(default_factory=list)
     razorpay_auto_capture: bool = True
@@ -69,6 +72,16 @@ class Store:
         with self.lock:
             self.sentry_events.append(event)
 
+    def add_sentry_release(self, version: str) -> None:
+        """The release exists in Sentry from now on (the first creation's date is kept)."""
+        with self.lock:
+            self.sentry_releases.setdefault(version, {"version": version, "dateCreated": time.time()})
+
+    def sentry_release(self, version: str) -> dict[str, Any] | None:
+        with self.lock:
+            found = self.sentry_releases.get(version)
+            return dict(found) if found is not None else None
+
     def visible_sentry_events(self) -> list[dict[str, Any]]:
         """Every event the web API shows (those lost after ingest left out)."""
         with self.lock:
@@ -87,12 +100,12 @@ class Store:
         events: Iterable[str],
         *,
         active: bool = True,
-        secret_exists: bool = True,
         secret: str | None = None,
     ) -> dict[str, Any]:
         """Configures one webhook on the stand-in account, as the Razorpay Dashboard would.
 
-        With a secret the stand-in delivers the subscribed events to url, signed; the listing never shows it.
+        With a secret the stand-in delivers the subscribed events to url, signed. The listing never shows the
+        secret, nor whether there is one: GET /v1/webhooks has no secret_exists (only the partner API reports it).
         """
         now = int(time.time())
         webhook = {
@@ -104,7 +117,6 @@ class Store:
             "disabled_at": 0 if active else now,
             "url": url,
             "alert_email": None,
-            "secret_exists": secret_exists,
             "entity": "webhook",
             "active": active,
             "events": dict.fromkeys(events, True),
