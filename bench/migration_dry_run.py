@@ -38,6 +38,7 @@ from golive.probes.migrations import DryRun, dry_run, scratch_cluster  # noqa: E
 from golive.sandbox.postgres import SCHEMA  # noqa: E402
 from golive.scratch import ScratchPostgres  # noqa: E402
 from golive.secrets import Secret  # noqa: E402
+from tests.corpus_target import PAYMENT_TABLE_ROWS  # noqa: E402
 
 CORPUS = ROOT / "tests" / "migration_corpus"
 STYLE = {"prefer-robust-stmts", "prefer-identity", "prefer-bigint-over-int", "prefer-bigint-over-smallint",
@@ -110,16 +111,7 @@ def squawk(path: Path) -> tuple[list[str] | None, float]:
     return sorted({v["rule_name"] for v in found}), seconds
 
 
-POPULATE = """
-insert into users (username, password_hash) select 'u' || i, 'x' from generate_series(1, 5000) i;
-insert into orders (razorpay_order_id, amount, currency, receipt)
-    select 'order_' || i, 100, 'INR', 'r' || i from generate_series(1, 5000) i;
-insert into payments (razorpay_payment_id, razorpay_order_id, amount, currency, status)
-    select 'pay_' || i, 'order_' || i, 100, 'INR', 'captured' from generate_series(1, 5000) i;
-insert into refunds (razorpay_refund_id, razorpay_payment_id, amount, currency, status)
-    select 'rfnd_' || i, 'pay_' || i, 100, 'INR', 'processed' from generate_series(1, 5000) i;
-analyze;
-"""
+POPULATE = PAYMENT_TABLE_ROWS + "analyze;\n"
 
 
 def verdict(flagged: bool, expected: str) -> str:

@@ -6,6 +6,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,3 +140,22 @@ def dripping_server() -> Iterator[str]:
         finally:
             stop.set()
             thread.join(timeout=2)
+
+
+class PeakCounter:
+    """Wraps a Handler: counts the requests it serves at once (each held ``hold_s``); ``peak`` is the most seen."""
+
+    def __init__(self, handle: Handler, hold_s: float = 0.05) -> None:
+        self._handle, self._hold_s = handle, hold_s
+        self._lock = threading.Lock()
+        self._active = 0
+        self.peak = 0
+
+    def __call__(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self._active += 1
+            self.peak = max(self.peak, self._active)
+        time.sleep(self._hold_s)
+        with self._lock:
+            self._active -= 1
+        return self._handle(method, path, body)

@@ -11,7 +11,7 @@ from tests.pending import HEALTHY, IMPLEMENTED
 PROVABLE = [name for name, fault in FAULTS.items() if set(fault.items) <= IMPLEMENTED]
 # The faults are dealt into shards, one test class each: `--dist loadscope` sends each class to a worker of its
 # own (every worker has its own sandbox), so the fault runs are spread over the workers, not queued on one.
-SHARDS = 6
+SHARDS = 8
 
 
 def test_every_fault_of_an_implemented_item_says_what_its_message_must_contain():

@@ -83,17 +83,23 @@ def test_restore_drill_restores_checks_and_records(healthy, tmp_path):
     assert not list((tmp_path).glob("*.tmp"))
 
 
-def test_an_unrestorable_dump_gives_a_failed_record(healthy, tmp_path):
-    record = tmp_path / "restore.json"
+def drill_an_unrestorable_dump(healthy, record, **environ) -> dict:
+    """The drill of a dump cut short: it exits 1 and records a failed pg_restore; the record."""
     healthy.set_faults(["backup-unreadable"])
     try:
-        done, _ = drill(healthy, record)
+        done, _ = drill(healthy, record, **environ)
     finally:
         healthy.set_faults(())
     assert done.returncode == 1
     doc = json.loads(record.read_text())
     assert doc["result"] == "failed"
     assert doc["detail"].startswith("pg_restore of ")
+    return doc
+
+
+def test_an_unrestorable_dump_gives_a_failed_record(healthy, tmp_path):
+    record = tmp_path / "restore.json"
+    drill_an_unrestorable_dump(healthy, record)
     problem = judge_restore_record(record, datetime.now(UTC), 7).problem
     assert "has result 'failed' (pg_restore of " in problem
 
@@ -129,16 +135,7 @@ def test_the_drill_restores_into_its_own_database_on_staging_and_drops_it(health
 
 
 def test_a_failed_drill_on_staging_still_drops_its_database(healthy, staging, staging_server, tmp_path):
-    record = tmp_path / "restore.json"
-    healthy.set_faults(["backup-unreadable"])
-    try:
-        done, _ = drill(healthy, record, RESTORE_TARGET_URL=staging)
-    finally:
-        healthy.set_faults(())
-    assert done.returncode == 1
-    doc = json.loads(record.read_text())
-    assert doc["result"] == "failed"
-    assert doc["detail"].startswith("pg_restore of ")
+    doc = drill_an_unrestorable_dump(healthy, tmp_path / "restore.json", RESTORE_TARGET_URL=staging)
     assert doc["target"].startswith("staging ")
     assert drill_databases(staging_server.conninfo("postgres")) == []
 

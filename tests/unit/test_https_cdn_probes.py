@@ -49,7 +49,7 @@ from golive.probes.https import (
 from golive.sandbox.edge import server_context
 from golive.sandbox.tls import SERVER_NAMES, CertifiedKey, LocalCA, create_local_ca, issue
 from golive.secrets import Secret
-from tests.netutil import closed_port, http_server, json_answer
+from tests.netutil import PeakCounter, closed_port, http_server, json_answer
 
 RULES = AssetRules(["Via", "X-Cache", "Age"], 30 * 86400, True, 300, re.compile(CdnSettings().fingerprint_pattern))
 
@@ -126,23 +126,14 @@ def test_redirect_to_a_closed_port_is_a_probe_error(client):
 def test_domains_are_checked_concurrently_within_the_bound_each_with_its_own_errors(client):
     """Eight public domains on one plain-HTTP port (as port 80 is): at most three at once; an HSTS that cannot be
     read is that domain's error, the redirect still measured."""
-    active, peak, lock = [0], [0], threading.Lock()
-
-    def handle(method, path, body):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.05)
-        with lock:
-            active[0] -= 1
-        return 301, {"Location": "https://127.0.0.1:1" + path}, b""
+    handle = PeakCounter(lambda method, path, body: (301, {"Location": "https://127.0.0.1:1" + path}, b""))
 
     origins = [f"https://127.0.0.1:{closed_port()}" for _ in range(8)]
     with http_server(handle) as base:
         port = int(base.rsplit(":", 1)[1])
         measured = check_domains(client, client, [(o, port) for o in origins], EnforcementPolicy("/probe", 31536000,
                                  False), concurrency=3)  # fmt: skip
-    assert 1 < peak[0] <= 3
+    assert 1 < handle.peak <= 3
     assert [m.require_redirect().expected for m in measured] == [origin + "/probe" for origin in origins]
     for origin, domain in zip(origins, measured, strict=True):
         with pytest.raises(ProbeError, match=rf"GET {re.escape(origin)}/: connection refused"):
@@ -460,21 +451,12 @@ def test_a_hit_is_looked_for_a_bounded_number_of_times(client):
 
 
 def test_assets_are_fetched_concurrently_within_the_bound(client):
-    active, peak, lock = [0], [0], threading.Lock()
-
-    def handle(method, path, body):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.05)
-        with lock:
-            active[0] -= 1
-        return 200, {"X-Cache": "HIT"}, b"x"
+    handle = PeakCounter(lambda method, path, body: (200, {"X-Cache": "HIT"}, b"x"))
 
     with http_server(handle) as base:
         warmed = fetch_all_warm(client, [f"{base}/{n}.js" for n in range(12)], hit_retries=0, workers=3)
     assert [w.first.url for w in warmed] == [f"{base}/{n}.js" for n in range(12)]
-    assert 1 < peak[0] <= 3
+    assert 1 < handle.peak <= 3
 
 
 def caching_edge(calls, tags=None, caches=True):

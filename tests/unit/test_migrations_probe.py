@@ -28,6 +28,7 @@ from golive.sandbox import Sandbox
 from golive.sandbox.postgres import SCHEMA
 from golive.scratch import ScratchPostgres
 from golive.secrets import Secret
+from tests.corpus_target import PAYMENT_TABLE_ROWS
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "migration_corpus"
@@ -201,23 +202,21 @@ def test_a_migration_that_is_not_text_is_one_line(tmp_path):
 
 # --- against a scratch target holding the app's schema, 5,000 rows per payments table
 
-POPULATE = """
+POPULATE = (
+    """
 create schema migrations;
 create table migrations.applied (name text primary key, run_on timestamptz not null default now());
 insert into migrations.applied (name) values ('0001_init');
-insert into users (username, password_hash) select 'u' || i, 'x' from generate_series(1, 5000) i;
-insert into orders (razorpay_order_id, amount, currency, receipt)
-    select 'order_' || i, 100, 'INR', 'r' || i from generate_series(1, 5000) i;
-insert into payments (razorpay_payment_id, razorpay_order_id, amount, currency, status)
-    select 'pay_' || i, 'order_' || i, 100, 'INR', 'captured' from generate_series(1, 5000) i;
-insert into refunds (razorpay_refund_id, razorpay_payment_id, amount, currency, status)
-    select 'rfnd_' || i, 'pay_' || i, 100, 'INR', 'processed' from generate_series(1, 5000) i;
+"""
+    + PAYMENT_TABLE_ROWS
+    + """
 create table events (id bigserial primary key, n bigint not null, note text);
 insert into events (n) select i from generate_series(1, 300000) i;
 create table tags (code text not null check (code in ('a', 'b')));
 insert into tags values ('a'), ('b');
 analyze;
 """
+)
 
 
 @pytest.fixture(scope="module")
